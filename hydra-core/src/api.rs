@@ -1,0 +1,200 @@
+//! HTTP API requests to service instances: a UMF message whose `to` holds a method
+//! (`hello-service:[get]/v1/hello/test`) becomes an HTTP call to one present instance.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::seq::SliceRandom;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Method;
+use serde_json::{Map, Value};
+
+use crate::error::HydraError;
+use crate::hydra::Hydra;
+use crate::records::NodeEntry;
+use crate::response;
+use crate::umf::Umf;
+
+/// An instance's HTTP answer.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Response body.
+    pub body: Bytes,
+    /// The instance that answered.
+    pub instance_id: String,
+}
+
+impl ApiResponse {
+    /// Whether the answer is JSON (its content type mentions `json`).
+    pub fn is_json(&self) -> bool {
+        self.headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("json"))
+    }
+
+    /// The body as JSON, when it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        if self.is_json() {
+            serde_json::from_slice(&self.body).ok()
+        } else {
+            None
+        }
+    }
+
+    /// What Node's `makeAPIRequest` resolves with: the status envelope with the service's JSON
+    /// fields merged on top (non-JSON bodies under `payLoad` as text).
+    pub fn envelope(&self) -> Value {
+        let mut fields = Map::new();
+        fields.insert("statusCode".into(), Value::from(self.status));
+        match self.json() {
+            Some(Value::Object(m)) => fields.extend(m),
+            Some(other) => {
+                fields.insert("result".into(), other);
+            }
+            None => {
+                fields.insert(
+                    "payLoad".into(),
+                    Value::String(String::from_utf8_lossy(&self.body).into_owned()),
+                );
+            }
+        }
+        response::envelope(self.status, Value::Object(fields))
+    }
+}
+
+fn is_connect_failure(e: &reqwest::Error) -> bool {
+    e.is_connect() || (e.is_request() && !e.is_timeout() && !e.is_body())
+}
+
+impl Hydra {
+    /// Makes the HTTP call `msg` describes on an instance of its service: the instance named in
+    /// `to` when present, else a random one; on a connection failure the next instance is tried.
+    /// Headers come from `headers`, `Authorization` from `authorization`, the JSON body from
+    /// `body` (POST, PUT, PATCH), the timeout from `timeout` (seconds) or the builder's default.
+    ///
+    /// Any HTTP status is a successful call: look at [`ApiResponse::status`].
+    ///
+    /// # Errors
+    /// [`HydraError::BadRequest`] with Node's reasons for an unusable message;
+    /// [`HydraError::Unavailable`] "Unavailable {svc} instances" when none is present and
+    /// "An instance of {svc} is unavailable" when every one failed to connect;
+    /// [`HydraError::Timeout`] when the instance did not answer in time.
+    pub async fn api_request(&self, msg: &Umf) -> Result<ApiResponse, HydraError> {
+        if msg.validate().is_err() {
+            return Err(HydraError::BadRequest(
+                "UMF message requires \"to\", \"from\" and \"body\" fields".into(),
+            ));
+        }
+        let route = msg
+            .to_route()
+            .map_err(|e| HydraError::BadRequest(e.to_string()))?;
+        let Some(method) = route.method.as_deref() else {
+            return Err(HydraError::BadRequest(
+                "HTTP method not specified in `to` field".into(),
+            ));
+        };
+        if route.path.is_empty() {
+            return Err(HydraError::BadRequest(
+                "message `to` field does not specify a valid route".into(),
+            ));
+        }
+        let method = Method::from_bytes(method.to_uppercase().as_bytes())
+            .map_err(|_| HydraError::BadRequest(format!("invalid HTTP method {method:?}")))?;
+        let service = route.service.as_str();
+        let present = self.core.presence(service, false).await?;
+        if present.is_empty() {
+            return Err(HydraError::Unavailable(format!(
+                "Unavailable {service} instances"
+            )));
+        }
+        let mut order: Vec<&NodeEntry> = present.iter().collect();
+        order.shuffle(&mut rand::thread_rng());
+        if let Some(id) = &route.instance {
+            if let Some(pos) = order.iter().position(|n| &n.instance_id == id) {
+                order.swap(0, pos);
+            }
+        }
+        let timeout = msg
+            .timeout
+            .as_ref()
+            .and_then(Value::as_f64)
+            .filter(|s| *s > 0.0)
+            .map_or(self.core.api_timeout, Duration::from_secs_f64);
+        let headers = request_headers(msg, &method);
+        let body = matches!(method, Method::POST | Method::PUT | Method::PATCH)
+            .then(|| crate::jsjson::to_string(&msg.body));
+        for node in order {
+            let url = format!("{}{}", node.base_url(), route.path);
+            let mut req = self
+                .core
+                .http
+                .request(method.clone(), &url)
+                .headers(headers.clone())
+                .timeout(timeout);
+            if let Some(b) = &body {
+                req = req.body(b.clone());
+            }
+            match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let body = resp.bytes().await.map_err(|e| HydraError::Http {
+                        service: service.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                    return Ok(ApiResponse {
+                        status,
+                        headers,
+                        body,
+                        instance_id: node.instance_id.clone(),
+                    });
+                }
+                Err(e) if e.is_timeout() => return Err(HydraError::Timeout),
+                Err(e) if is_connect_failure(&e) => {
+                    tracing::debug!(%url, error = %e, "instance unreachable, trying the next");
+                }
+                Err(e) => {
+                    return Err(HydraError::Http {
+                        service: service.to_string(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        Err(HydraError::Unavailable(format!(
+            "An instance of {service} is unavailable"
+        )))
+    }
+}
+
+fn request_headers(msg: &Umf, method: &Method) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    if let Some(Value::Object(h)) = &msg.headers {
+        for (k, v) in h {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(&text),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    if let Some(Value::String(a)) = &msg.authorization {
+        if let Ok(v) = HeaderValue::from_str(a) {
+            headers.insert(AUTHORIZATION, v);
+        }
+    }
+    headers
+}

@@ -1,0 +1,105 @@
+//! Stored configs: `hydra:service:{svc}:configs`, field = version, value = the config JSON.
+
+use redis::AsyncCommands;
+use serde_json::Value;
+
+use crate::config::{ConfigError, Label};
+use crate::connection::Redis;
+use crate::error::HydraError;
+use crate::hydra::Hydra;
+use crate::{jsjson, keys};
+
+/// Pulls the config stored under `label` from the Redis at `url` (used by the config loader
+/// before there is a [`Hydra`]).
+pub(crate) async fn pull(url: &str, label: &Label) -> Result<Value, ConfigError> {
+    let err = |reason: String| ConfigError::Pull {
+        label: label.to_string(),
+        reason,
+    };
+    let redis = Redis::connect(url, std::time::Duration::from_secs(10))
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let text: Option<String> = redis
+        .conn()
+        .hget(keys::configs(&label.service), &label.version)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let text = text.ok_or_else(|| ConfigError::StoredConfigMissing {
+        label: label.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| err(format!("stored config is not JSON: {e}")))
+}
+
+impl Hydra {
+    /// Stores `config` under `label` (`name:version`).
+    ///
+    /// # Errors
+    /// [`ConfigError::Label`] for a bad label; Redis errors.
+    pub async fn put_config(&self, label: &str, config: &Value) -> Result<(), HydraError> {
+        let label = Label::parse(label)?;
+        let () = self
+            .core
+            .redis
+            .conn()
+            .hset(
+                keys::configs(&label.service),
+                &label.version,
+                jsjson::to_string(config),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The config stored under `label`; `None` when there is none.
+    ///
+    /// # Errors
+    /// [`ConfigError::Label`] for a bad label, [`ConfigError::Parse`] when the stored text is not
+    /// JSON; Redis errors.
+    pub async fn get_config(&self, label: &str) -> Result<Option<Value>, HydraError> {
+        let label = Label::parse(label)?;
+        let text: Option<String> = self
+            .core
+            .redis
+            .conn()
+            .hget(keys::configs(&label.service), &label.version)
+            .await?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| {
+                HydraError::Config(ConfigError::Parse {
+                    path: None,
+                    reason: format!("stored config {label} is not JSON: {e}"),
+                })
+            })
+        })
+        .transpose()
+    }
+
+    /// The labels stored for `service`, sorted (`["svc:0.0.1", "svc:0.0.2"]`).
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn list_config(&self, service: &str) -> Result<Vec<String>, HydraError> {
+        let mut versions: Vec<String> =
+            self.core.redis.conn().hkeys(keys::configs(service)).await?;
+        versions.sort();
+        Ok(versions
+            .into_iter()
+            .map(|v| format!("{service}:{v}"))
+            .collect())
+    }
+
+    /// Removes the config stored under `label`; whether there was one.
+    ///
+    /// # Errors
+    /// [`ConfigError::Label`] for a bad label; Redis errors.
+    pub async fn remove_config(&self, label: &str) -> Result<bool, HydraError> {
+        let label = Label::parse(label)?;
+        let n: u64 = self
+            .core
+            .redis
+            .conn()
+            .hdel(keys::configs(&label.service), &label.version)
+            .await?;
+        Ok(n > 0)
+    }
+}

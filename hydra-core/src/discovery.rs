@@ -1,0 +1,267 @@
+//! Discovery: services, instances, presence, routes and health, read as Node reads them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use redis::AsyncCommands;
+use serde::de::DeserializeOwned;
+
+use crate::error::HydraError;
+use crate::hydra::{Core, Hydra};
+use crate::keys;
+use crate::records::{HealthEntry, HealthLogEntry, NodeEntry, ServiceEntry};
+
+/// A presence list and when it was read.
+pub(crate) struct CachedPresence {
+    at: Instant,
+    nodes: Arc<Vec<NodeEntry>>,
+}
+
+/// Parses a stored JSON record, logging and skipping what does not parse.
+fn parse_record<T: DeserializeOwned>(key: &str, text: &str) -> Option<T> {
+    match serde_json::from_str(text) {
+        Ok(v) => Some(v),
+        Err(error) => {
+            tracing::warn!(%key, %error, "skipping a record that is not valid JSON");
+            None
+        }
+    }
+}
+
+impl Core {
+    /// All keys matching `pattern`, by `SCAN` (never `KEYS`).
+    pub(crate) async fn scan_keys(&self, pattern: &str) -> Result<Vec<String>, HydraError> {
+        let mut conn = self.redis.conn();
+        let mut cursor: u64 = 0;
+        let mut seen = HashSet::new();
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(keys::SCAN_COUNT)
+                .query_async(&mut conn)
+                .await?;
+            for k in batch {
+                if seen.insert(k.clone()) {
+                    keys.push(k);
+                }
+            }
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+
+    /// The present instances of `service`, from the 3 s cache unless `fresh`.
+    pub(crate) async fn presence(
+        &self,
+        service: &str,
+        fresh: bool,
+    ) -> Result<Arc<Vec<NodeEntry>>, HydraError> {
+        if !fresh {
+            let cache = self.presence_cache.lock().expect("presence cache lock");
+            if let Some(c) = cache.get(service) {
+                if c.at.elapsed() < keys::PRESENCE_CACHE_TTL {
+                    return Ok(c.nodes.clone());
+                }
+            }
+        }
+        let found = self.scan_keys(&keys::presence_pattern(service)).await?;
+        let ids: Vec<&str> = found
+            .iter()
+            .filter_map(|k| keys::instance_of_presence_key(k))
+            .collect();
+        let mut nodes = Vec::with_capacity(ids.len());
+        if !ids.is_empty() {
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.hget(keys::NODES, *id);
+            }
+            let entries: Vec<Option<String>> = pipe.query_async(&mut self.redis.conn()).await?;
+            for text in entries.into_iter().flatten() {
+                if let Some(node) = parse_record::<NodeEntry>(keys::NODES, &text) {
+                    nodes.push(node);
+                }
+            }
+        }
+        let nodes = Arc::new(nodes);
+        let mut cache = self.presence_cache.lock().expect("presence cache lock");
+        if nodes.is_empty() {
+            cache.remove(service);
+        } else {
+            cache.insert(
+                service.to_string(),
+                CachedPresence {
+                    at: Instant::now(),
+                    nodes: nodes.clone(),
+                },
+            );
+        }
+        Ok(nodes)
+    }
+
+    async fn get_json_values<T: DeserializeOwned>(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<T>, HydraError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.get(k);
+        }
+        let values: Vec<Option<String>> = pipe.query_async(&mut self.redis.conn()).await?;
+        Ok(keys
+            .iter()
+            .zip(values)
+            .filter_map(|(k, v)| v.and_then(|t| parse_record(k, &t)))
+            .collect())
+    }
+}
+
+fn millis_since(iso: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(iso, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(((time::OffsetDateTime::now_utc() - t).whole_milliseconds()) as i64)
+}
+
+impl Hydra {
+    /// Every registered service's record (`SCAN *:service`). Records outlive their instances:
+    /// use presence for liveness.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_services(&self) -> Result<Vec<ServiceEntry>, HydraError> {
+        let keys = self.core.scan_keys(keys::SERVICES_PATTERN).await?;
+        self.core.get_json_values(&keys).await
+    }
+
+    /// The record of one service.
+    ///
+    /// # Errors
+    /// [`HydraError::BadRequest`] "Can't find {name} service" when there is none; Redis errors.
+    pub async fn find_service(&self, name: &str) -> Result<ServiceEntry, HydraError> {
+        let text: Option<String> = self.core.redis.conn().get(keys::service(name)).await?;
+        text.as_deref()
+            .and_then(|t| parse_record(&keys::service(name), t))
+            .ok_or_else(|| HydraError::BadRequest(format!("Can't find {name} service")))
+    }
+
+    /// Every instance record in the nodes hash, live or not, with `elapsed` seconds since its last
+    /// update.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_service_nodes(&self) -> Result<Vec<NodeEntry>, HydraError> {
+        let all: BTreeMap<String, String> = self.core.redis.conn().hgetall(keys::NODES).await?;
+        Ok(all
+            .values()
+            .filter_map(|text| parse_record::<NodeEntry>(keys::NODES, text))
+            .map(|mut n| {
+                n.elapsed = millis_since(&n.updated_on).map(|ms| ms / 1000);
+                n
+            })
+            .collect())
+    }
+
+    /// The present instances of `service`, shuffled (cached for 3 s, as Node).
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_service_presence(&self, service: &str) -> Result<Vec<NodeEntry>, HydraError> {
+        let mut nodes = (*self.core.presence(service, false).await?).clone();
+        nodes.shuffle(&mut rand::thread_rng());
+        Ok(nodes)
+    }
+
+    /// Whether at least one instance of `service` is present (not cached).
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn has_service_presence(&self, service: &str) -> Result<bool, HydraError> {
+        Ok(!self
+            .core
+            .scan_keys(&keys::presence_pattern(service))
+            .await?
+            .is_empty())
+    }
+
+    /// Every service's registered routes (`SCAN *:routes`), by service name.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_all_service_routes(
+        &self,
+    ) -> Result<BTreeMap<String, Vec<String>>, HydraError> {
+        let found = self.core.scan_keys(keys::ROUTES_PATTERN).await?;
+        let mut out = BTreeMap::new();
+        let mut conn = self.core.redis.conn();
+        for key in found {
+            let Some(service) = keys::service_of_routes_key(&key) else {
+                continue;
+            };
+            let mut routes: Vec<String> = conn.smembers(&key).await?;
+            routes.sort();
+            out.insert(service.to_string(), routes);
+        }
+        Ok(out)
+    }
+
+    /// The registered routes of one service.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_service_routes(&self, service: &str) -> Result<Vec<String>, HydraError> {
+        let mut routes: Vec<String> = self
+            .core
+            .redis
+            .conn()
+            .smembers(keys::routes(service))
+            .await?;
+        routes.sort();
+        Ok(routes)
+    }
+
+    /// The health records of the instances of `service` whose health key is current.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_service_health(&self, service: &str) -> Result<Vec<HealthEntry>, HydraError> {
+        let keys = self.core.scan_keys(&keys::health_pattern(service)).await?;
+        self.core.get_json_values(&keys).await
+    }
+
+    /// The health log entries of every instance of `service`, newest first. (Node returns only the
+    /// first instance's log; this returns all of them.)
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_service_health_log(
+        &self,
+        service: &str,
+    ) -> Result<Vec<HealthLogEntry>, HydraError> {
+        let found = self
+            .core
+            .scan_keys(&keys::health_log_pattern(service))
+            .await?;
+        let mut conn = self.core.redis.conn();
+        let mut entries = Vec::new();
+        for key in found {
+            let texts: Vec<String> = conn.lrange(&key, 0, keys::HEALTH_LOG_MAX - 1).await?;
+            entries.extend(
+                texts
+                    .iter()
+                    .filter_map(|t| parse_record::<HealthLogEntry>(&key, t)),
+            );
+        }
+        entries.sort_by(|a, b| b.ts.cmp(&a.ts));
+        Ok(entries)
+    }
+}

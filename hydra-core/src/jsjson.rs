@@ -1,0 +1,187 @@
+//! JSON text exactly as JavaScript's `JSON.stringify` writes it.
+//!
+//! Node peers re-serialise what they parse: a queued message is removed with `LREM` by its
+//! re-stringified text, and a signature is an HMAC over `JSON.stringify` of the message. To match
+//! byte for byte we write objects in JavaScript's property order (array-index keys first, ascending,
+//! then the rest in insertion order) and numbers in JavaScript's `Number.prototype.toString` form.
+
+use serde_json::{Map, Number, Value};
+
+/// Serialises `value` the way `JSON.stringify(value)` does in Node.
+pub fn to_string(value: &Value) -> String {
+    let mut out = String::with_capacity(128);
+    write_value(&mut out, value);
+    out
+}
+
+/// Appends the JavaScript JSON text of `value` to `out`.
+pub fn write_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => write_object(out, map),
+    }
+}
+
+/// Appends a JSON string literal, escaped as JavaScript escapes it.
+pub fn write_str(out: &mut String, s: &str) {
+    // serde_json escapes exactly the characters JSON.stringify escapes, with the same
+    // lower-case `\u00xx` form, and leaves non-ASCII as it is.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\"")));
+}
+
+fn write_object(out: &mut String, map: &Map<String, Value>) {
+    out.push('{');
+    let mut first = true;
+    let mut emit = |out: &mut String, k: &str, v: &Value| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        write_str(out, k);
+        out.push(':');
+        write_value(out, v);
+    };
+    let mut index_keys: Vec<(u32, &String)> = map
+        .keys()
+        .filter_map(|k| array_index(k).map(|i| (i, k)))
+        .collect();
+    if index_keys.is_empty() {
+        for (k, v) in map {
+            emit(out, k, v);
+        }
+    } else {
+        index_keys.sort_unstable_by_key(|(i, _)| *i);
+        for (_, k) in &index_keys {
+            emit(out, k, &map[k.as_str()]);
+        }
+        for (k, v) in map.iter().filter(|(k, _)| array_index(k).is_none()) {
+            emit(out, k, v);
+        }
+    }
+    out.push('}');
+}
+
+/// A key JavaScript orders first: the canonical decimal form of an integer below 2^32 - 1.
+fn array_index(key: &str) -> Option<u32> {
+    let bytes = key.as_bytes();
+    if bytes.is_empty() || bytes.len() > 10 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if bytes.len() > 1 && bytes[0] == b'0' {
+        return None;
+    }
+    let n: u64 = key.parse().ok()?;
+    (n < u64::from(u32::MAX)).then_some(n as u32)
+}
+
+const MAX_SAFE: u64 = 1 << 53;
+
+fn write_number(out: &mut String, n: &Number) {
+    if let Some(u) = n.as_u64() {
+        if u <= MAX_SAFE {
+            out.push_str(&u.to_string());
+            return;
+        }
+    } else if let Some(i) = n.as_i64() {
+        if i.unsigned_abs() <= MAX_SAFE {
+            out.push_str(&i.to_string());
+            return;
+        }
+    }
+    match n.as_f64() {
+        Some(f) => out.push_str(&js_number(f)),
+        None => out.push_str("null"),
+    }
+}
+
+/// `Number.prototype.toString()` of a double (ECMA-262 Number::toString, radix 10).
+pub fn js_number(f: f64) -> String {
+    if !f.is_finite() {
+        return "null".into();
+    }
+    if f == 0.0 {
+        return "0".into();
+    }
+    let sign = if f < 0.0 { "-" } else { "" };
+    // `{:e}` gives the shortest digits that round-trip, e.g. "1.2345e-7".
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let k = digits.len() as i32;
+    let n = exp.parse::<i32>().unwrap_or(0) + 1;
+    let body = if k <= n && n <= 21 {
+        format!("{digits}{}", "0".repeat((n - k) as usize))
+    } else if 0 < n && n <= 21 {
+        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
+    } else if -6 < n && n <= 0 {
+        format!("0.{}{digits}", "0".repeat((-n) as usize))
+    } else {
+        let e = n - 1;
+        let esign = if e < 0 { '-' } else { '+' };
+        if k == 1 {
+            format!("{digits}e{esign}{}", e.abs())
+        } else {
+            format!("{}.{}e{esign}{}", &digits[..1], &digits[1..], e.abs())
+        }
+    };
+    format!("{sign}{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_as_javascript() {
+        let cases = [
+            (1.5, "1.5"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (-0.0, "0"),
+            (0.1, "0.1"),
+            (123456789012.0, "123456789012"),
+            (-2.5, "-2.5"),
+            (1.0, "1"),
+            (123.456, "123.456"),
+            (1.2345678901234567e25, "1.2345678901234566e+25"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(js_number(f), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn float_that_is_integral_prints_as_integer() {
+        let v: Value = serde_json::from_str("[1.0, 2.50, 1e2, 12345678901234567890]").unwrap();
+        assert_eq!(to_string(&v), "[1,2.5,100,12345678901234567000]");
+    }
+
+    #[test]
+    fn index_keys_first() {
+        let v: Value = serde_json::from_str(r#"{"b":1,"10":2,"2":3,"a":4,"01":5,"-1":6}"#).unwrap();
+        assert_eq!(to_string(&v), r#"{"2":3,"10":2,"b":1,"a":4,"01":5,"-1":6}"#);
+    }
+
+    #[test]
+    fn strings_escaped_as_javascript() {
+        let v = json!({"s": "q\"b\\n\n\t\u{1}é✓"});
+        assert_eq!(to_string(&v), "{\"s\":\"q\\\"b\\\\n\\n\\t\\u0001é✓\"}");
+    }
+}
