@@ -1,1 +1,20 @@
-//! placeholder
+//! Test support for hydra-rs.
+//!
+//! - [`RedisServer`]: a real `redis-server` on a free port of its own, in a temporary directory,
+//!   killed when dropped. Every test starts its own, so tests run in parallel and never touch 6379.
+//! - [`NodePeer`]: a real Node hydra 1.9.3 process (`tests/interop/peer.js`) driven over JSON
+//!   lines, for cross-language tests.
+
+mod node;
+mod redis_server;
+
+pub use node::{interop_dir, NodePeer, NodeProcess};
+pub use redis_server::RedisServer;
+
+/// Installs a compact tracing-free panic context: the workspace root.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}

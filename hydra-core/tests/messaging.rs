@@ -1,0 +1,222 @@
+//! Messaging between instances over a real Redis: send, reply, request, broadcast, bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hydra_core::{keys, HydraError, Umf};
+use hydra_testkit::RedisServer;
+use redis::AsyncCommands;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(3);
+
+#[tokio::test]
+async fn send_and_reply_reach_the_right_instances() {
+    let redis = RedisServer::start();
+    let echo = service(&redis, "echo").await;
+    let caller = service(&redis, "caller").await;
+    let mut echo_inbox = echo.messages();
+    let mut caller_inbox = caller.messages();
+
+    let msg = Umf::new("echo:/", caller.own_route(), json!({"ping": 1})).with_type("lab.ping");
+    caller.send(&msg).await.unwrap();
+    let got = tokio::time::timeout(WAIT, echo_inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.mid, msg.mid);
+    assert_eq!(got.body, json!({"ping": 1}));
+
+    echo.reply(&got, json!({"pong": 1})).await.unwrap();
+    let reply = tokio::time::timeout(WAIT, caller_inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.rmid.as_deref(), Some(msg.mid.as_str()));
+    assert_eq!(reply.to, caller.own_route());
+    assert_eq!(reply.from, "echo:/");
+    assert_eq!(
+        reply.typ.as_deref(),
+        Some("lab.ping"),
+        "the reply inherits the type, as Node's"
+    );
+    assert_eq!(reply.body, json!({"pong": 1}));
+    echo.shutdown().await.unwrap();
+    caller.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn request_awaits_the_correlated_reply() {
+    let redis = RedisServer::start();
+    let echo = service(&redis, "echo").await;
+    let mut inbox = echo.messages();
+    let responder = echo.clone();
+    tokio::spawn(async move {
+        while let Some(m) = inbox.recv().await {
+            let n = m.body["n"].as_i64().unwrap_or(0);
+            responder.reply(&m, json!({"n2": n * 2})).await.unwrap();
+        }
+    });
+    let caller = service(&redis, "caller").await;
+    let mut caller_inbox = caller.messages();
+    let mut waits = Vec::new();
+    for n in 0..50 {
+        let c = caller.clone();
+        waits.push(tokio::spawn(async move {
+            c.request(Umf::new("echo:/", "caller:/", json!({"n": n})), WAIT)
+                .await
+                .map(|r| (n, r.body["n2"].as_i64().unwrap()))
+        }));
+    }
+    for w in waits {
+        let (n, n2) = w.await.unwrap().unwrap();
+        assert_eq!(n2, n * 2);
+    }
+    // Replies awaited by a request do not also show up in the inbox.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), caller_inbox.recv())
+            .await
+            .is_err()
+    );
+    // Nobody answers: a timeout, and the waiter is forgotten.
+    let err = caller
+        .request(
+            Umf::new("caller:/", "caller:/", json!({"x": 1})),
+            Duration::from_millis(300),
+        )
+        .await;
+    assert!(matches!(err, Err(HydraError::Timeout)), "{err:?}");
+    echo.shutdown().await.unwrap();
+    caller.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn request_needs_registration() {
+    let redis = RedisServer::start();
+    let c = client(&redis, "client-only").await;
+    let err = c.request(Umf::new("x:/", "y:/", json!(1)), WAIT).await;
+    assert!(matches!(err, Err(HydraError::NotRegistered)));
+}
+
+#[tokio::test]
+async fn broadcast_reaches_every_instance_direct_reaches_one() {
+    let redis = RedisServer::start();
+    let a = service(&redis, "fanout").await;
+    let b = service(&redis, "fanout").await;
+    let (mut ia, mut ib) = (a.messages(), b.messages());
+    let sender = client(&redis, "sender").await;
+
+    sender
+        .broadcast(&Umf::new("fanout:/", "sender:/", json!({"all": true})))
+        .await
+        .unwrap();
+    for inbox in [&mut ia, &mut ib] {
+        let m = tokio::time::timeout(WAIT, inbox.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.body, json!({"all": true}));
+    }
+
+    let to_b = format!("{}@fanout:/", b.instance_id());
+    sender
+        .send(&Umf::new(to_b, "sender:/", json!({"only": "b"})))
+        .await
+        .unwrap();
+    let m = tokio::time::timeout(WAIT, ib.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.body, json!({"only": "b"}));
+    assert!(tokio::time::timeout(Duration::from_millis(300), ia.recv())
+        .await
+        .is_err());
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn unavailable_targets_give_nodes_reasons() {
+    let redis = RedisServer::start();
+    let h = service(&redis, "lonely").await;
+    let err = h
+        .send(&Umf::new("nobody:/", "lonely:/", json!(1)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "Unavailable nobody instances");
+    assert_eq!(err.status_code(), 503);
+    let err = h
+        .send(&Umf::new("deadbeef@lonely:/", "lonely:/", json!(1)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Unavailable lonely instance named deadbeef"
+    );
+    let err = h
+        .broadcast(&Umf::new("nobody:/", "lonely:/", json!(1)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "Unavailable nobody instances");
+    assert_eq!(
+        err.to_envelope()["result"]["reason"],
+        "Unavailable nobody instances"
+    );
+    // No router: the refresh broadcast is quietly nothing.
+    h.broadcast(&Umf::new(
+        "hydra-router:/refresh",
+        "lonely:/",
+        json!({"action": "refresh"}),
+    ))
+    .await
+    .unwrap();
+    let err = h
+        .send(&Umf::new("no-colon", "lonely:/", json!(1)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status_code(), 400);
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn garbage_on_a_channel_is_dropped_and_the_next_message_handled() {
+    let redis = RedisServer::start();
+    let h = service(&redis, "sturdy").await;
+    let mut inbox = h.messages();
+    let mut r = raw(&redis).await;
+    let direct = keys::instance_channel("sturdy", h.instance_id());
+    for junk in [
+        "not json at all",
+        "null",
+        "123",
+        "[]",
+        "{}",
+        r#"{"to":"sturdy:/","frm":"x:/"}"#,
+        r#"{"to":{"nested":1},"frm":"x:/","bdy":1}"#,
+    ] {
+        let _: i64 = r.publish(&direct, junk).await.unwrap();
+    }
+    let _: i64 = r
+        .publish(keys::broadcast_channel("sturdy"), vec![0xffu8, 0xfe, 0x00])
+        .await
+        .unwrap();
+    let _: i64 = r
+        .publish(
+            &direct,
+            r#"{"to":"sturdy:/","frm":"x:/","bdy":{"ok":true}}"#,
+        )
+        .await
+        .unwrap();
+    let m = tokio::time::timeout(WAIT, inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        m.body,
+        json!({"ok": true}),
+        "the first thing delivered is the valid message"
+    );
+    h.shutdown().await.unwrap();
+}
