@@ -22,7 +22,10 @@ struct Figures {
 }
 
 fn seconds() -> u64 {
-    std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3)
+    std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
 }
 
 fn config(redis: &RedisServer, name: &str) -> HydraConfig {
@@ -34,19 +37,40 @@ fn config(redis: &RedisServer, name: &str) -> HydraConfig {
 
 /// Redis's own PUBLISH rate with a payload the size of a UMF message, 64 clients.
 fn redis_ceiling(redis: &RedisServer) -> Option<f64> {
-    let payload = Umf::new("bench-echo:/", "0123456789abcdef0123456789abcdef@bench-client:/", json!({"n": 123456}))
-        .with_type("bench")
-        .to_wire();
+    let payload = Umf::new(
+        "bench-echo:/",
+        "0123456789abcdef0123456789abcdef@bench-client:/",
+        json!({"n": 123456}),
+    )
+    .with_type("bench")
+    .to_wire();
     let out = Command::new("redis-benchmark")
-        .args(["-p", &redis.port().to_string(), "-n", "200000", "-c", "64", "-q", "PUBLISH", "ch"])
+        .args([
+            "-p",
+            &redis.port().to_string(),
+            "-n",
+            "200000",
+            "-c",
+            "64",
+            "-q",
+            "PUBLISH",
+            "ch",
+        ])
         .arg(&payload)
         .stderr(Stdio::null())
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     // "PUBLISH ch ...: 81234.56 requests per second, p50=0.303 msec"
-    let line = text.lines().rev().find(|l| l.contains("requests per second"))?;
-    let rate = line.split("requests per second").next()?.rsplit(':').next()?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("requests per second"))?;
+    let rate = line
+        .split("requests per second")
+        .next()?
+        .rsplit(':')
+        .next()?;
     rate.trim().parse().ok()
 }
 
@@ -60,7 +84,8 @@ async fn measure(client: &Hydra, inflight: usize, secs: u64) -> Figures {
             let mut lat = Vec::new();
             let mut n = 0u64;
             while Instant::now() < deadline {
-                let msg = Umf::new("bench-echo:/", c.own_route(), json!({"n": n})).with_type("bench");
+                let msg =
+                    Umf::new("bench-echo:/", c.own_route(), json!({"n": n})).with_type("bench");
                 n += 1;
                 let t = Instant::now();
                 if c.request(msg, Duration::from_secs(5)).await.is_ok() {
@@ -148,7 +173,10 @@ async fn node_pair(redis: &RedisServer, secs: u64) -> Option<(Figures, Figures)>
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let secs = seconds();
     let redis = Arc::new(RedisServer::start());
     let ceiling = redis_ceiling(&redis);
@@ -157,21 +185,39 @@ fn main() {
 
     println!("UMF request/reply round trips over one Redis ({secs} s per measurement, this machine: {} cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
     match ceiling {
-        Some(c) => println!("Redis ceiling: {c:.0} PUBLISH/s (redis-benchmark, 64 clients) = {:.0} round trips/s", c / 2.0),
+        Some(c) => println!(
+            "Redis ceiling: {c:.0} PUBLISH/s (redis-benchmark, 64 clients) = {:.0} round trips/s",
+            c / 2.0
+        ),
         None => println!("Redis ceiling: redis-benchmark not available"),
     }
-    println!("{:<22} {:>12} {:>10} {:>10}", "", "round trips/s", "p50 ms", "p99 ms");
-    let row = |name: &str, f: Figures| println!("{name:<22} {:>12.0} {:>10.3} {:>10.3}", f.rps, f.p50_ms, f.p99_ms);
+    println!(
+        "{:<22} {:>12} {:>10} {:>10}",
+        "", "round trips/s", "p50 ms", "p99 ms"
+    );
+    let row = |name: &str, f: Figures| {
+        println!(
+            "{name:<22} {:>12.0} {:>10.3} {:>10.3}",
+            f.rps, f.p50_ms, f.p99_ms
+        )
+    };
     row("rust, 1 in flight", r1);
     row("rust, 64 in flight", r64);
     if let Some((n1, n64)) = node {
         row("node, 1 in flight", n1);
         row("node, 64 in flight", n64);
-        println!("rust/node: {:.1}x at 1 in flight, {:.1}x at 64", r1.rps / n1.rps.max(1.0), r64.rps / n64.rps.max(1.0));
+        println!(
+            "rust/node: {:.1}x at 1 in flight, {:.1}x at 64",
+            r1.rps / n1.rps.max(1.0),
+            r64.rps / n64.rps.max(1.0)
+        );
     } else {
         println!("node: not measured (run `npm ci` in tests/interop)");
     }
     if let Some(c) = ceiling {
-        println!("rust at 64 in flight = {:.0} % of the Redis ceiling (goal >= 75 %)", 100.0 * r64.rps / (c / 2.0));
+        println!(
+            "rust at 64 in flight = {:.0} % of the Redis ceiling (goal >= 75 %)",
+            100.0 * r64.rps / (c / 2.0)
+        );
     }
 }

@@ -300,6 +300,22 @@ impl Hydra {
         self.core.write_log(level, msg).await
     }
 
+    /// The first step of leaving: stops the heartbeats and deletes presence, so no peer picks
+    /// this instance any more, while messaging and API calls keep working (for draining
+    /// in-flight work). [`shutdown`](Self::shutdown) does this too; calling both is fine.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn withdraw(&self) -> Result<(), HydraError> {
+        let core = &self.core;
+        core.heartbeat_stop.cancel();
+        if core.registered.swap(false, Ordering::SeqCst) {
+            core.leave().await
+        } else {
+            Ok(())
+        }
+    }
+
     /// Leaves cleanly: stops the heartbeats, deletes presence (so no peer picks this instance
     /// any more), lets health expire, closes the subscriptions and stops every task.
     ///
@@ -307,12 +323,7 @@ impl Hydra {
     /// Redis errors while cleaning up (the tasks are stopped regardless).
     pub async fn shutdown(&self) -> Result<(), HydraError> {
         let core = &self.core;
-        core.heartbeat_stop.cancel();
-        let result = if core.registered.swap(false, Ordering::SeqCst) {
-            core.leave().await
-        } else {
-            Ok(())
-        };
+        let result = self.withdraw().await;
         core.stop.cancel();
         let tasks: Vec<JoinHandle<()>> = self
             .guard

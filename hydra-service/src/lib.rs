@@ -1,0 +1,26 @@
+//! # hydra-service
+//!
+//! What `hydra-express` is to Node: write an axum router, get a Hydra service.
+//!
+//! - [`HydraService`]: routes added with `.get(…)`, `.post(…)`, … are recorded and registered in
+//!   Node's form (`[get]/v1/hello/test`, parameters as `:name`); `servicePort` is bound (a free
+//!   port for `0` or a range) and the port actually bound is advertised; SIGTERM/Ctrl-C withdraws
+//!   presence first, then drains in-flight requests under a time limit.
+//! - [`Envelope`] and [`ApiError`]: Node's response envelope `{statusCode, statusMessage,
+//!   statusDescription, result}`, for answers and for errors (4xx the caller's, 5xx ours, no
+//!   internals leaked). [`Json`]: a body extractor that answers 400/413 in that envelope.
+//! - Every response carries `x-process-id`, `x-powered-by: {service}/{version}` and the request's
+//!   `x-hydra-tracer`; each request runs in a tracing span. `GET /_health` reports the process's
+//!   real figures (RSS, uptime).
+
+mod extract;
+mod response;
+mod service;
+pub mod startup;
+
+pub use extract::Json;
+pub use response::{ApiError, Envelope};
+pub use service::{
+    node_path, shutdown_signal, BoundService, HydraService, DEFAULT_BODY_LIMIT,
+    DEFAULT_DRAIN_TIMEOUT, TRACER_HEADER,
+};

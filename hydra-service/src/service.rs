@@ -1,0 +1,400 @@
+//! [`HydraService`]: an axum router that is also a Hydra service.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::{Extension, Router};
+use hydra_core::{address, Config, Hydra, HydraError};
+use serde_json::Value;
+
+use crate::response::{ApiError, Envelope};
+
+/// Default largest request body (1 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Default time in-flight requests get to finish after SIGTERM.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The body limit in force, for extractors that report it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub usize);
+
+/// The header that carries a request's trace id through routers and services.
+pub const TRACER_HEADER: &str = "x-hydra-tracer";
+
+/// An axum router whose routes register themselves with Hydra.
+///
+/// Add routes with [`get`](Self::get), [`post`](Self::post), … (the method is recorded as the
+/// route is added, since axum cannot list routes afterwards); handlers reach the Hydra handle with
+/// the `Extension<Hydra>` extractor. [`run`](Self::run) binds `servicePort`, registers, serves,
+/// and on SIGTERM or Ctrl-C withdraws presence first, drains in-flight requests and exits.
+///
+/// ```no_run
+/// use axum::Extension;
+/// use hydra_core::{ConfigLoader, Hydra};
+/// use hydra_service::{Envelope, HydraService};
+///
+/// async fn hello(Extension(hydra): Extension<Hydra>) -> Envelope {
+///     Envelope::ok(serde_json::json!({"msg": format!("hello from {}", hydra.instance_id())}))
+/// }
+///
+/// # async fn f() -> Result<(), hydra_core::HydraError> {
+/// let config = ConfigLoader::new(serde_json::json!({"hydra": {"serviceName": "hello"}})).load().await?;
+/// HydraService::new(config).get("/v1/hello", hello).run().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct HydraService {
+    config: Config,
+    router: Router,
+    routes: Vec<String>,
+    body_limit: usize,
+    request_timeout: Option<Duration>,
+    concurrency_limit: Option<usize>,
+    drain_timeout: Duration,
+}
+
+fn setting_u64(config: &Config, key: &str) -> Option<u64> {
+    match config.hydra.extra.get(key)? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// An axum path (`/v1/items/{id}`, `/files/{*rest}`) in Node's form (`/v1/items/:id`).
+pub fn node_path(path: &str) -> String {
+    path.split('/')
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => format!(":{}", name.trim_start_matches('*')),
+                None => seg.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+macro_rules! method_fn {
+    ($name:ident, $filter:ident, $node:literal) => {
+        #[doc = concat!("Adds a `", $node, "` route.")]
+        #[must_use]
+        pub fn $name<H, T>(self, path: &str, handler: H) -> Self
+        where
+            H: axum::handler::Handler<T, ()>,
+            T: 'static,
+        {
+            self.route(path, &[$node], on(MethodFilter::$filter, handler))
+        }
+    };
+}
+
+impl HydraService {
+    /// A service for `config`. Settings read from the `hydra` branch: `bodyLimit` (bytes),
+    /// `requestTimeout` (seconds, none by default), `concurrencyLimit`, `drainTimeout` (seconds).
+    pub fn new(config: Config) -> Self {
+        let body_limit =
+            setting_u64(&config, "bodyLimit").map_or(DEFAULT_BODY_LIMIT, |v| v as usize);
+        let request_timeout = setting_u64(&config, "requestTimeout").map(Duration::from_secs);
+        let concurrency_limit = setting_u64(&config, "concurrencyLimit").map(|v| v as usize);
+        let drain_timeout =
+            setting_u64(&config, "drainTimeout").map_or(DEFAULT_DRAIN_TIMEOUT, Duration::from_secs);
+        Self {
+            config,
+            router: Router::new(),
+            routes: Vec::new(),
+            body_limit,
+            request_timeout,
+            concurrency_limit,
+            drain_timeout,
+        }
+    }
+
+    method_fn!(get, GET, "get");
+    method_fn!(post, POST, "post");
+    method_fn!(put, PUT, "put");
+    method_fn!(patch, PATCH, "patch");
+    method_fn!(delete, DELETE, "delete");
+
+    /// Adds `router` at `path`, registered for each of `methods` (`"get"`, `"post"`, …).
+    #[must_use]
+    pub fn route(mut self, path: &str, methods: &[&str], router: MethodRouter) -> Self {
+        let node = node_path(path);
+        for m in methods {
+            self.routes.push(format!("[{}]{node}", m.to_lowercase()));
+        }
+        self.router = self.router.route(path, router);
+        self
+    }
+
+    /// The routes as they will be registered (`[get]/v1/hello/test`, …), without the three Hydra
+    /// adds itself.
+    pub fn registered_routes(&self) -> &[String] {
+        &self.routes
+    }
+
+    /// Largest request body; larger ones get 413.
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Requests running longer get a 504 envelope.
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// At most this many requests are handled at once; the rest wait.
+    #[must_use]
+    pub fn concurrency_limit(mut self, limit: usize) -> Self {
+        self.concurrency_limit = Some(limit);
+        self
+    }
+
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    #[must_use]
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Binds `servicePort` (a free one for `0` or a range) and connects to Redis, advertising the
+    /// port actually bound. Nothing is registered yet.
+    ///
+    /// # Errors
+    /// No port free, address or Redis problems.
+    pub async fn bind(self) -> Result<BoundService, HydraError> {
+        let ip = address::advertised_ip(&self.config.hydra).await?;
+        let listener = address::bind("0.0.0.0", &self.config.hydra.service_port).await?;
+        let local = listener.local_addr()?;
+        let hydra = Hydra::builder(self.config.hydra.clone())
+            .port(local.port())
+            .connect()
+            .await?;
+        tracing::debug!(%ip, port = local.port(), "bound");
+        Ok(BoundService {
+            service: self,
+            listener,
+            hydra,
+        })
+    }
+
+    /// Binds, registers and serves until SIGTERM or Ctrl-C, then leaves cleanly.
+    ///
+    /// # Errors
+    /// As [`bind`](Self::bind) and [`BoundService::serve`].
+    pub async fn run(self) -> Result<(), HydraError> {
+        self.bind().await?.serve(shutdown_signal()).await
+    }
+}
+
+/// A service bound to its port and connected to Redis, ready to [`serve`](Self::serve).
+#[derive(Debug)]
+pub struct BoundService {
+    service: HydraService,
+    listener: tokio::net::TcpListener,
+    hydra: Hydra,
+}
+
+impl BoundService {
+    /// The Hydra handle (registered once serving).
+    pub fn hydra(&self) -> &Hydra {
+        &self.hydra
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// When the socket has none.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Registers the instance and its routes, serves until `shutdown` completes, then withdraws
+    /// presence (first, so routers stop sending), stops accepting, lets in-flight requests finish
+    /// within the drain timeout, and shuts Hydra down.
+    ///
+    /// # Errors
+    /// Redis errors at registration; serving errors.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), HydraError> {
+        let BoundService {
+            service,
+            listener,
+            hydra,
+        } = self;
+        hydra.register_service().await?;
+        hydra.register_routes(&service.routes).await?;
+        let drain = service.drain_timeout;
+        let app = build_app(service, hydra.clone());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .into_future();
+        let mut server = tokio::spawn(server);
+        tracing::info!(service = hydra.service_name(), instance = hydra.instance_id(), port = %hydra.port(), "serving");
+        tokio::select! {
+            () = shutdown => {}
+            r = &mut server => {
+                // The server stopped by itself: leave and report.
+                hydra.shutdown().await.ok();
+                return r.map_err(|e| HydraError::Io(std::io::Error::other(e)))?.map_err(HydraError::Io);
+            }
+        }
+        tracing::info!("shutting down: withdrawing presence, draining requests");
+        if let Err(e) = hydra.withdraw().await {
+            tracing::warn!(error = %e, "could not withdraw presence");
+        }
+        let _ = stop_tx.send(());
+        match tokio::time::timeout(drain, &mut server).await {
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!(?drain, "in-flight requests did not finish in time");
+                server.abort();
+            }
+        }
+        hydra.shutdown().await
+    }
+}
+
+fn build_app(service: HydraService, hydra: Hydra) -> Router {
+    let powered_by = HeaderValue::from_str(&format!(
+        "{}/{}",
+        hydra.service_name(),
+        if hydra.config().service_version.is_empty() {
+            "unspecified"
+        } else {
+            &hydra.config().service_version
+        }
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("hydra-rs"));
+    let limit = service.body_limit;
+    let mut app = service
+        .router
+        .route("/_health", axum::routing::get(health))
+        .fallback(not_found);
+    if let Some(timeout) = service.request_timeout {
+        app = app.layer(middleware::from_fn_with_state(timeout, timeout_layer));
+    }
+    if let Some(n) = service.concurrency_limit {
+        app = app.layer(tower::limit::ConcurrencyLimitLayer::new(n));
+    }
+    app.layer(middleware::from_fn_with_state(limit, body_limit_layer))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(powered_by, common_headers))
+        .layer(Extension(hydra))
+}
+
+async fn health(Extension(hydra): Extension<Hydra>) -> Envelope {
+    let now = hydra_core::umf::timestamp();
+    Envelope::ok(hydra_core::HealthEntry {
+        updated_on: now.clone(),
+        service_name: hydra.service_name().to_string(),
+        instance_id: hydra.instance_id().to_string(),
+        host_name: hydra_core::health::host_name(),
+        sampled_on: now,
+        process_id: u64::from(std::process::id()),
+        architecture: hydra_core::health::architecture().into(),
+        platform: hydra_core::health::platform().into(),
+        node_version: hydra_core::health::runtime_version(),
+        memory: hydra_core::health::memory(),
+        uptime_seconds: hydra_core::health::uptime_seconds(),
+    })
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn timeout_layer(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => {
+            ApiError::Timeout(format!("request took longer than {timeout:?}")).into_response()
+        }
+    }
+}
+
+async fn body_limit_layer(State(limit): State<usize>, mut req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::PayloadTooLarge { limit }.into_response();
+    }
+    req.extensions_mut().insert(BodyLimit(limit));
+    next.run(req).await
+}
+
+async fn common_headers(
+    State(powered_by): State<HeaderValue>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let tracer = req.headers().get(TRACER_HEADER).cloned();
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        tracer = tracer.as_ref().and_then(|t| t.to_str().ok()).unwrap_or("")
+    );
+    let mut resp = {
+        let _enter = span.enter();
+        tracing::debug!("request");
+        drop(_enter);
+        tracing::Instrument::instrument(next.run(req), span).await
+    };
+    let h = resp.headers_mut();
+    h.insert("x-process-id", HeaderValue::from(std::process::id()));
+    h.insert("x-powered-by", powered_by);
+    if let Some(t) = tracer {
+        h.insert(TRACER_HEADER, t);
+    }
+    resp
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::node_path;
+
+    #[test]
+    fn paths_in_node_form() {
+        assert_eq!(node_path("/v1/hello/test"), "/v1/hello/test");
+        assert_eq!(node_path("/v1/items/{id}"), "/v1/items/:id");
+        assert_eq!(node_path("/v1/files/{*rest}"), "/v1/files/:rest");
+        assert_eq!(node_path("/v1/hello/"), "/v1/hello/");
+    }
+}

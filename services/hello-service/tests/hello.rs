@@ -1,0 +1,398 @@
+//! hello-service against a real Redis and a real HTTP client.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use hydra_core::{keys, Config, Hydra};
+use hydra_testkit::RedisServer;
+use redis::AsyncCommands;
+use serde_json::{json, Value};
+
+fn config(redis: &RedisServer, extra: Value) -> Config {
+    let mut doc = hello_service::defaults();
+    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
+    doc["hydra"]["redis"] = json!({"url": redis.url()});
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            doc["hydra"][k] = v;
+        }
+    }
+    Config::from_value(doc).unwrap()
+}
+
+struct Running {
+    base: String,
+    hydra: Hydra,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<Result<(), hydra_core::HydraError>>,
+}
+
+async fn start(redis: &RedisServer, extra: Value) -> Running {
+    let bound = hello_service::service(config(redis, extra))
+        .bind()
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", bound.local_addr().unwrap().port());
+    let hydra = bound.hydra().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(bound.serve(async move {
+        let _ = rx.await;
+    }));
+    // Serving once presence is written.
+    for _ in 0..100 {
+        if hydra.is_registered() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Running {
+        base,
+        hydra,
+        stop: Some(tx),
+        done,
+    }
+}
+
+impl Running {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.done.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn routes_are_registered_in_node_form_and_announced() {
+    let redis = RedisServer::start();
+    let router = Hydra::connect({
+        let mut c = hydra_core::HydraConfig::named("hydra-router");
+        c.service_ip = "127.0.0.1".into();
+        c.redis = hydra_core::RedisConfig::from_url(redis.url());
+        c
+    })
+    .await
+    .unwrap();
+    let mut inbox = router.messages();
+    router.register_service().await.unwrap();
+
+    let svc = start(&redis, json!({})).await;
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut routes: Vec<String> = r.smembers(keys::routes("hello-service")).await.unwrap();
+    routes.sort();
+    assert_eq!(
+        routes,
+        [
+            "[get]/hello-service",
+            "[get]/hello-service/",
+            "[get]/hello-service/:rest",
+            "[get]/v1/hello/",
+            "[get]/v1/hello/html",
+            "[get]/v1/hello/image",
+            "[get]/v1/hello/slow",
+            "[get]/v1/hello/test",
+            "[get]/v1/hello/test2",
+            "[post]/v1/hello/post",
+        ]
+    );
+    let refresh = tokio::time::timeout(Duration::from_secs(3), inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refresh.to, "hydra-router:/refresh");
+    assert_eq!(refresh.body["serviceName"], "hello-service");
+    // The advertised port is the one bound.
+    let node: String = r.hget(keys::NODES, svc.hydra.instance_id()).await.unwrap();
+    let node: Value = serde_json::from_str(&node).unwrap();
+    assert_eq!(format!("http://127.0.0.1:{}", node["port"]), svc.base);
+    svc.stop().await;
+    router.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn answers_as_the_node_hello_service() {
+    let redis = RedisServer::start();
+    let svc = start(&redis, json!({})).await;
+    let http = reqwest::Client::new();
+    let id = svc.hydra.instance_id().to_string();
+    for path in ["/v1/hello/", "/v1/hello/test", "/v1/hello/test2"] {
+        let resp = http
+            .get(format!("{}{path}", svc.base))
+            .header("x-hydra-tracer", "t123")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["x-hydra-tracer"], "t123");
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        assert_eq!(
+            resp.headers()["x-powered-by"],
+            format!("hello-service/{}", env!("CARGO_PKG_VERSION")).as_str()
+        );
+        let text = resp.text().await.unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"statusCode":200,"statusMessage":"OK","statusDescription":"Request succeeded without error","result":{{"msg":"hello from hello-service - {id}"}}}}"#
+            )
+        );
+    }
+    let resp = http
+        .get(format!("{}/v1/hello/html", svc.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(resp.text().await.unwrap().contains(&id));
+    let resp = http
+        .get(format!("{}/v1/hello/image", svc.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    let png = resp.bytes().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&png[..], include_bytes!("../assets/hello.png"));
+
+    let resp = http
+        .post(format!("{}/v1/hello/post", svc.base))
+        .json(&json!({"a": 1, "b": "two"}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        v["result"],
+        json!({"msg": "Post recieved", "a": 1, "b": "two"})
+    );
+
+    let t = Instant::now();
+    let v: Value = http
+        .get(format!("{}/v1/hello/slow?ms=200", svc.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(200));
+    assert_eq!(v["result"]["delayMs"], 200);
+
+    let health: Value = http
+        .get(format!("{}/_health", svc.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(health["result"]["memory"]["rss"].as_u64().unwrap() > 0);
+    assert_eq!(health["result"]["instanceID"], id.as_str());
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_node_shaped_errors() {
+    let redis = RedisServer::start();
+    let svc = start(&redis, json!({"bodyLimit": 1024})).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/hello/post", svc.base);
+
+    let resp = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{\"a\": 1,")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["statusMessage"], "Bad Request");
+    assert!(
+        v["result"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("invalid JSON"),
+        "{v}"
+    );
+
+    let big = json!({"a": "x".repeat(4096)});
+    let resp = http.post(&url).json(&big).send().await.unwrap();
+    assert_eq!(resp.status(), 413);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["statusMessage"], "Request Entity Too Large");
+
+    // Chunked (no content-length) over the limit: 413 too.
+    assert_eq!(
+        chunked_post_status(&svc.base, "/v1/hello/post", 4096).await,
+        413
+    );
+
+    let resp = http.post(&url).body("a=1").send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+
+    let resp = http
+        .get(format!("{}/v1/nope", svc.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["statusCode"], 404);
+    assert_eq!(v["result"]["reason"], "no route for GET /v1/nope");
+    // The service keeps serving.
+    assert_eq!(
+        http.get(format!("{}/v1/hello/test", svc.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    svc.stop().await;
+}
+
+/// POSTs a JSON body of about `n` bytes with chunked transfer encoding; returns the status.
+async fn chunked_post_status(base: &str, path: &str, n: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let body = format!("{{\"a\":\"{}\"}}", "x".repeat(n));
+    for chunk in body.as_bytes().chunks(512) {
+        let _ = s
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await;
+        let _ = s.write_all(chunk).await;
+        let _ = s.write_all(b"\r\n").await;
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn sigterm_during_a_slow_request_drains_it_after_presence_is_gone() {
+    let redis = RedisServer::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hello-service"))
+        .env("HYDRA_REDIS_URL", redis.url())
+        .env(
+            "HYDRA_SERVICE",
+            format!("serviceIP=127.0.0.1|servicePort={port}"),
+        )
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http
+        .get(format!("{base}/v1/hello/test"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "hello-service did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ids: Vec<String> = r.keys("*:hello-service:*:presence").await.unwrap();
+    assert_eq!(ids.len(), 1);
+    let presence_key = ids[0].clone();
+    // The port is advertised as configured: a string, as Node does.
+    let id = presence_key.split(':').nth(3).unwrap().to_string();
+    let node: String = r.hget(keys::NODES, &id).await.unwrap();
+    assert!(node.contains(&format!(r#""port":"{port}""#)), "{node}");
+
+    let slow = tokio::spawn({
+        let http = http.clone();
+        let url = format!("{base}/v1/hello/slow?ms=1500");
+        async move { http.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+
+    // Presence goes at once, while the slow request is still in flight.
+    let t = Instant::now();
+    loop {
+        let present: bool = r.exists(&presence_key).await.unwrap();
+        if !present {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_millis(800),
+            "presence not withdrawn promptly"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !slow.is_finished(),
+        "presence is gone before the in-flight request ends"
+    );
+    assert_eq!(
+        slow.await.unwrap().unwrap(),
+        200,
+        "the in-flight request completes"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit 0 after draining: {status}");
+}
+
+#[tokio::test]
+async fn config_file_and_bad_config() {
+    let redis = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("hello-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::write(dir.join("config/config.json"), "{ not json").unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hello-service"))
+        .env("HYDRA_REDIS_URL", redis.url())
+        .current_dir(&dir)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "bad config exits 64");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config/config.json"));
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hello-service"))
+        .env("HYDRA_SERVICE", "not a valid|thing")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HYDRA_SERVICE"));
+    std::fs::remove_dir_all(dir).ok();
+}
