@@ -128,6 +128,14 @@ pub fn health_log_pattern(svc: &str) -> String {
     format!("*:{}:*:health:log", glob_escape(svc))
 }
 
+/// `SCAN` pattern of every presence key of every service.
+pub const ALL_PRESENCE_PATTERN: &str = "*:presence";
+
+/// The service name of a presence key (its 3rd `:` segment).
+pub fn service_of_presence_key(key: &str) -> Option<&str> {
+    key.split(':').nth(2)
+}
+
 /// `SCAN` pattern of every service record.
 pub const SERVICES_PATTERN: &str = "*:service";
 /// `SCAN` pattern of every routes set.

@@ -18,8 +18,7 @@ use serde_json::json;
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
 
@@ -29,7 +28,9 @@ async fn main() -> anyhow::Result<()> {
     .load()
     .await
     .context("loading config")?;
-    let hydra = Hydra::connect(config.hydra).await.context("connecting to Redis")?;
+    let hydra = Hydra::connect(config.hydra)
+        .await
+        .context("connecting to Redis")?;
     // Create the reader before registering so no message is missed.
     let mut inbox = hydra.messages();
     hydra.register_service().await.context("registering")?;

@@ -1,0 +1,350 @@
+//! The router's own endpoints (`/v1/router/*`), the dashboard and `/metrics`.
+//!
+//! Access: with `routerToken` set, the token is required (header `x-router-token`,
+//! `Authorization: Bearer …`, or `?token=`), compared in constant time. Without a token, only
+//! clients on the loopback interface are served (a `Host: localhost` header proves nothing).
+//! `/v1/router/health` and `/v1/router/version` are public, for load balancers and health checks.
+//! `disableRouterEndpoint` turns everything but those two off.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hydra_core::{response, Umf};
+use redis::AsyncCommands;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use crate::proxy::{error_response, json_response};
+use crate::state::RouterState;
+
+const DASHBOARD: &str = include_str!("../assets/dashboard.html");
+
+/// The routes the router registers for itself, as the Node router does.
+pub const ROUTER_ROUTES: [&str; 13] = [
+    "[get]/",
+    "[get]/v1/router/health",
+    "[get]/v1/router/list/:thing",
+    "[get]/v1/router/version",
+    "[get]/v1/router/clear",
+    "[get]/v1/router/refresh",
+    "[get]/v1/router/refresh/:service",
+    "[get]/v1/router/log",
+    "[get]/v1/router/stats",
+    "[post]/v1/router/message",
+    "[post]/v1/router/send",
+    "[post]/v1/router/queue",
+    "[post]/v1/router/stream/:name",
+];
+
+/// Whether a path is the router's own.
+pub fn is_router_path(path: &str) -> bool {
+    path == "/" || path == "/metrics" || path.starts_with("/v1/router/") || path == "/v1/router"
+}
+
+fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then_some(v)
+    })
+}
+
+/// Whether the caller may use the admin endpoints.
+pub fn authorized(
+    state: &RouterState,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> bool {
+    if state.config.disable_router_endpoint {
+        return false;
+    }
+    let token = state.config.router_token.as_bytes();
+    if token.is_empty() {
+        return peer.is_some_and(|p| p.ip().is_loopback());
+    }
+    let given = headers
+        .get("x-router-token")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+        })
+        .or_else(|| query_param(query, "token"));
+    given.is_some_and(|g| g.as_bytes().ct_eq(token).into())
+}
+
+fn ok(result: Value) -> Response<Body> {
+    json_response(
+        200,
+        &response::envelope(200, json!({ "result": result })),
+        None,
+    )
+}
+
+fn not_found() -> Response<Body> {
+    json_response(404, &response::envelope(404, Value::Null), None)
+}
+
+/// Serves one of the router's own endpoints.
+pub async fn handle(
+    state: &RouterState,
+    req: Request<Body>,
+    peer: Option<SocketAddr>,
+) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(String::from);
+    let method = req.method().clone();
+    let public = method == Method::GET
+        && matches!(path.as_str(), "/v1/router/health" | "/v1/router/version");
+    if !public && !authorized(state, peer, req.headers(), query.as_deref()) {
+        // As Node: an unauthorised caller sees a plain 404.
+        return not_found();
+    }
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method.clone(), segs.as_slice()) {
+        (Method::GET, [""]) => {
+            let mut resp = Response::new(Body::from(DASHBOARD));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            resp
+        }
+        (Method::GET, ["metrics"]) => {
+            let mut resp = Response::new(Body::from(state.metrics.render()));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            resp
+        }
+        (Method::GET, ["v1", "router", "health"]) => ok(health(state)),
+        (Method::GET, ["v1", "router", "version"]) => {
+            ok(json!({"version": env!("CARGO_PKG_VERSION")}))
+        }
+        (Method::GET, ["v1", "router", "list", thing]) => list(state, thing).await,
+        (Method::GET, ["v1", "router", "clear"]) => {
+            clear(state).await;
+            let mut resp = Response::new(Body::empty());
+            *resp.status_mut() = StatusCode::FOUND;
+            resp.headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/"));
+            resp
+        }
+        (Method::GET, ["v1", "router", "refresh"]) => {
+            state.reload_routes().await;
+            state.refresh_pool().await;
+            ok(json!({}))
+        }
+        (Method::GET, ["v1", "router", "refresh", service]) => {
+            state.reload_service(service).await;
+            state.refresh_pool().await;
+            ok(json!({}))
+        }
+        (Method::GET, ["v1", "router", "log"]) => {
+            let logs: Vec<Value> = state
+                .issues
+                .lock()
+                .expect("issue log lock")
+                .iter()
+                .cloned()
+                .collect();
+            ok(json!({ "logs": logs }))
+        }
+        (Method::GET, ["v1", "router", "stats"]) => ok(state.metrics.stats()),
+        (Method::POST, ["v1", "router", action])
+            if ["message", "send", "queue"].contains(action) =>
+        {
+            let action = action.to_string();
+            match read_umf(state, req).await {
+                Ok(umf) => post_action(state, &action, umf).await,
+                Err(resp) => resp,
+            }
+        }
+        (Method::POST, ["v1", "router", "stream", name]) => {
+            let name = name.to_string();
+            match read_umf(state, req).await {
+                Ok(umf) => {
+                    let mut conn = state.hydra.redis();
+                    let id: Result<String, _> = conn
+                        .xadd(
+                            hydra_core::keys::stream(&name),
+                            "*",
+                            &[("message", umf.to_wire())],
+                        )
+                        .await;
+                    match id {
+                        Ok(id) => ok(json!({ "id": id })),
+                        Err(e) => error_response(503, &format!("stream unavailable: {e}"), None),
+                    }
+                }
+                Err(resp) => resp,
+            }
+        }
+        _ => not_found(),
+    }
+}
+
+fn health(state: &RouterState) -> Value {
+    let now = hydra_core::umf::timestamp();
+    json!({
+        "serviceName": state.hydra.service_name(),
+        "instanceID": state.hydra.instance_id(),
+        "hostName": hydra_core::health::host_name(),
+        "sampledOn": now,
+        "processID": std::process::id(),
+        "architecture": hydra_core::health::architecture(),
+        "platform": hydra_core::health::platform(),
+        "nodeVersion": hydra_core::health::runtime_version(),
+        "memory": hydra_core::health::memory(),
+        "uptimeSeconds": state.started.elapsed().as_secs_f64(),
+    })
+}
+
+async fn list(state: &RouterState, thing: &str) -> Response<Body> {
+    match thing {
+        "routes" => {
+            let list: Vec<Value> = state
+                .route_list()
+                .into_iter()
+                .map(|(s, routes)| json!({"serviceName": s, "routes": routes}))
+                .collect();
+            ok(Value::Array(list))
+        }
+        "services" => match services(state).await {
+            Ok(v) => ok(v),
+            Err(e) => error_response(500, &e.to_string(), None),
+        },
+        "nodes" => match state.hydra.get_service_nodes().await {
+            Ok(nodes) => json_response(
+                200,
+                &response::envelope(
+                    200,
+                    json!({
+                        "instanceID": state.hydra.instance_id(),
+                        "hostname": hydra_core::health::host_name(),
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "result": nodes,
+                    }),
+                ),
+                None,
+            ),
+            Err(e) => error_response(500, &e.to_string(), None),
+        },
+        "wsdir" => ok(state.ws.directory_json()),
+        _ => not_found(),
+    }
+}
+
+/// Node's `list/services`: one entry per present instance, its presence, health and last logs.
+async fn services(state: &RouterState) -> Result<Value, hydra_core::HydraError> {
+    let mut out = Vec::new();
+    for svc in state.hydra.get_services().await? {
+        let name = svc.service_name;
+        let presence = state.hydra.get_service_presence(&name).await?;
+        if presence.is_empty() {
+            continue;
+        }
+        let health = state.hydra.get_service_health(&name).await?;
+        let log = state.hydra.get_service_health_log(&name).await?;
+        for p in presence {
+            let mut item = serde_json::to_value(&p).unwrap_or(Value::Null);
+            if let Some(h) = health.iter().find(|h| h.instance_id == p.instance_id) {
+                if let (Value::Object(dst), Ok(Value::Object(src))) =
+                    (&mut item, serde_json::to_value(h))
+                {
+                    dst.extend(src);
+                }
+            }
+            item["log"] =
+                serde_json::to_value(log.iter().take(3).collect::<Vec<_>>()).unwrap_or(Value::Null);
+            out.push(item);
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// Removes nodes entries not updated for more than 5 s (Node's `/v1/router/clear`).
+pub async fn clear(state: &RouterState) -> usize {
+    let Ok(nodes) = state.hydra.get_service_nodes().await else {
+        return 0;
+    };
+    let stale: Vec<String> = nodes
+        .into_iter()
+        .filter(|n| n.elapsed.is_some_and(|e| e > 5))
+        .map(|n| n.instance_id)
+        .collect();
+    if stale.is_empty() {
+        return 0;
+    }
+    let mut conn = state.hydra.redis();
+    let removed: Result<usize, _> = conn.hdel(hydra_core::keys::NODES, &stale).await;
+    removed.unwrap_or(0)
+}
+
+async fn read_umf(state: &RouterState, req: Request<Body>) -> Result<Umf, Response<Body>> {
+    let bytes = match Limited::new(req.into_body(), state.config.body_limit)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Err(error_response(413, "request body too large", None)),
+    };
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| error_response(400, "body is not UTF-8", None))?;
+    Umf::parse_valid(text).map_err(|e| error_response(400, &e.to_string(), None))
+}
+
+async fn post_action(state: &RouterState, action: &str, umf: Umf) -> Response<Body> {
+    match action {
+        "message" => {
+            // Node: an API request to `forward` with the message's body.
+            let Some(to) = umf.forward.as_ref().and_then(Value::as_str) else {
+                return error_response(400, "message needs a `fwd` route", None);
+            };
+            let msg = Umf::new(to, state.hydra.own_route(), umf.body.clone());
+            match state.hydra.api_request(&msg).await {
+                Ok(r) => {
+                    let env = r.envelope();
+                    json_response(
+                        r.status,
+                        &response::envelope(r.status, json!({"result": env["result"].clone()})),
+                        None,
+                    )
+                }
+                Err(e) => error_response(e.status_code(), &e.to_string(), None),
+            }
+        }
+        "send" => match state.hydra.send(&umf).await {
+            Ok(()) => ok(json!({"mid": umf.mid})),
+            Err(e) => error_response(e.status_code(), &e.to_string(), None),
+        },
+        _ => match state.hydra.queue_message(&umf).await {
+            Ok(()) => ok(json!({"mid": umf.mid})),
+            Err(e) => error_response(e.status_code(), &e.to_string(), None),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params() {
+        assert_eq!(query_param(Some("a=1&token=xyz"), "token"), Some("xyz"));
+        assert_eq!(query_param(Some("token"), "token"), Some(""));
+        assert_eq!(query_param(None, "token"), None);
+    }
+
+    #[test]
+    fn router_paths() {
+        assert!(is_router_path("/"));
+        assert!(is_router_path("/v1/router/health"));
+        assert!(!is_router_path("/v1/hello/test"));
+    }
+}

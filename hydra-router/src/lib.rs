@@ -1,0 +1,182 @@
+//! # hydra-router
+//!
+//! The service-aware HTTP and WebSocket gateway of a Hydra swarm, a drop-in for the Node
+//! hydra-router: it registers as the Hydra service `hydra-router`, keeps every service's routes and
+//! present instances in memory, and forwards requests to them.
+//!
+//! - [`config`]: Node's router config keys (`routerToken`, `requestTimeout`, `cors`, …) and ours.
+//! - [`table`]: the routing table, method-aware, most specific match first; routes of services
+//!   without a live instance never shadow live ones.
+//! - [`pool`]: present instances, refreshed in the background (no Redis on the hot path), with
+//!   outlier ejection.
+//! - [`proxy`]: forwarding, retries on another instance, Node's JSON envelope rewrite and gzip.
+//! - [`admin`]: `/v1/router/*`, the dashboard, `/metrics`; token or loopback only.
+//! - [`ws`]: the WebSocket gateway and the cross-router client directory.
+//! - [`run`]: everything together, with graceful shutdown.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod metrics;
+pub mod pool;
+pub mod proxy;
+pub mod state;
+pub mod table;
+pub mod ws;
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hydra_core::{Config, Hydra, HydraError, RedisConfig};
+
+pub use config::RouterConfig;
+pub use state::RouterState;
+
+/// A router bound to its port(s) and connected to Redis.
+#[derive(Debug)]
+pub struct Router {
+    listener: tokio::net::TcpListener,
+    admin: Option<tokio::net::TcpListener>,
+    state: Arc<RouterState>,
+}
+
+impl Router {
+    /// Binds `servicePort` (and `adminListen`), connects to Redis and prepares the state.
+    ///
+    /// # Errors
+    /// No port, address or Redis problems.
+    pub async fn bind(config: Config) -> Result<Self, HydraError> {
+        let settings = RouterConfig::from_config(&config);
+        let listener = hydra_core::address::bind("0.0.0.0", &config.hydra.service_port).await?;
+        let port = listener.local_addr()?.port();
+        let admin = match &settings.admin_listen {
+            Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
+            None => None,
+        };
+        let hydra = Hydra::builder(config.hydra.clone())
+            .port(port)
+            .api_timeout(settings.request_timeout)
+            .connect()
+            .await?;
+        let queuer_url = RedisConfig {
+            url: Some(config.hydra.redis.url()),
+            db: Some(settings.queuer_db),
+            ..RedisConfig::default()
+        }
+        .url();
+        let queuer =
+            match hydra_core::connection::Redis::connect(&queuer_url, Duration::from_secs(5)).await
+            {
+                Ok(r) => Some(r.conn()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no WebSocket message queue");
+                    None
+                }
+            };
+        Ok(Self {
+            listener,
+            admin,
+            state: RouterState::new(hydra, settings, queuer),
+        })
+    }
+
+    /// The shared state (tests look inside).
+    pub fn state(&self) -> &Arc<RouterState> {
+        &self.state
+    }
+
+    /// The public address.
+    ///
+    /// # Errors
+    /// When the socket has none.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The admin listener's address, when there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Registers, loads the table, serves until `shutdown`, then withdraws presence, tells the
+    /// other routers, drains connections (10 s at most) and leaves.
+    ///
+    /// # Errors
+    /// Redis errors at registration.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), HydraError> {
+        let Router {
+            listener,
+            admin,
+            state,
+        } = self;
+        let hydra = state.hydra.clone();
+        let mut inbox = hydra.messages();
+        hydra.register_service().await?;
+        hydra.register_routes(&admin::ROUTER_ROUTES).await?;
+        state.reload_routes().await;
+        state.refresh_pool().await;
+        ws::announce_start(&state).await;
+
+        let stop = state::tokio_util_like::Stop::default();
+        let bg = tokio::spawn(state::background(state.clone(), stop.clone()));
+        let listener_state = state.clone();
+        let inbox_stop = stop.clone();
+        let inbox_task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = inbox_stop.wait() => return,
+                    m = inbox.recv() => match m {
+                        Some(msg) => {
+                            let s = listener_state.clone();
+                            tokio::spawn(async move { ws::channel_message(&s, msg).await });
+                        }
+                        None => return,
+                    }
+                }
+            }
+        });
+        let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+        let serve_public = {
+            let mut rx = drain_rx.clone();
+            axum::serve(
+                listener,
+                app::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|v| *v).await;
+            })
+            .into_future()
+        };
+        let public = tokio::spawn(serve_public);
+        let admin_task = admin.map(|l| {
+            let mut rx = drain_rx.clone();
+            tokio::spawn(
+                axum::serve(
+                    l,
+                    app::admin_app(state.clone())
+                        .into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                })
+                .into_future(),
+            )
+        });
+        tracing::info!(instance = hydra.instance_id(), port = %hydra.port(), "hydra-router serving");
+        shutdown.await;
+        tracing::info!("hydra-router shutting down");
+        let _ = hydra.withdraw().await;
+        ws::announce_stop(&state).await;
+        let _ = drain_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), public).await;
+        if let Some(t) = admin_task {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        stop.fire();
+        let _ = bg.await;
+        let _ = inbox_task.await;
+        hydra.shutdown().await
+    }
+}

@@ -1,0 +1,34 @@
+//! `hydra-router`: the gateway. See the library docs.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The Hydra service router: HTTP and WebSocket gateway to every Hydra service.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Config file (default: config/config.json when present, else built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() {
+    hydra_service::startup::init_tracing();
+    let args = Args::parse();
+    let config =
+        hydra_service::startup::load_config_or_exit(hydra_router::config::defaults(), args.config)
+            .await;
+    let router = match hydra_router::Router::bind(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "hydra-router could not start");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = router.serve(hydra_service::shutdown_signal()).await {
+        tracing::error!(error = %e, "hydra-router stopped");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,372 @@
+//! Forwarding one HTTP request to an instance of a service, and shaping its answer as the Node
+//! router does: JSON answers merged into the envelope (gzip when the client accepts it), other
+//! answers passed through byte for byte.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{
+    header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hydra_core::{jsjson, response};
+use serde_json::{json, Value};
+
+use crate::state::RouterState;
+
+/// Largest JSON answer the router rewrites; larger ones pass through untouched.
+const MAX_JSON_REWRITE: usize = 16 * 1024 * 1024;
+
+/// Headers that belong to one hop and are never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// A short random id for `x-hydra-tracer` (base 36, as Node's `shortID`).
+pub fn tracer_id() -> String {
+    let mut n: u64 = rand::random::<u64>() >> 11;
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    while n > 0 {
+        out.push(digits[(n % 36) as usize]);
+        n /= 36;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_else(|_| "0".into())
+}
+
+/// A JSON envelope response with `result.reason` and the tracer, as Node's router answers errors.
+pub fn error_response(status: u16, reason: &str, tracer: Option<&str>) -> Response<Body> {
+    let mut fields = json!({"result": {"reason": reason}});
+    if let Some(t) = tracer {
+        fields["tracer"] = json!(t);
+    }
+    json_response(status, &response::envelope(status, fields), tracer)
+}
+
+/// A JSON response of `body` with `status`.
+pub fn json_response(status: u16, body: &Value, tracer: Option<&str>) -> Response<Body> {
+    let text = jsjson::to_string(body);
+    let mut resp = Response::new(Body::from(text));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(t) = tracer.and_then(|t| HeaderValue::from_str(t).ok()) {
+        resp.headers_mut().insert("x-hydra-tracer", t);
+    }
+    resp
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("gzip"))
+}
+
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// Forwards `req` to `service` at `path_and_query`.
+pub async fn forward(
+    state: &RouterState,
+    req: Request<Body>,
+    peer: Option<SocketAddr>,
+    service: &str,
+    path_and_query: &str,
+    tracer: &str,
+) -> Response<Body> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let limit = state.config.body_limit;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return error_response(
+            413,
+            &format!("request body is larger than {limit} bytes"),
+            Some(tracer),
+        );
+    }
+    let mut body = match Limited::new(body, limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return error_response(
+                413,
+                &format!("request body is larger than {limit} bytes"),
+                Some(tracer),
+            );
+        }
+        Err(e) => {
+            return error_response(
+                400,
+                &format!("could not read the request body: {e}"),
+                Some(tracer),
+            )
+        }
+    };
+    let mut headers = parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    let gzipped_in = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("gzip"));
+    if gzipped_in {
+        let mut out = Vec::new();
+        let read = flate2::read::GzDecoder::new(&body[..])
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out);
+        match read {
+            Ok(n) if n > limit => {
+                return error_response(
+                    413,
+                    &format!("request body is larger than {limit} bytes"),
+                    Some(tracer),
+                )
+            }
+            Ok(_) => body = Bytes::from(out),
+            Err(e) => return error_response(400, &format!("invalid gzip body: {e}"), Some(tracer)),
+        }
+        headers.remove(header::CONTENT_ENCODING);
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    let client_gzip = accepts_gzip(&headers);
+    // The service answers plainly; the router compresses what it rewrites (as Node).
+    headers.remove(header::ACCEPT_ENCODING);
+    headers.insert(
+        "x-hydra-tracer",
+        HeaderValue::from_str(tracer).unwrap_or(HeaderValue::from_static("0")),
+    );
+    if let Some(peer) = peer {
+        let prior = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let value = match prior {
+            Some(p) => format!("{p}, {}", peer.ip()),
+            None => peer.ip().to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert("x-forwarded-for", v);
+        }
+    }
+    if let Some(host) = parts.headers.get(header::HOST) {
+        headers.insert("x-forwarded-host", host.clone());
+    }
+
+    let candidates = state.pool.candidates(service);
+    if candidates.is_empty() {
+        state.metrics.request(service, 503, started.elapsed());
+        return error_response(
+            503,
+            &format!("Unavailable {service} instances"),
+            Some(tracer),
+        );
+    }
+    let timeout = state.config.request_timeout;
+    for instance in candidates {
+        let uri: Uri = match format!("http://{}{}", instance.authority, path_and_query).parse() {
+            Ok(u) => u,
+            Err(_) => return error_response(400, "invalid request path", Some(tracer)),
+        };
+        let mut out = Request::builder()
+            .method(parts.method.clone())
+            .uri(uri)
+            .body(Full::new(body.clone()))
+            .expect("request parts are valid");
+        *out.headers_mut() = headers.clone();
+        if let Ok(v) = HeaderValue::from_str(&instance.authority) {
+            out.headers_mut().insert(header::HOST, v);
+        }
+        match tokio::time::timeout(timeout, state.client.request(out)).await {
+            Err(_) => {
+                state
+                    .pool
+                    .record_timeout(&instance.id, state.config.eject_for);
+                state.metrics.request(service, 504, started.elapsed());
+                tracing::warn!(%service, instance = %instance.id, %tracer, "service did not answer in time");
+                return error_response(
+                    504,
+                    &format!("{service} did not answer within {timeout:?}"),
+                    Some(tracer),
+                );
+            }
+            Ok(Err(e)) if e.is_connect() => {
+                tracing::warn!(%service, instance = %instance.id, error = %e, "instance refused the connection; ejected");
+                state.pool.eject(&instance.id, state.config.eject_for);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%service, instance = %instance.id, error = %e, "request to instance failed");
+                if !is_idempotent(&parts.method) {
+                    state.metrics.request(service, 502, started.elapsed());
+                    return error_response(
+                        502,
+                        &format!("{service} closed the connection"),
+                        Some(tracer),
+                    );
+                }
+                state.pool.eject(&instance.id, state.config.eject_for);
+            }
+            Ok(Ok(resp)) => {
+                state.pool.record_success(&instance.id);
+                let status = resp.status().as_u16();
+                state.metrics.request(service, status, started.elapsed());
+                if state.config.debug_logging {
+                    tracing::info!(%service, instance = %instance.id, %tracer, status, "routed");
+                }
+                return shape_response(state, resp, tracer, client_gzip).await;
+            }
+        }
+    }
+    state.metrics.request(service, 503, started.elapsed());
+    error_response(
+        503,
+        &format!("An instance of {service} is unavailable"),
+        Some(tracer),
+    )
+}
+
+async fn shape_response(
+    state: &RouterState,
+    resp: Response<hyper::body::Incoming>,
+    tracer: &str,
+    client_gzip: bool,
+) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.insert(
+        "x-hydra-tracer",
+        HeaderValue::from_str(tracer).unwrap_or(HeaderValue::from_static("0")),
+    );
+    for (k, v) in &state.config.cors {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            parts.headers.insert(k, v);
+        }
+    }
+    let is_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    let encoded = parts.headers.contains_key(header::CONTENT_ENCODING);
+    let small = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_none_or(|n| n <= MAX_JSON_REWRITE);
+    if !is_json || encoded || !small {
+        return Response::from_parts(parts, Body::new(body));
+    }
+    let bytes = match Limited::new(body, MAX_JSON_REWRITE).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return error_response(
+                502,
+                &format!("could not read the service's answer: {e}"),
+                Some(tracer),
+            )
+        }
+    };
+    let merged = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(fields)) => {
+            // Node: createResponseObject(status, {statusCode, ...service JSON}).
+            let mut payload = serde_json::Map::new();
+            payload.insert("statusCode".into(), json!(parts.status.as_u16()));
+            payload.extend(fields);
+            jsjson::to_string(&response::envelope(
+                parts.status.as_u16(),
+                Value::Object(payload),
+            ))
+        }
+        _ => {
+            // Not an object: pass it on unchanged.
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            return Response::from_parts(parts, Body::from(bytes));
+        }
+    };
+    let out = if client_gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let _ = enc.write_all(merged.as_bytes());
+        parts
+            .headers
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        Bytes::from(enc.finish().unwrap_or_default())
+    } else {
+        Bytes::from(merged)
+    };
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+    Response::from_parts(parts, Body::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracer_ids_are_short_base36() {
+        let t = tracer_id();
+        assert!(!t.is_empty() && t.len() <= 11, "{t}");
+        assert!(t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() && !c.is_ascii_uppercase()));
+        assert_ne!(tracer_id(), tracer_id());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+}

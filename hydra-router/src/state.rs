@@ -1,0 +1,188 @@
+//! The router's shared state and the background work that keeps it current.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hydra_core::Hydra;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use crate::config::RouterConfig;
+use crate::metrics::Metrics;
+use crate::pool::{self, Pool};
+use crate::table::RouteTable;
+use crate::ws::WsHub;
+
+/// How often presence is re-read for the instance pool.
+pub const PRESENCE_REFRESH: Duration = Duration::from_secs(1);
+/// Entries kept in the issue log (`/v1/router/log`).
+const ISSUE_LOG_MAX: usize = 100;
+
+/// Everything request handlers share.
+#[derive(Debug)]
+pub struct RouterState {
+    /// The router's Hydra handle (registered as `hydra-router`).
+    pub hydra: Hydra,
+    /// Settings.
+    pub config: RouterConfig,
+    /// Routes of every service.
+    pub table: RwLock<RouteTable>,
+    /// Present instances.
+    pub pool: Pool,
+    /// Pooled HTTP/1.1 connections to instances.
+    pub client: Client<HttpConnector, Full<Bytes>>,
+    /// Counters.
+    pub metrics: Metrics,
+    /// WebSocket clients and the directory of other routers' clients.
+    pub ws: WsHub,
+    /// Recent problems, newest last.
+    pub issues: Mutex<VecDeque<Value>>,
+    /// When the router started.
+    pub started: Instant,
+}
+
+impl RouterState {
+    /// State for `hydra` with `config`; `queuer` is the connection of the WebSocket queues.
+    pub fn new(
+        hydra: Hydra,
+        config: RouterConfig,
+        queuer: Option<redis::aio::ConnectionManager>,
+    ) -> Arc<Self> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        let router_id = hydra.instance_id().to_string();
+        Arc::new(Self {
+            hydra,
+            config,
+            table: RwLock::new(RouteTable::default()),
+            pool: Pool::default(),
+            client,
+            metrics: Metrics::default(),
+            ws: WsHub::new(router_id, queuer),
+            issues: Mutex::new(VecDeque::new()),
+            started: Instant::now(),
+        })
+    }
+
+    /// Records a problem for `/v1/router/log`.
+    pub fn issue(&self, level: &str, msg: String) {
+        let mut log = self.issues.lock().expect("issue log lock");
+        log.push_back(
+            serde_json::json!({"ts": hydra_core::umf::timestamp(), "type": level, "msg": msg}),
+        );
+        while log.len() > ISSUE_LOG_MAX {
+            log.pop_front();
+        }
+    }
+
+    /// Reloads every service's routes (plus `externalRoutes`). On a Redis error the table stays.
+    pub async fn reload_routes(&self) {
+        match self.hydra.get_all_service_routes().await {
+            Ok(mut all) => {
+                for (svc, routes) in &self.config.external_routes {
+                    all.entry(svc.clone())
+                        .or_default()
+                        .extend(routes.iter().cloned());
+                }
+                self.table.write().expect("table lock").replace_all(&all);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reload routes; keeping the current table")
+            }
+        }
+    }
+
+    /// Reloads the routes of one service.
+    pub async fn reload_service(&self, service: &str) {
+        match self.hydra.get_service_routes(service).await {
+            Ok(mut routes) => {
+                if let Some(extra) = self.config.external_routes.get(service) {
+                    routes.extend(extra.iter().cloned());
+                }
+                self.table
+                    .write()
+                    .expect("table lock")
+                    .set_service(service, &routes);
+                tracing::info!(%service, routes = routes.len(), "routes reloaded");
+            }
+            Err(e) => tracing::warn!(%service, error = %e, "could not reload routes"),
+        }
+    }
+
+    /// Re-reads presence into the pool. On a Redis error the pool stays as it was, so known
+    /// instances keep being served while Redis is away.
+    pub async fn refresh_pool(&self) {
+        match pool::scan_presence(&self.hydra).await {
+            Ok(map) => self.pool.replace(map),
+            Err(e) => tracing::debug!(error = %e, "presence scan failed; keeping the current pool"),
+        }
+    }
+
+    /// Routes and services for listings.
+    pub fn route_list(&self) -> BTreeMap<String, Vec<String>> {
+        self.table
+            .read()
+            .expect("table lock")
+            .patterns()
+            .map(|(s, p)| (s.clone(), p))
+            .collect()
+    }
+}
+
+/// Keeps the pool and the table current until `stop` is cancelled.
+pub async fn background(state: Arc<RouterState>, stop: tokio_util_like::Stop) {
+    let mut presence = tokio::time::interval(PRESENCE_REFRESH);
+    presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut routes = tokio::time::interval(state.config.route_refresh);
+    routes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.wait() => return,
+            _ = presence.tick() => state.refresh_pool().await,
+            _ = routes.tick() => state.reload_routes().await,
+        }
+    }
+}
+
+/// A tiny stop signal (a watch channel) shared by the router's tasks.
+pub mod tokio_util_like {
+    /// Completes `wait` once `fire` was called on any clone.
+    #[derive(Debug, Clone)]
+    pub struct Stop {
+        rx: tokio::sync::watch::Receiver<bool>,
+        tx: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    }
+
+    impl Default for Stop {
+        fn default() -> Self {
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            Self {
+                rx,
+                tx: std::sync::Arc::new(tx),
+            }
+        }
+    }
+
+    impl Stop {
+        /// Signals every waiter.
+        pub fn fire(&self) {
+            let _ = self.tx.send(true);
+        }
+
+        /// Waits for the signal.
+        pub async fn wait(&self) {
+            let mut rx = self.rx.clone();
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    }
+}

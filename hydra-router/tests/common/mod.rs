@@ -1,0 +1,130 @@
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hydra_core::{Config, Hydra};
+use hydra_testkit::RedisServer;
+use serde_json::{json, Value};
+
+pub struct Running {
+    pub base: String,
+    pub hydra: Hydra,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<Result<(), hydra_core::HydraError>>>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = self.done.take().unwrap().await;
+    }
+}
+
+fn merged(mut doc: Value, redis: &RedisServer, extra: Value) -> Config {
+    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
+    doc["hydra"]["redis"] = json!({"url": redis.url()});
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            if k == "hydra" {
+                for (hk, hv) in v.as_object().unwrap() {
+                    doc["hydra"][hk] = hv.clone();
+                }
+            } else {
+                doc[k] = v;
+            }
+        }
+    }
+    Config::from_value(doc).unwrap()
+}
+
+pub async fn router(redis: &RedisServer, extra: Value) -> Running {
+    let mut extra = extra;
+    if extra.get("hydra").is_none() {
+        extra["hydra"] = json!({});
+    }
+    extra["hydra"]["servicePort"] = json!(0);
+    let r = hydra_router::Router::bind(merged(hydra_router::config::defaults(), redis, extra))
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", r.local_addr().unwrap().port());
+    let hydra = r.state().hydra.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(r.serve(async move {
+        let _ = rx.await;
+    }));
+    wait_registered(&hydra).await;
+    Running {
+        base,
+        hydra,
+        stop: Some(tx),
+        done: Some(done),
+    }
+}
+
+pub async fn hello(redis: &RedisServer) -> Running {
+    let bound = hello_service::service(merged(hello_service::defaults(), redis, json!({})))
+        .bind()
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", bound.local_addr().unwrap().port());
+    let hydra = bound.hydra().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(bound.serve(async move {
+        let _ = rx.await;
+    }));
+    wait_registered(&hydra).await;
+    Running {
+        base,
+        hydra,
+        stop: Some(tx),
+        done: Some(done),
+    }
+}
+
+async fn wait_registered(h: &Hydra) {
+    let t = Instant::now();
+    while !h.is_registered() {
+        assert!(t.elapsed() < Duration::from_secs(10), "registration");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls `url` until it answers `status` (the router picks up new services by itself).
+pub async fn until_status(http: &reqwest::Client, url: &str, status: u16) {
+    let t = Instant::now();
+    loop {
+        if let Ok(r) = http.get(url).send().await {
+            if r.status().as_u16() == status {
+                return;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "{url} never answered {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The hello-service binary of this workspace (built on demand).
+pub fn hello_binary() -> PathBuf {
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let bin = dir.join("hello-service");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = std::process::Command::new(cargo)
+            .args(["build", "-p", "hello-service"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "building hello-service");
+    }
+    bin
+}

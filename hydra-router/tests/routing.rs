@@ -1,0 +1,471 @@
+//! The router with real Redis, real Rust and Node services and a real HTTP client.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use hydra_testkit::{NodeProcess, RedisServer};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn routes_to_rust_and_node_services_as_the_node_router() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let svc = hello(&redis).await;
+    let node = NodeProcess::start(
+        "express-service.js",
+        &[
+            ("HYDRA_REDIS_URL", &redis.url()),
+            ("PEER_NAME", "node-express"),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    until_status(&http, &format!("{}/v1/node/hello", router.base), 200).await;
+
+    let resp = http
+        .get(format!("{}/v1/hello/test", router.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let tracer = resp.headers()["x-hydra-tracer"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(!tracer.is_empty());
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["statusMessage"], "OK");
+    assert_eq!(
+        v["result"]["msg"],
+        format!("hello from hello-service - {}", svc.hydra.instance_id())
+    );
+
+    let v: Value = http
+        .get(format!("{}/v1/node/hello", router.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["statusCode"], 200);
+    assert_eq!(
+        v["result"]["msg"],
+        format!("hello from node-express - {}", node.instance_id())
+    );
+    let v: Value = http
+        .post(format!("{}/v1/node/echo", router.base))
+        .json(&json!({"k": [1, 2]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["result"]["body"], json!({"k": [1, 2]}));
+    let v: Value = http
+        .post(format!("{}/v1/hello/post", router.base))
+        .json(&json!({"a": 1, "b": 2}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["result"], json!({"msg": "Post recieved", "a": 1, "b": 2}));
+
+    // Non-JSON passes through byte for byte.
+    let png = http
+        .get(format!("{}/v1/hello/image", router.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.headers()["content-type"], "image/png");
+    assert_eq!(
+        &png.bytes().await.unwrap()[..],
+        include_bytes!("../../services/hello-service/assets/hello.png")
+    );
+    let html = http
+        .get(format!("{}/v1/hello/html", router.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(svc.hydra.instance_id()));
+
+    // A service name as the first segment: routed with the segment stripped.
+    let v: Value = http
+        .get(format!("{}/hello-service/v1/hello/test", router.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["statusCode"], 200);
+    // Unknown: Node's 404 envelope.
+    let resp = http
+        .get(format!("{}/v9/nothing/here", router.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"statusCode": 404, "statusMessage": "Not Found", "statusDescription": "The requested resource was not found on the server", "result": {}})
+    );
+    // OPTIONS: 204.
+    let resp = http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/hello/test", router.base),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+
+    // gzip when the client asks, for the rewritten JSON.
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let resp = raw
+        .get(format!("{}/v1/hello/test", router.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let bytes = resp.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(text.contains("hello from hello-service"));
+    svc.stop().await;
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn spreads_over_instances_and_finds_new_services_without_restart() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/hello/test", router.base);
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 404);
+    // Started after the router: its refresh broadcast makes it routable.
+    let a = hello(&redis).await;
+    until_status(&http, &url, 200).await;
+    let b = hello(&redis).await;
+    let t = Instant::now();
+    let mut seen = HashSet::new();
+    while seen.len() < 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "both instances answer"
+        );
+        let v: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        seen.insert(v["result"]["msg"].as_str().unwrap().to_string());
+    }
+    assert!(seen.contains(&format!(
+        "hello from hello-service - {}",
+        b.hydra.instance_id()
+    )));
+    a.stop().await;
+    b.stop().await;
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn slow_service_gets_504_and_big_body_413() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"requestTimeout": 1, "bodyLimit": 2048})).await;
+    let _svc = hello(&redis).await;
+    let http = reqwest::Client::new();
+    until_status(&http, &format!("{}/v1/hello/test", router.base), 200).await;
+    let t = Instant::now();
+    let resp = http
+        .get(format!("{}/v1/hello/slow?ms=3000", router.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 504);
+    assert!(t.elapsed() < Duration::from_millis(2500));
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["statusCode"], 504);
+    assert!(v["result"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("hello-service"));
+    assert!(v["tracer"].is_string());
+    let resp = http
+        .post(format!("{}/v1/hello/post", router.base))
+        .json(&json!({"a": "x".repeat(5000)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    // Others are unaffected.
+    assert_eq!(
+        http.get(format!("{}/v1/hello/test", router.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn sigkilled_instance_causes_no_failed_gets() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let bin = hello_binary();
+    let spawn = |port: u16| {
+        tokio::process::Command::new(&bin)
+            .env("HYDRA_REDIS_URL", redis.url())
+            .env(
+                "HYDRA_SERVICE",
+                format!("serviceIP=127.0.0.1|servicePort={port}"),
+            )
+            .current_dir(std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let mut victim = spawn(free());
+    let _survivor = spawn(free());
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/hello/test", router.base);
+    // Both are routable.
+    let t = Instant::now();
+    let mut seen = HashSet::new();
+    while seen.len() < 2 {
+        assert!(t.elapsed() < Duration::from_secs(10), "both instances up");
+        if let Ok(r) = http.get(&url).send().await {
+            if r.status() == 200 {
+                let v: Value = r.json().await.unwrap();
+                seen.insert(v["result"]["msg"].as_str().unwrap().to_string());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    victim.start_kill().unwrap();
+    let _ = victim.wait().await;
+    let mut failed = 0;
+    let mut sent = 0;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(4) {
+        sent += 1;
+        let ok = http.get(&url).send().await.is_ok_and(|r| r.status() == 200);
+        if !ok {
+            failed += 1;
+        }
+    }
+    assert!(sent > 50, "sent {sent}");
+    assert_eq!(
+        failed, 0,
+        "{failed} of {sent} GETs failed after the SIGKILL"
+    );
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn admin_endpoints_need_the_token_not_a_host_header() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"routerToken": "s3cret"})).await;
+    let _svc = hello(&redis).await;
+    let http = reqwest::Client::new();
+    until_status(&http, &format!("{}/v1/hello/test", router.base), 200).await;
+    let list = format!("{}/v1/router/list/routes", router.base);
+    // Node's hole: Host: localhost was enough. Not here.
+    let resp = http
+        .get(&list)
+        .header("host", "localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        http.get(format!("{list}?token=wrong"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let v: Value = http
+        .get(format!("{list}?token=s3cret"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let services: Vec<&str> = v["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["serviceName"].as_str().unwrap())
+        .collect();
+    assert!(services.contains(&"hello-service"), "{v}");
+    let resp = http
+        .get(format!("{}/v1/router/stats", router.base))
+        .header("x-router-token", "s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = http
+        .get(format!("{}/v1/router/list/nodes", router.base))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["instanceID"], router.hydra.instance_id());
+    // Health and version stay public.
+    let v: Value = http
+        .get(format!("{}/v1/router/health", router.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["result"]["serviceName"], "hydra-router");
+    assert!(v["result"]["memory"]["rss"].as_u64().unwrap() > 0);
+    let v: Value = http
+        .get(format!("{}/v1/router/version", router.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["result"]["version"], env!("CARGO_PKG_VERSION"));
+    // Dashboard and metrics behind the token too.
+    assert_eq!(
+        http.get(format!("{}/", router.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let page = http
+        .get(format!("{}/?token=s3cret", router.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("hydra-router"));
+    let metrics = http
+        .get(format!("{}/metrics?token=s3cret", router.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hydra_router_requests_total{service=\"hello-service\",status=\"200\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn message_send_queue_and_stream_endpoints() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let svc = hello(&redis).await;
+    let mut inbox = svc.hydra.messages();
+    let http = reqwest::Client::new();
+    until_status(&http, &format!("{}/v1/hello/test", router.base), 200).await;
+    let umf = json!({"to": "hello-service:/", "frm": "tester:/", "bdy": {"hi": 1}});
+    let v: Value = http
+        .post(format!("{}/v1/router/send", router.base))
+        .json(&umf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mid = v["result"]["mid"].as_str().unwrap().to_string();
+    let got = tokio::time::timeout(Duration::from_secs(3), inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.mid, mid);
+    let v: Value = http
+        .post(format!("{}/v1/router/queue", router.base))
+        .json(&umf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["result"]["mid"].is_string());
+    assert_eq!(
+        svc.hydra
+            .queue_depth("hello-service")
+            .await
+            .unwrap()
+            .received,
+        1
+    );
+    let v: Value = http
+        .post(format!("{}/v1/router/stream/events", router.base))
+        .json(&umf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["result"]["id"].as_str().unwrap().contains('-'));
+    let v: Value = http
+        .post(format!("{}/v1/router/message", router.base))
+        .json(&json!({"to": "hydra-router:/", "frm": "tester:/", "fwd": "hello-service:[get]/v1/hello/test", "bdy": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["result"]["msg"]
+        .as_str()
+        .unwrap()
+        .starts_with("hello from hello-service"));
+    let resp = http
+        .post(format!("{}/v1/router/send", router.base))
+        .body("not umf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = http
+        .get(format!("{}/v1/router/clear", router.base))
+        .send()
+        .await;
+    assert!(resp.is_ok());
+}
