@@ -1,0 +1,174 @@
+//! The WebSocket gateway with real routers, a real Redis and a real WebSocket client.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use hydra_core::{Hydra, HydraConfig, RedisConfig};
+use hydra_testkit::RedisServer;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(base: &str) -> (Ws, String) {
+    let url = base.replace("http://", "ws://") + "/";
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let hello = next_json(&mut ws).await.expect("connection message");
+    assert_eq!(hello["typ"], "connection");
+    let id = hello["bdy"]["id"].as_str().unwrap().to_string();
+    (ws, id)
+}
+
+async fn next_json(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .ok()??
+            .ok()?;
+        match m {
+            Message::Text(t) => return serde_json::from_str(&t).ok(),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+#[tokio::test]
+async fn ping_http_through_and_service_replies() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let _svc = hello(&redis).await;
+    // A service that answers UMF messages.
+    let mut c = HydraConfig::named("ws-echo");
+    c.service_ip = "127.0.0.1".into();
+    c.redis = RedisConfig::from_url(redis.url());
+    let echo = Hydra::connect(c).await.unwrap();
+    let mut inbox = echo.messages();
+    echo.register_service().await.unwrap();
+    let responder = echo.clone();
+    tokio::spawn(async move {
+        while let Some(m) = inbox.recv().await {
+            responder.reply(&m, json!({"echo": m.body})).await.unwrap();
+        }
+    });
+    let http = reqwest::Client::new();
+    until_status(&http, &format!("{}/v1/hello/test", router.base), 200).await;
+
+    let (mut ws, id) = connect(&router.base).await;
+    send(&mut ws, json!({"to": "hydra-router:/", "frm": format!("{id}@client:/"), "typ": "ping", "mid": "m-ping", "bdy": {}})).await;
+    let pong = next_json(&mut ws).await.unwrap();
+    assert_eq!(pong["typ"], "pong");
+    assert_eq!(pong["rmid"], "m-ping");
+
+    send(&mut ws, json!({"to": "hello-service:[get]/v1/hello/test", "frm": format!("{id}@client:/"), "mid": "m-http", "bdy": {}})).await;
+    let reply = next_json(&mut ws).await.unwrap();
+    assert_eq!(reply["rmid"], "m-http");
+    assert!(
+        reply["bdy"]["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("hello from hello-service"),
+        "{reply}"
+    );
+
+    send(&mut ws, json!({"to": "ws-echo:/", "frm": format!("{id}@client:/"), "mid": "m-svc", "bdy": {"x": 1}})).await;
+    let reply = next_json(&mut ws).await.unwrap();
+    assert_eq!(reply["rmid"], "m-svc");
+    assert_eq!(reply["bdy"], json!({"echo": {"x": 1}}));
+    assert!(reply.get("via").is_none());
+
+    send(
+        &mut ws,
+        json!({"to": "nobody-service:/", "frm": "c:/", "bdy": {}}),
+    )
+    .await;
+    let err = next_json(&mut ws).await.unwrap();
+    assert_eq!(err["bdy"]["error"], "No nobody-service instances available");
+    echo.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_frames_get_an_error_and_a_close() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    for bad in ["not json", "[1,2]", r#"{"to":"x:/","frm":"c:/"}"#] {
+        let (mut ws, _) = connect(&router.base).await;
+        ws.send(Message::Text(bad.into())).await.unwrap();
+        let err = next_json(&mut ws).await.unwrap();
+        assert!(
+            err["bdy"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("Invalid UMF message"),
+            "{err}"
+        );
+        assert!(next_json(&mut ws).await.is_none(), "closed after {bad}");
+    }
+    // The router still serves.
+    let (mut ws, id) = connect(&router.base).await;
+    send(
+        &mut ws,
+        json!({"to": "hydra-router:/", "frm": format!("{id}@client:/"), "typ": "ping", "bdy": {}}),
+    )
+    .await;
+    assert_eq!(next_json(&mut ws).await.unwrap()["typ"], "pong");
+}
+
+#[tokio::test]
+async fn forward_across_two_routers_and_reconnect_drains_the_queue() {
+    let redis = RedisServer::start();
+    let r1 = router(&redis, json!({})).await;
+    let r2 = router(&redis, json!({})).await;
+    let (mut a, a_id) = connect(&r1.base).await;
+    let (mut b, b_id) = connect(&r2.base).await;
+    // Router 1 learns of b through router 2's wsdir.add broadcast.
+    let http = reqwest::Client::new();
+    let t = std::time::Instant::now();
+    loop {
+        let v: Value = http
+            .get(format!("{}/v1/router/list/wsdir", r1.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["result"][r2.hydra.instance_id()].get(&b_id).is_some() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "directory shared: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    send(&mut a, json!({"to": "hydra-router:/", "frm": format!("{a_id}@client:/"), "fwd": format!("{b_id}@client:/"), "bdy": {"hi": "from a"}})).await;
+    let got = next_json(&mut b).await.unwrap();
+    assert_eq!(got["bdy"], json!({"hi": "from a"}));
+
+    // b leaves; a message for it is queued; b comes back with its id and gets it.
+    b.close(None).await.unwrap();
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send(&mut a, json!({"to": "hydra-router:/", "frm": format!("{a_id}@client:/"), "fwd": format!("{b_id}@client:/"), "bdy": {"while": "away"}})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut b2, _new_id) = connect(&r2.base).await;
+    send(
+        &mut b2,
+        json!({"to": "hydra-router:/", "frm": "c:/", "typ": "reconnect", "bdy": {"id": b_id}}),
+    )
+    .await;
+    let welcome = next_json(&mut b2).await.unwrap();
+    assert_eq!(welcome["typ"], "connection");
+    assert_eq!(welcome["bdy"]["id"], b_id.as_str());
+    let queued = next_json(&mut b2).await.unwrap();
+    assert_eq!(queued["bdy"], json!({"while": "away"}));
+}
