@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# HTTP benchmark on one machine, printed side by side in one run:
+#   - GET /v1/hello/test on hello-service directly, through hydra-router, and through nginx
+#     proxy_pass to the same instance (wrk, fixed duration);
+#   - the added p99 at a moderate fixed rate (wrk2-style pacing is not available in wrk, so a
+#     low connection count stands in for "moderate");
+#   - idle RSS of hello-service and hydra-router, next to a Node hydra-express service's.
+# Needs: redis-server, wrk, nginx (apt-get install redis-server wrk nginx-light), Node for the
+# Node column (npm ci in tests/interop). BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 32).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${BENCH_SECONDS:-5}
+conns=${BENCH_CONNECTIONS:-32}
+for tool in redis-server wrk nginx; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install redis-server wrk nginx-light"; exit 1; }
+done
+cargo build --release -q -p hello-service -p hydra-router
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "no answer from $1"; exit 1; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
+pids+=($!)
+export HYDRA_REDIS_URL="redis://127.0.0.1:$rport/15"
+sleep 0.3
+
+hport=$(free_port)
+(cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$hport" RUST_LOG=warn exec "$OLDPWD/target/release/hello-service") &
+hello_pid=$!; pids+=($hello_pid)
+gport=$(free_port)
+(cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$gport" RUST_LOG=warn exec "$OLDPWD/target/release/hydra-router") &
+router_pid=$!; pids+=($router_pid)
+nport=$(free_port)
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream hello { server 127.0.0.1:$hport; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nport;
+    location / { proxy_pass http://hello; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+nginx -c "$work/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+wait_http "http://127.0.0.1:$hport/v1/hello/test"
+wait_http "http://127.0.0.1:$nport/v1/hello/test"
+wait_http "http://127.0.0.1:$gport/v1/hello/test"
+
+node_rss=""
+if [ -d tests/interop/node_modules/hydra-express ]; then
+  (cd tests/interop && PEER_NAME=node-hello exec node express-service.js >/dev/null 2>&1 </dev/null) &
+  node_pid=$!; pids+=($node_pid)
+fi
+sleep 3  # idle: registered, heartbeating, no traffic yet
+hello_rss=$(rss_kb $hello_pid); router_rss=$(rss_kb $router_pid)
+[ -n "${node_pid:-}" ] && node_rss=$(rss_kb "$node_pid" 2>/dev/null || true)
+
+run() { # name url connections
+  local out; out=$(wrk -t2 -c"$3" -d"${secs}s" --latency "$2" 2>&1)
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  printf '%-34s %12s %10s %10s\n' "$1" "$rps" "$p50" "$p99"
+}
+echo "GET /v1/hello/test, wrk -t2, ${secs}s each, all on this $(nproc)-core machine"
+printf '%-34s %12s %10s %10s\n' "" "requests/s" "p50" "p99"
+run "hello-service direct (c=$conns)" "http://127.0.0.1:$hport/v1/hello/test" "$conns"
+run "through nginx (c=$conns)" "http://127.0.0.1:$nport/v1/hello/test" "$conns"
+run "through hydra-router (c=$conns)" "http://127.0.0.1:$gport/v1/hello/test" "$conns"
+run "hello-service direct (c=2)" "http://127.0.0.1:$hport/v1/hello/test" 2
+run "through nginx (c=2)" "http://127.0.0.1:$nport/v1/hello/test" 2
+run "through hydra-router (c=2)" "http://127.0.0.1:$gport/v1/hello/test" 2
+echo
+echo "idle RSS: hello-service $((hello_rss / 1024)) MB (${hello_rss} kB), hydra-router $((router_rss / 1024)) MB${node_rss:+, Node hydra-express service $((node_rss / 1024)) MB (${node_rss} kB)}"
