@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Hydra service router: HTTP and WebSocket gateway to every Hydra service.
 #[derive(Debug, Parser)]
 #[command(version, about)]
