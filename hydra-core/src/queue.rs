@@ -22,6 +22,7 @@ pub struct QueuedMessage {
 
 /// How many messages are in each list of a service's queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct QueueDepth {
     /// Queued, not yet taken.
     pub received: u64,

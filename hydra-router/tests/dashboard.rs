@@ -16,7 +16,12 @@ fn chromium() -> Option<String> {
     }
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
-        .find(|b| std::process::Command::new("which").arg(b).output().is_ok_and(|o| o.status.success()))
+        .find(|b| {
+            std::process::Command::new("which")
+                .arg(b)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
         .map(String::from)
 }
 
@@ -26,7 +31,9 @@ async fn dashboard_shows_a_running_service() {
         eprintln!("SKIP_BROWSER_TESTS=1: dashboard browser test skipped");
         return;
     }
-    let browser = chromium().expect("headless Chromium is needed (apt-get install chromium), or set SKIP_BROWSER_TESTS=1");
+    let browser = chromium().expect(
+        "headless Chromium is needed (apt-get install chromium), or set SKIP_BROWSER_TESTS=1",
+    );
     let redis = RedisServer::start();
     let router = router(&redis, json!({"routerToken": "dash-token"})).await;
     let svc = hello(&redis).await;
@@ -58,23 +65,36 @@ async fn dashboard_shows_a_running_service() {
             .await
             .expect("run chromium");
         dom = String::from_utf8_lossy(&out.stdout).into_owned();
-        if dom.contains(svc.hydra.instance_id()) {
+        if dom.contains(svc.hydra().instance_id()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     std::fs::remove_dir_all(&profile).ok();
-    assert!(dom.contains("hello-service"), "service listed in the rendered dashboard:\n{dom}");
-    assert!(dom.contains(svc.hydra.instance_id()), "instance listed in the rendered dashboard");
+    assert!(
+        dom.contains("hello-service"),
+        "service listed in the rendered dashboard:\n{dom}"
+    );
+    assert!(
+        dom.contains(svc.hydra().instance_id()),
+        "instance listed in the rendered dashboard"
+    );
     assert!(dom.contains("/v1/hello/test"), "routes listed");
 }
 
 fn tempfile_dir() -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("hydra-dash-{}-{}", std::process::id(), rand_suffix()));
+    let p = std::env::temp_dir().join(format!(
+        "hydra-dash-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
     std::fs::create_dir_all(&p).unwrap();
     p
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }

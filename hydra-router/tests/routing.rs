@@ -42,7 +42,7 @@ async fn routes_to_rust_and_node_services_as_the_node_router() {
     assert_eq!(v["statusMessage"], "OK");
     assert_eq!(
         v["result"]["msg"],
-        format!("hello from hello-service - {}", svc.hydra.instance_id())
+        format!("hello from hello-service - {}", svc.hydra().instance_id())
     );
 
     let v: Value = http
@@ -98,7 +98,7 @@ async fn routes_to_rust_and_node_services_as_the_node_router() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains(svc.hydra.instance_id()));
+    assert!(html.contains(svc.hydra().instance_id()));
 
     // A service name as the first segment: routed with the segment stripped.
     let v: Value = http
@@ -148,7 +148,7 @@ async fn routes_to_rust_and_node_services_as_the_node_router() {
         .read_to_string(&mut text)
         .unwrap();
     assert!(text.contains("hello from hello-service"));
-    svc.stop().await;
+    svc.stop().await.unwrap();
     router.stop().await;
 }
 
@@ -175,10 +175,10 @@ async fn spreads_over_instances_and_finds_new_services_without_restart() {
     }
     assert!(seen.contains(&format!(
         "hello from hello-service - {}",
-        b.hydra.instance_id()
+        b.hydra().instance_id()
     )));
-    a.stop().await;
-    b.stop().await;
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
     router.stop().await;
 }
 
@@ -396,7 +396,7 @@ async fn message_send_queue_and_stream_endpoints() {
     let redis = RedisServer::start();
     let router = router(&redis, json!({})).await;
     let svc = hello(&redis).await;
-    let mut inbox = svc.hydra.messages();
+    let mut inbox = svc.hydra().messages();
     let http = reqwest::Client::new();
     until_status(&http, &format!("{}/v1/hello/test", router.base), 200).await;
     let umf = json!({"to": "hello-service:/", "frm": "tester:/", "bdy": {"hi": 1}});
@@ -426,7 +426,7 @@ async fn message_send_queue_and_stream_endpoints() {
         .unwrap();
     assert!(v["result"]["mid"].is_string());
     assert_eq!(
-        svc.hydra
+        svc.hydra()
             .queue_depth("hello-service")
             .await
             .unwrap()

@@ -218,6 +218,34 @@ impl BoundService {
         self.listener.local_addr()
     }
 
+    /// Serves in the background: registers, then returns a handle to stop it (for tests and for
+    /// embedding a service in a larger program).
+    ///
+    /// # Errors
+    /// Registration errors.
+    pub async fn spawn(self) -> Result<RunningService, HydraError> {
+        let addr = self.local_addr()?;
+        let hydra = self.hydra.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut task = tokio::spawn(self.serve(async move {
+            let _ = stopped.await;
+        }));
+        while !hydra.is_registered() {
+            tokio::select! {
+                r = &mut task => {
+                    return Err(r.map_err(|e| HydraError::Io(std::io::Error::other(e)))?.err().unwrap_or(HydraError::NotRegistered));
+                }
+                () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+        }
+        Ok(RunningService {
+            addr,
+            hydra,
+            stop: Some(stop),
+            task,
+        })
+    }
+
     /// Registers the instance and its routes, serves until `shutdown` completes, then withdraws
     /// presence (first, so routers stop sending), stops accepting, lets in-flight requests finish
     /// within the drain timeout, and shuts Hydra down.
@@ -263,6 +291,45 @@ impl BoundService {
             }
         }
         hydra.shutdown().await
+    }
+}
+
+/// A service serving in the background, from [`BoundService::spawn`].
+#[derive(Debug)]
+pub struct RunningService {
+    addr: SocketAddr,
+    hydra: Hydra,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), HydraError>>,
+}
+
+impl RunningService {
+    /// `http://127.0.0.1:{port}`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The registered Hydra handle.
+    pub fn hydra(&self) -> &Hydra {
+        &self.hydra
+    }
+
+    /// Leaves as on SIGTERM (presence first, then drain) and waits until it has.
+    ///
+    /// # Errors
+    /// Errors while leaving.
+    pub async fn stop(mut self) -> Result<(), HydraError> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        (&mut self.task)
+            .await
+            .map_err(|e| HydraError::Io(std::io::Error::other(e)))?
     }
 }
 

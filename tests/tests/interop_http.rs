@@ -2,35 +2,23 @@
 //! the Rust library's API request reaches a Node hydra-express service.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use hydra_core::{Config, Hydra, HydraConfig, RedisConfig, Umf};
 use hydra_testkit::{NodePeer, NodeProcess, RedisServer};
 use serde_json::{json, Value};
 
-async fn hello(redis: &RedisServer) -> (Hydra, tokio::sync::oneshot::Sender<()>) {
+async fn hello(redis: &RedisServer) -> hydra_service::RunningService {
     let mut doc = hello_service::defaults();
     doc["hydra"]["serviceIP"] = json!("127.0.0.1");
     doc["hydra"]["redis"] = json!({"url": redis.url()});
-    let bound = hello_service::service(Config::from_value(doc).unwrap())
-        .bind()
-        .await
-        .unwrap();
-    let hydra = bound.hydra().clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(bound.serve(async move {
-        let _ = rx.await;
-    }));
-    while !hydra.is_registered() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (hydra, tx)
+    let svc = hello_service::service(Config::from_value(doc).unwrap());
+    svc.bind().await.unwrap().spawn().await.unwrap()
 }
 
 #[tokio::test]
 async fn node_api_request_reaches_rust_hello_service() {
     let redis = RedisServer::start();
-    let (svc, _stop) = hello(&redis).await;
+    let svc = hello(&redis).await;
     let mut node =
         NodePeer::start_with(&redis.url(), "node-caller", &[("PEER_REGISTER", "0")]).await;
     let resp = node
@@ -41,7 +29,7 @@ async fn node_api_request_reaches_rust_hello_service() {
     assert_eq!(resp["statusMessage"], "OK");
     assert_eq!(
         resp["result"]["msg"],
-        format!("hello from hello-service - {}", svc.instance_id())
+        format!("hello from hello-service - {}", svc.hydra().instance_id())
     );
 
     let resp = node
@@ -99,8 +87,8 @@ async fn rust_api_request_reaches_node_express_service() {
 #[tokio::test]
 async fn api_requests_spread_over_two_rust_instances() {
     let redis = RedisServer::start();
-    let (a, _sa) = hello(&redis).await;
-    let (b, _sb) = hello(&redis).await;
+    let a = hello(&redis).await;
+    let b = hello(&redis).await;
     let mut node =
         NodePeer::start_with(&redis.url(), "node-caller", &[("PEER_REGISTER", "0")]).await;
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -112,7 +100,9 @@ async fn api_requests_spread_over_two_rust_instances() {
         let msg = resp["result"]["msg"].as_str().unwrap().to_string();
         *seen.entry(msg).or_default() += 1;
     }
-    let expect = |h: &Hydra| format!("hello from hello-service - {}", h.instance_id());
+    let expect = |h: &hydra_service::RunningService| {
+        format!("hello from hello-service - {}", h.hydra().instance_id())
+    };
     assert_eq!(seen.len(), 2, "both instances answered: {seen:?}");
     assert!(seen[&expect(&a)] >= 5 && seen[&expect(&b)] >= 5, "{seen:?}");
 

@@ -62,24 +62,9 @@ pub async fn router(redis: &RedisServer, extra: Value) -> Running {
     }
 }
 
-pub async fn hello(redis: &RedisServer) -> Running {
-    let bound = hello_service::service(merged(hello_service::defaults(), redis, json!({})))
-        .bind()
-        .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", bound.local_addr().unwrap().port());
-    let hydra = bound.hydra().clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(bound.serve(async move {
-        let _ = rx.await;
-    }));
-    wait_registered(&hydra).await;
-    Running {
-        base,
-        hydra,
-        stop: Some(tx),
-        done: Some(done),
-    }
+pub async fn hello(redis: &RedisServer) -> hydra_service::RunningService {
+    let svc = hello_service::service(merged(hello_service::defaults(), redis, json!({})));
+    svc.bind().await.unwrap().spawn().await.unwrap()
 }
 
 async fn wait_registered(h: &Hydra) {

@@ -4,6 +4,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hydra_core::{keys, Config, Hydra};
+use hydra_service::RunningService;
 use hydra_testkit::RedisServer;
 use redis::AsyncCommands;
 use serde_json::{json, Value};
@@ -20,44 +21,14 @@ fn config(redis: &RedisServer, extra: Value) -> Config {
     Config::from_value(doc).unwrap()
 }
 
-struct Running {
-    base: String,
-    hydra: Hydra,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<Result<(), hydra_core::HydraError>>,
-}
-
-async fn start(redis: &RedisServer, extra: Value) -> Running {
-    let bound = hello_service::service(config(redis, extra))
+async fn start(redis: &RedisServer, extra: Value) -> RunningService {
+    hello_service::service(config(redis, extra))
         .bind()
         .await
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", bound.local_addr().unwrap().port());
-    let hydra = bound.hydra().clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(bound.serve(async move {
-        let _ = rx.await;
-    }));
-    // Serving once presence is written.
-    for _ in 0..100 {
-        if hydra.is_registered() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Running {
-        base,
-        hydra,
-        stop: Some(tx),
-        done,
-    }
-}
-
-impl Running {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.done.await.unwrap().unwrap();
-    }
+        .unwrap()
+        .spawn()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -104,10 +75,13 @@ async fn routes_are_registered_in_node_form_and_announced() {
     assert_eq!(refresh.to, "hydra-router:/refresh");
     assert_eq!(refresh.body["serviceName"], "hello-service");
     // The advertised port is the one bound.
-    let node: String = r.hget(keys::NODES, svc.hydra.instance_id()).await.unwrap();
+    let node: String = r
+        .hget(keys::NODES, svc.hydra().instance_id())
+        .await
+        .unwrap();
     let node: Value = serde_json::from_str(&node).unwrap();
-    assert_eq!(format!("http://127.0.0.1:{}", node["port"]), svc.base);
-    svc.stop().await;
+    assert_eq!(format!("http://127.0.0.1:{}", node["port"]), svc.base_url());
+    svc.stop().await.unwrap();
     router.shutdown().await.unwrap();
 }
 
@@ -116,10 +90,10 @@ async fn answers_as_the_node_hello_service() {
     let redis = RedisServer::start();
     let svc = start(&redis, json!({})).await;
     let http = reqwest::Client::new();
-    let id = svc.hydra.instance_id().to_string();
+    let id = svc.hydra().instance_id().to_string();
     for path in ["/v1/hello/", "/v1/hello/test", "/v1/hello/test2"] {
         let resp = http
-            .get(format!("{}{path}", svc.base))
+            .get(format!("{}{path}", svc.base_url()))
             .header("x-hydra-tracer", "t123")
             .send()
             .await
@@ -143,7 +117,7 @@ async fn answers_as_the_node_hello_service() {
         );
     }
     let resp = http
-        .get(format!("{}/v1/hello/html", svc.base))
+        .get(format!("{}/v1/hello/html", svc.base_url()))
         .send()
         .await
         .unwrap();
@@ -153,7 +127,7 @@ async fn answers_as_the_node_hello_service() {
         .starts_with("text/html"));
     assert!(resp.text().await.unwrap().contains(&id));
     let resp = http
-        .get(format!("{}/v1/hello/image", svc.base))
+        .get(format!("{}/v1/hello/image", svc.base_url()))
         .send()
         .await
         .unwrap();
@@ -163,7 +137,7 @@ async fn answers_as_the_node_hello_service() {
     assert_eq!(&png[..], include_bytes!("../assets/hello.png"));
 
     let resp = http
-        .post(format!("{}/v1/hello/post", svc.base))
+        .post(format!("{}/v1/hello/post", svc.base_url()))
         .json(&json!({"a": 1, "b": "two"}))
         .send()
         .await
@@ -176,7 +150,7 @@ async fn answers_as_the_node_hello_service() {
 
     let t = Instant::now();
     let v: Value = http
-        .get(format!("{}/v1/hello/slow?ms=200", svc.base))
+        .get(format!("{}/v1/hello/slow?ms=200", svc.base_url()))
         .send()
         .await
         .unwrap()
@@ -187,7 +161,7 @@ async fn answers_as_the_node_hello_service() {
     assert_eq!(v["result"]["delayMs"], 200);
 
     let health: Value = http
-        .get(format!("{}/_health", svc.base))
+        .get(format!("{}/_health", svc.base_url()))
         .send()
         .await
         .unwrap()
@@ -196,7 +170,7 @@ async fn answers_as_the_node_hello_service() {
         .unwrap();
     assert!(health["result"]["memory"]["rss"].as_u64().unwrap() > 0);
     assert_eq!(health["result"]["instanceID"], id.as_str());
-    svc.stop().await;
+    svc.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -204,7 +178,7 @@ async fn bad_input_gets_node_shaped_errors() {
     let redis = RedisServer::start();
     let svc = start(&redis, json!({"bodyLimit": 1024})).await;
     let http = reqwest::Client::new();
-    let url = format!("{}/v1/hello/post", svc.base);
+    let url = format!("{}/v1/hello/post", svc.base_url());
 
     let resp = http
         .post(&url)
@@ -232,7 +206,7 @@ async fn bad_input_gets_node_shaped_errors() {
 
     // Chunked (no content-length) over the limit: 413 too.
     assert_eq!(
-        chunked_post_status(&svc.base, "/v1/hello/post", 4096).await,
+        chunked_post_status(&svc.base_url(), "/v1/hello/post", 4096).await,
         413
     );
 
@@ -240,7 +214,7 @@ async fn bad_input_gets_node_shaped_errors() {
     assert_eq!(resp.status(), 400);
 
     let resp = http
-        .get(format!("{}/v1/nope", svc.base))
+        .get(format!("{}/v1/nope", svc.base_url()))
         .send()
         .await
         .unwrap();
@@ -250,14 +224,14 @@ async fn bad_input_gets_node_shaped_errors() {
     assert_eq!(v["result"]["reason"], "no route for GET /v1/nope");
     // The service keeps serving.
     assert_eq!(
-        http.get(format!("{}/v1/hello/test", svc.base))
+        http.get(format!("{}/v1/hello/test", svc.base_url()))
             .send()
             .await
             .unwrap()
             .status(),
         200
     );
-    svc.stop().await;
+    svc.stop().await.unwrap();
 }
 
 /// POSTs a JSON body of about `n` bytes with chunked transfer encoding; returns the status.
