@@ -37,9 +37,36 @@ pub fn write_value(out: &mut String, value: &Value) {
 
 /// Appends a JSON string literal, escaped as JavaScript escapes it.
 pub fn write_str(out: &mut String, s: &str) {
-    // serde_json escapes exactly the characters JSON.stringify escapes, with the same
-    // lower-case `\u00xx` form, and leaves non-ASCII as it is.
-    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\"")));
+    // JSON.stringify escapes `"`, `\\` and the control characters (short forms where JSON has
+    // them, else lower-case `\u00xx`) and leaves everything else, non-ASCII included, as it is.
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 0xf) as usize] as char);
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 fn write_object(out: &mut String, map: &Map<String, Value>) {
@@ -177,6 +204,19 @@ mod tests {
     fn index_keys_first() {
         let v: Value = serde_json::from_str(r#"{"b":1,"10":2,"2":3,"a":4,"01":5,"-1":6}"#).unwrap();
         assert_eq!(to_string(&v), r#"{"2":3,"10":2,"b":1,"a":4,"01":5,"-1":6}"#);
+    }
+
+    #[test]
+    fn string_escapes_match_serde_json_for_every_control_character() {
+        for c in (0u8..0x20)
+            .map(char::from)
+            .chain(['"', '\\', '/', '\u{7f}', '\u{2028}', 'é'])
+        {
+            let s = format!("a{c}b");
+            let mut out = String::new();
+            write_str(&mut out, &s);
+            assert_eq!(out, serde_json::to_string(&s).unwrap(), "{:?}", c);
+        }
     }
 
     #[test]

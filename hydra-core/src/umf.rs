@@ -68,6 +68,48 @@ pub struct Umf {
     pub authorization: Option<Value>,
 }
 
+/// Writes a JSON object field by field, leaving out empty and falsy values (as Node's `toShort`).
+struct ObjectWriter {
+    out: String,
+    empty: bool,
+}
+
+impl ObjectWriter {
+    fn new() -> Self {
+        let mut out = String::with_capacity(256);
+        out.push('{');
+        Self { out, empty: true }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        jsjson::write_str(&mut self.out, k);
+        self.out.push(':');
+    }
+
+    fn string(&mut self, k: &str, v: &str) {
+        if !v.is_empty() {
+            self.key(k);
+            jsjson::write_str(&mut self.out, v);
+        }
+    }
+
+    fn value(&mut self, k: &str, v: Option<&Value>) {
+        if let Some(v) = v.filter(|v| truthy(v)) {
+            self.key(k);
+            jsjson::write_value(&mut self.out, v);
+        }
+    }
+
+    fn finish(mut self) -> String {
+        self.out.push('}');
+        self.out
+    }
+}
+
 /// JavaScript truthiness of a JSON value.
 fn truthy(v: &Value) -> bool {
     match v {
@@ -160,7 +202,51 @@ impl Umf {
     pub fn parse(text: &str) -> Result<Self, UmfError> {
         let value: Value =
             serde_json::from_str(text).map_err(|e| UmfError::NotJson(e.to_string()))?;
-        Self::from_value(&value)
+        Self::from_owned(value)
+    }
+
+    /// Like [`Umf::from_value`], taking the value (no copies of the fields).
+    ///
+    /// # Errors
+    /// As [`Umf::from_value`].
+    pub fn from_owned(value: Value) -> Result<Self, UmfError> {
+        let Value::Object(mut m) = value else {
+            return Err(UmfError::NotObject);
+        };
+        let mut take = |long: &'static str, short: &'static str| -> Option<Value> {
+            let first = m.remove(long).filter(truthy);
+            let second = if long == short {
+                None
+            } else {
+                m.remove(short).filter(truthy)
+            };
+            first.or(second)
+        };
+        let text = |v: Option<Value>, long: &'static str| -> Result<Option<String>, UmfError> {
+            match v {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(Value::Number(n)) => Ok(Some(n.to_string())),
+                Some(_) => Err(UmfError::NotAString(long)),
+            }
+        };
+        Ok(Self {
+            to: text(take("to", "to"), "to")?.unwrap_or_default(),
+            from: text(take("from", "frm"), "from")?.unwrap_or_default(),
+            headers: take("headers", "hdr"),
+            mid: text(take("mid", "mid"), "mid")?.unwrap_or_else(new_mid),
+            rmid: text(take("rmid", "rmid"), "rmid")?,
+            signature: text(take("signature", "sig"), "signature")?,
+            timeout: take("timeout", "tmo"),
+            timestamp: text(take("timestamp", "ts"), "timestamp")?.unwrap_or_else(timestamp),
+            typ: text(take("type", "typ"), "type")?,
+            version: text(take("version", "ver"), "version")?
+                .unwrap_or_else(|| UMF_VERSION.to_string()),
+            via: text(take("via", "via"), "via")?,
+            forward: take("forward", "fwd"),
+            body: take("body", "bdy").unwrap_or(Value::Null),
+            authorization: take("authorization", "aut"),
+        })
     }
 
     /// Like [`Umf::parse`], then [`Umf::validate`].
@@ -260,7 +346,22 @@ impl Umf {
 
     /// The wire text: the short form as Node's `JSON.stringify` writes it.
     pub fn to_wire(&self) -> String {
-        jsjson::to_string(&self.to_short())
+        let mut w = ObjectWriter::new();
+        w.string("to", &self.to);
+        w.string("frm", &self.from);
+        w.value("hdr", self.headers.as_ref());
+        w.string("mid", &self.mid);
+        w.string("rmid", self.rmid.as_deref().unwrap_or_default());
+        w.string("sig", self.signature.as_deref().unwrap_or_default());
+        w.value("tmo", self.timeout.as_ref());
+        w.string("ts", &self.timestamp);
+        w.string("typ", self.typ.as_deref().unwrap_or_default());
+        w.string("ver", &self.version);
+        w.string("via", self.via.as_deref().unwrap_or_default());
+        w.value("fwd", self.forward.as_ref());
+        w.value("bdy", Some(&self.body));
+        w.value("aut", self.authorization.as_ref());
+        w.finish()
     }
 
     /// The reply to this message, as Node's `sendReplyMessage` builds it: this message's fields,
@@ -350,7 +451,7 @@ impl Serialize for Umf {
 impl<'de> Deserialize<'de> for Umf {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
-        Umf::from_value(&value).map_err(serde::de::Error::custom)
+        Umf::from_owned(value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -538,6 +639,82 @@ mod node_vectors {
             // And what Node signed verifies here.
             let signed = Umf::from_value(&v["short"]).unwrap();
             assert!(signed.verify(secret), "{name}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-(1i64 << 53)..(1i64 << 53)).prop_map(Value::from),
+            (-1e15f64..1e15).prop_map(Value::from),
+            "[ -~\\PC]{0,12}".prop_map(Value::String),
+        ]
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        json_leaf().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(("[a-z0-9]{1,6}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[ -~\\PC]{0,16}"
+    }
+
+    prop_compose! {
+        fn message()(to in text(), from in text(), mid in "[ -~]{1,16}", ts in "[ -~]{1,16}", typ in proptest::option::of(text()),
+                     via in proptest::option::of(text()), rmid in proptest::option::of(text()),
+                     headers in proptest::option::of(json()), body in json(), fwd in proptest::option::of(json()),
+                     long in any::<bool>()) -> (Value, bool) {
+            let mut m = serde_json::Map::new();
+            let name = |l: &'static str, s: &'static str| if long { l } else { s };
+            m.insert("to".into(), Value::String(to));
+            m.insert(name("from", "frm").into(), Value::String(from));
+            m.insert("mid".into(), Value::String(mid));
+            m.insert(name("timestamp", "ts").into(), Value::String(ts));
+            if let Some(t) = typ { m.insert(name("type", "typ").into(), Value::String(t)); }
+            if let Some(v) = via { m.insert("via".into(), Value::String(v)); }
+            if let Some(r) = rmid { m.insert("rmid".into(), Value::String(r)); }
+            if let Some(h) = headers { m.insert(name("headers", "hdr").into(), h); }
+            if let Some(f) = fwd { m.insert(name("forward", "fwd").into(), f); }
+            m.insert(name("body", "bdy").into(), body);
+            (Value::Object(m), long)
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn wire_text_is_the_short_form_as_javascript_writes_it((v, _long) in message()) {
+            let m = Umf::from_value(&v).unwrap();
+            prop_assert_eq!(m.to_wire(), jsjson::to_string(&m.to_short()));
+            prop_assert_eq!(Umf::from_owned(v.clone()).unwrap().to_wire(), m.to_wire());
+        }
+
+        #[test]
+        fn long_and_short_round_trip((v, _long) in message()) {
+            let m = Umf::from_value(&v).unwrap();
+            // Equal on the wire (a float 0.0 and an integer 0 are one JSON number).
+            let back = Umf::parse(&m.to_wire()).unwrap();
+            prop_assert_eq!(back.to_wire(), m.to_wire());
+            let via_long = Umf::from_value(&m.to_long()).unwrap();
+            prop_assert_eq!(via_long.to_wire(), m.to_wire());
+        }
+
+        #[test]
+        fn any_text_parses_or_fails_cleanly(s in "\\PC{0,64}") {
+            let _ = Umf::parse(&s);
+            let _ = crate::route::Route::parse(&s);
         }
     }
 }
