@@ -106,7 +106,8 @@ impl RedisServer {
             return false;
         }
         let mut buf = [0u8; 16];
-        matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+        // A server that requires a password is up too.
+        matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
     }
 
     /// The port.
