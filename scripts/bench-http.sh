@@ -59,7 +59,10 @@ wait_http "http://127.0.0.1:$gport/v1/hello/test"
 
 node_rss=""
 if [ -d tests/interop/node_modules/hydra-express ]; then
-  (cd tests/interop && PEER_NAME=node-hello exec node express-service.js >/dev/null 2>&1 </dev/null) &
+  # The Node service stops when its stdin closes: hold it open with a sleeper.
+  exec 3< <(sleep 3600)
+  pids+=($!)
+  (cd tests/interop && PEER_NAME=node-hello exec node express-service.js >/dev/null 2>&1 <&3) &
   node_pid=$!; pids+=($node_pid)
 fi
 sleep 3  # idle: registered, heartbeating, no traffic yet

@@ -5,6 +5,8 @@
 //!
 //! `cargo bench -p hydra-core --bench roundtrip` (BENCH_SECONDS, default 3, per measurement).
 
+#![allow(clippy::print_stdout)] // a report printed to the terminal
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

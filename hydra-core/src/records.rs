@@ -225,11 +225,9 @@ mod tests {
 
     #[test]
     fn service_health_and_log_records() {
-        for name in ["service-entry.json"] {
-            let text = vector(name);
-            let e: ServiceEntry = serde_json::from_str(&text).unwrap();
-            assert_eq!(serde_json::to_string(&e).unwrap(), text.trim());
-        }
+        let text = vector("service-entry.json");
+        let e: ServiceEntry = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&e).unwrap(), text.trim());
         let text = vector("health-log-entry.json");
         let e: HealthLogEntry = serde_json::from_str(&text).unwrap();
         assert_eq!(e.level, "fatal");

@@ -125,7 +125,7 @@ async fn clean_shutdown_removes_presence_at_once() {
 async fn aborted_instance_vanishes_within_the_ttl() {
     let redis = RedisServer::start();
     let h = service(&redis, "crasher").await;
-    let mut r = raw(&redis).await;
+    let r = raw(&redis).await;
     let key = keys::presence("crasher", h.instance_id());
     // Dropping every handle without shutdown stops the heartbeats as a crash would.
     drop(h);

@@ -172,3 +172,41 @@ async fn forward_across_two_routers_and_reconnect_drains_the_queue() {
     let queued = next_json(&mut b2).await.unwrap();
     assert_eq!(queued["bdy"], json!({"while": "away"}));
 }
+
+#[tokio::test]
+async fn signature_enforcement_rejects_unsigned_and_forged() {
+    let redis = RedisServer::start();
+    let secret = "shared-secret";
+    let router = router(
+        &redis,
+        json!({"forceMessageSignature": true, "signatureSharedSecret": secret}),
+    )
+    .await;
+    let ping = |id: &str| {
+        hydra_core::Umf::from_value(&json!({"to": "hydra-router:/", "frm": format!("{id}@client:/"), "typ": "ping", "bdy": {}})).unwrap()
+    };
+    // Signed: answered.
+    let (mut ws, id) = connect(&router.base).await;
+    let mut signed = ping(&id);
+    signed.sign(secret.as_bytes());
+    send(&mut ws, signed.to_short()).await;
+    assert_eq!(next_json(&mut ws).await.unwrap()["typ"], "pong");
+    // Unsigned: refused and closed.
+    let (mut ws, id) = connect(&router.base).await;
+    send(&mut ws, ping(&id).to_short()).await;
+    assert_eq!(
+        next_json(&mut ws).await.unwrap()["bdy"]["error"],
+        "Not a signed UMF message"
+    );
+    assert!(next_json(&mut ws).await.is_none());
+    // Signed with another secret: refused and closed.
+    let (mut ws, id) = connect(&router.base).await;
+    let mut forged = ping(&id);
+    forged.sign(b"not-the-secret");
+    send(&mut ws, forged.to_short()).await;
+    assert_eq!(
+        next_json(&mut ws).await.unwrap()["bdy"]["error"],
+        "Invalid signed UMF message"
+    );
+    assert!(next_json(&mut ws).await.is_none());
+}
