@@ -145,9 +145,9 @@ pub(crate) async fn subscriber(core: Arc<Core>, ready: oneshot::Sender<()>) {
     }
 }
 
-async fn publish(core: &Core, channel: &str, msg: &Umf) -> Result<(), HydraError> {
-    let _: i64 = core.redis.conn().publish(channel, msg.to_wire()).await?;
-    Ok(())
+/// Publishes `msg`; returns how many subscribers received it.
+async fn publish(core: &Core, channel: &str, msg: &Umf) -> Result<i64, HydraError> {
+    Ok(core.redis.conn().publish(channel, msg.to_wire()).await?)
 }
 
 fn target_service<'a>(core: &'a Core, route: &'a Route) -> &'a str {
@@ -168,29 +168,40 @@ pub(crate) async fn send_core(core: &Core, msg: &Umf) -> Result<(), HydraError> 
             "Unavailable {service} instances"
         )));
     }
-    let target = match &route.instance {
-        Some(id) => {
-            let found = instances.iter().any(|n| &n.instance_id == id);
-            // A cached list can predate the instance: look once more before giving up.
-            let found = found
-                || core
-                    .presence(service, true)
-                    .await?
-                    .iter()
-                    .any(|n| &n.instance_id == id);
-            if !found {
-                return Err(HydraError::Unavailable(format!(
-                    "Unavailable {service} instance named {id}"
-                )));
-            }
-            id.clone()
+    let wire = msg.to_wire();
+    if let Some(id) = &route.instance {
+        let found = instances.iter().any(|n| &n.instance_id == id);
+        // A cached list can predate the instance: look once more before giving up.
+        let found = found
+            || core
+                .presence(service, true)
+                .await?
+                .iter()
+                .any(|n| &n.instance_id == id);
+        // Nobody listening on its channel: it is gone even if its presence has not expired yet.
+        if !found || publish_text(core, &keys::instance_channel(service, id), &wire).await? == 0 {
+            return Err(HydraError::Unavailable(format!(
+                "Unavailable {service} instance named {id}"
+            )));
         }
-        None => {
-            let i = rand::thread_rng().gen_range(0..instances.len());
-            instances[i].instance_id.clone()
+        return Ok(());
+    }
+    // A random present instance; one that died since its last heartbeat has no subscriber, so
+    // the message goes to the next.
+    let start = rand::thread_rng().gen_range(0..instances.len());
+    for i in 0..instances.len() {
+        let target = &instances[(start + i) % instances.len()].instance_id;
+        if publish_text(core, &keys::instance_channel(service, target), &wire).await? > 0 {
+            return Ok(());
         }
-    };
-    publish(core, &keys::instance_channel(service, &target), msg).await
+    }
+    Err(HydraError::Unavailable(format!(
+        "Unavailable {service} instances"
+    )))
+}
+
+async fn publish_text(core: &Core, channel: &str, text: &str) -> Result<i64, HydraError> {
+    Ok(core.redis.conn().publish(channel, text).await?)
 }
 
 pub(crate) async fn broadcast_core(core: &Core, msg: &Umf) -> Result<(), HydraError> {
@@ -204,7 +215,8 @@ pub(crate) async fn broadcast_core(core: &Core, msg: &Umf) -> Result<(), HydraEr
             "Unavailable {service} instances"
         )));
     }
-    publish(core, &keys::broadcast_channel(service), msg).await
+    publish(core, &keys::broadcast_channel(service), msg).await?;
+    Ok(())
 }
 
 impl Hydra {

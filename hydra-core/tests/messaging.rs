@@ -220,3 +220,42 @@ async fn garbage_on_a_channel_is_dropped_and_the_next_message_handled() {
     );
     h.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_crashed_instance_is_not_sent_to_while_its_presence_lingers() {
+    let redis = RedisServer::start();
+    let live = service(&redis, "pair").await;
+    let dead = service(&redis, "pair").await;
+    let dead_id = dead.instance_id().to_string();
+    let mut inbox = live.messages();
+    let sender = client(&redis, "sender").await;
+    // Warm the sender's presence cache with both, then the second crashes (no clean shutdown).
+    assert_eq!(sender.get_service_presence("pair").await.unwrap().len(), 2);
+    drop(dead);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut r = raw(&redis).await;
+    assert!(
+        exists(&mut r, &keys::presence("pair", &dead_id)).await,
+        "presence still there"
+    );
+    for n in 0..10 {
+        sender
+            .send(&Umf::new("pair:/", "sender:/", json!({"n": n})))
+            .await
+            .unwrap();
+        let m = tokio::time::timeout(WAIT, inbox.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.body["n"], n, "every message reaches the live instance");
+    }
+    let err = sender
+        .send(&Umf::new(format!("{dead_id}@pair:/"), "sender:/", json!(1)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("Unavailable pair instance named {dead_id}")
+    );
+    live.shutdown().await.unwrap();
+}
