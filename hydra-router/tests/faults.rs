@@ -1,0 +1,122 @@
+//! Short forms of the fault scenarios (scripts run the long forms): the router keeps serving
+//! known instances while Redis is away, and everything is registered again once it is back.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use hydra_core::keys;
+use hydra_testkit::RedisServer;
+use redis::AsyncCommands;
+use serde_json::json;
+
+#[tokio::test]
+async fn redis_outage_loses_no_requests_and_recovers() {
+    let mut redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let a = hello(&redis).await;
+    let b = hello(&redis).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/hello/test", router.base);
+    until_status(&http, &url, 200).await;
+
+    redis.kill();
+    let mut sent = 0;
+    let mut failed = 0;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(2) {
+        sent += 1;
+        if !http.get(&url).send().await.is_ok_and(|r| r.status() == 200) {
+            failed += 1;
+        }
+    }
+    assert!(sent > 20, "sent {sent}");
+    assert_eq!(
+        failed, 0,
+        "{failed} of {sent} requests failed while Redis was away"
+    );
+
+    // Back, empty: every service and the router register again by themselves.
+    redis.restart();
+    let back = Instant::now();
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    loop {
+        let mut all = true;
+        for (svc, id) in [
+            ("hello-service", a.hydra().instance_id()),
+            ("hello-service", b.hydra().instance_id()),
+            ("hydra-router", router.hydra.instance_id()),
+        ] {
+            let present: bool = r.exists(keys::presence(svc, id)).await.unwrap();
+            all &= present;
+        }
+        let service: bool = r.exists(keys::service("hello-service")).await.unwrap();
+        let routes: bool = r.exists(keys::routes("hello-service")).await.unwrap();
+        if all && service && routes {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(3),
+            "everything registered again within 3 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_instance_is_ejected_and_the_others_serve() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"requestTimeout": 0.5, "ejectSeconds": 30})).await;
+    let fast = hello(&redis).await;
+    // A second "hello-service" whose answers take far longer than the router waits.
+    let mut doc = hello_service::defaults();
+    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
+    doc["hydra"]["redis"] = json!({"url": redis.url()});
+    let slow = hydra_service::HydraService::new(hydra_core::Config::from_value(doc).unwrap())
+        .get("/v1/hello/test", || async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        })
+        .bind()
+        .await
+        .unwrap()
+        .spawn()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/hello/test", router.base);
+    until_status(&http, &url, 200).await;
+    // Wait until the router sees both instances.
+    let t = Instant::now();
+    let mut timeouts = 0;
+    while timeouts < 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the slow instance gets requests"
+        );
+        if http.get(&url).send().await.unwrap().status() == 504 {
+            timeouts += 1;
+        }
+    }
+    // Two timeouts eject it: from now on only the fast instance answers.
+    for _ in 0..30 {
+        let resp = http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert!(v["result"]["msg"]
+            .as_str()
+            .unwrap()
+            .ends_with(fast.hydra().instance_id()));
+    }
+    drop(slow);
+    router.stop().await;
+}
