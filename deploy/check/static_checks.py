@@ -1,0 +1,550 @@
+"""Static checks of the deployment files, run by scripts/check-deploy.sh.
+
+There is no Docker engine (nor compose plugin) where CI runs, so the files are checked against
+what they must say: the services, images and build targets, replica counts, swarm placement,
+restart and update policies, environment, health checks and networks, and that the Dockerfile,
+the compose and stack files and the configs under deploy/config/ agree with each other (ports,
+labels, health check URLs, workspace members).
+
+Prints one line per check, "ok: …" or "FAIL: …"; exits 1 when any failed.
+
+With --plan it checks nothing and prints, for each server image, how its container starts, as
+`target|entrypoint and cmd|config file copied to /app/config/config.json|health check path|ENV
+assignments`, for the runtime contract test of scripts/check-deploy.sh.
+
+usage: python3 deploy/check/static_checks.py REPO_ROOT [--plan]
+"""
+
+import fnmatch
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+PLAN = "--plan" in sys.argv[2:]
+SERVERS = ("hydra-router", "hello-service", "hpp-service")
+TARGETS = SERVERS + ("hydra-cli",)
+VERSION = "0.1.0"
+BUILD_COMMAND = (
+    "cargo build --release --locked -p hydra-router -p hello-service -p hpp-service -p hydra-cli"
+)
+# What the stub layer is checked with here: cargo resolves the workspace and the packages' graph
+# against Cargo.lock for this platform, without compiling or downloading.
+RESOLVE_COMMAND = (
+    "cargo tree --locked --offline --quiet -e normal,build -p hydra-router -p hello-service"
+    " -p hpp-service -p hydra-cli >/dev/null"
+)
+SWARM_SUBNET_PREFIX = "10.0.9."
+
+results = []
+
+
+def check(what, ok, detail=""):
+    results.append(bool(ok))
+    line = ("ok: " if ok else "FAIL: ") + what
+    if not ok and detail:
+        line += f" ({detail})"
+    print(line)
+    return bool(ok)
+
+
+def interpolate(value):
+    """Compose/stack variable substitution with the defaults (`${X:-d}`, `${X-d}`, `${X}`)."""
+    if not isinstance(value, str):
+        return value
+    value = value.replace("$$", "\0")
+    value = re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}", r"\1", value)
+    value = re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", "", value)
+    return value.replace("\0", "$")
+
+
+def seconds(duration):
+    """`30s`, `1m30s`, `500ms` → seconds."""
+    total = 0.0
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(duration)):
+        total += float(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    return total
+
+
+def env_of(service):
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {k: interpolate(v) for k, v in env.items()}
+
+
+def health_url(service_or_cmd):
+    test = service_or_cmd
+    if isinstance(service_or_cmd, dict):
+        test = (service_or_cmd.get("healthcheck") or {}).get("test")
+    if isinstance(test, list):
+        test = " ".join(str(t) for t in test)
+    m = re.search(r"http://127\.0\.0\.1:(\d+)(/[^\s\"',\]]*)", str(test or ""))
+    return (int(m.group(1)), m.group(2)) if m else None
+
+
+def load_yaml(rel):
+    path = ROOT / rel
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        check(f"{rel} is valid YAML", False, str(e))
+        return None
+    check(f"{rel} is valid YAML", isinstance(doc, dict))
+    return doc if isinstance(doc, dict) else None
+
+
+def load_json(rel):
+    try:
+        return json.loads((ROOT / rel).read_text())
+    except (OSError, ValueError) as e:
+        check(f"{rel} is valid JSON", False, str(e))
+        return None
+
+
+# ---- Dockerfile ------------------------------------------------------------------------------
+
+
+def dockerfile_stages():
+    """{stage: {"from": base, "lines": [(instruction, args)]}} from the Dockerfile."""
+    text = (ROOT / "Dockerfile").read_text()
+    text = re.sub(r"\\\n", " ", text)
+    stages, current = {}, None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        instr, _, args = line.partition(" ")
+        instr = instr.upper()
+        if instr == "FROM":
+            m = re.match(r"(\S+)(?:\s+AS\s+(\S+))?", args.strip(), re.I)
+            current = m.group(2) or f"stage{len(stages)}"
+            stages[current] = {"from": m.group(1), "lines": []}
+        elif current:
+            stages[current]["lines"].append((instr, args.strip()))
+    return stages
+
+
+def stage_value(stages, name, instr):
+    """The last value of INSTR in stage NAME or the stages it is built on."""
+    seen = set()
+    while name in stages and name not in seen:
+        seen.add(name)
+        values = [a for i, a in stages[name]["lines"] if i == instr]
+        if values:
+            return values[-1]
+        name = stages[name]["from"]
+    return None
+
+
+def check_dockerfile():
+    stages = dockerfile_stages()
+    for target in TARGETS:
+        check(f"Dockerfile has build target {target}", target in stages)
+    check("Dockerfile has a builder stage", "builder" in stages)
+    builder = stages.get("builder", {"lines": []})
+    runs = [a for i, a in builder["lines"] if i == "RUN"]
+    check(
+        "the builder runs the native release build (stubbed dependencies, then the sources)",
+        sum(BUILD_COMMAND in r for r in runs) == 2,
+        f"expected `{BUILD_COMMAND}` in two RUN steps",
+    )
+    demo = (ROOT / "scripts/demo.sh").read_text()
+    check(
+        "scripts/demo.sh builds the same packages as the Dockerfile",
+        all(f"{t}" in demo for t in TARGETS) and "cargo build --release --locked" in demo,
+    )
+    copies = [a for i, a in builder["lines"] if i == "COPY"]
+    members = re.search(r"members\s*=\s*\[(.*?)\]", (ROOT / "Cargo.toml").read_text(), re.S)
+    members = re.findall(r'"([^"]+)"', members.group(1)) if members else []
+    missing = [m for m in members if not any(c.startswith(f"{m}/Cargo.toml ") for c in copies)]
+    check(
+        "the dependency layer copies the manifest of every workspace member",
+        members and not missing,
+        f"missing: {missing}",
+    )
+    # Stubs must stand where the real sources are, or leftovers would be compiled.
+    stub_text = " ".join(runs)
+    stubs = []
+    for kind, file in (("lib", "src/lib.rs"), ("bin", "src/main.rs")):
+        m = re.search(rf"for {kind} in ([^;]*);", stub_text)
+        stubs += [f"{d}/{file}" for d in (m.group(1).split() if m else [])]
+    stubs += re.findall(r"> (\S+\.rs)", stub_text)
+    stubs = [s for s in stubs if not s.startswith('"')]
+    absent = [s for s in stubs if not (ROOT / s).is_file()]
+    check("every stub source stands where a real source is", stubs and not absent, f"{absent}")
+
+    check_stub_layer(builder)
+
+    for target in TARGETS:
+        if target not in stages:
+            continue
+        entry = stage_value(stages, target, "ENTRYPOINT")
+        try:
+            entry_list = json.loads(entry or "")
+        except ValueError:
+            entry_list = None
+        check(
+            f"{target}: exec-form ENTRYPOINT running /usr/local/bin/{target}",
+            isinstance(entry_list, list) and entry_list[:1] == [f"/usr/local/bin/{target}"],
+            entry or "none",
+        )
+        check(f"{target}: WORKDIR /app", stage_value(stages, target, "WORKDIR") == "/app")
+        user = stage_value(stages, target, "USER") or ""
+        check(f"{target}: runs as a non-root user", user and user.split(":")[0] not in ("root", "0"))
+        base = stages[target]["from"]
+        while base in stages:
+            base = stages[base]["from"]
+        check(
+            f"{target}: slim runtime base ({base})",
+            "distroless" in base or "slim" in base,
+        )
+        copied = [a for i, a in stages[target]["lines"] if i == "COPY"]
+        check(
+            f"{target}: binary copied from the builder",
+            any(a.startswith("--from=builder") and f"/{target} " in a + " " for a in copied),
+        )
+    configs = {}
+    for target in SERVERS:
+        if target not in stages:
+            continue
+        copied = [a for i, a in stages[target]["lines"] if i == "COPY"]
+        cfg = [a.split()[0] for a in copied if a.endswith(" /app/config/config.json")]
+        ok = check(
+            f"{target}: default config at /app/config/config.json",
+            len(cfg) == 1 and (ROOT / cfg[0]).is_file(),
+        )
+        doc = load_json(cfg[0]) if ok else None
+        port = (doc or {}).get("hydra", {}).get("servicePort")
+        configs[target] = port
+        expose = stage_value(stages, target, "EXPOSE")
+        check(f"{target}: EXPOSE {port} (the config's servicePort)", str(port) == str(expose), f"EXPOSE {expose}")
+        hc = stage_value(stages, target, "HEALTHCHECK")
+        url = health_url(hc)
+        check(
+            f"{target}: HEALTHCHECK on its own port",
+            url is not None and url[0] == port,
+            hc or "none",
+        )
+        if target == "hydra-router":
+            check("hydra-router: HEALTHCHECK on /v1/router/health", url and url[1] == "/v1/router/health")
+            check("hydra-router: the image's router listens on 80", port == 80)
+        else:
+            check(f"{target}: HEALTHCHECK on /_health", url and url[1] == "/_health")
+        helper = (hc or "").split('"')[1] if '"' in (hc or "") else ""
+        check(
+            f"{target}: the health check client is in the image",
+            helper and any(helper in a for s in (target, "server", "runtime") if s in stages
+                           for i, a in stages[s]["lines"] if i == "COPY"),
+            helper,
+        )
+    return configs
+
+
+def check_stub_layer(builder):
+    """Replays the dependency layer (the manifests and the stub script) in a scratch directory
+    and has cargo resolve it with --locked, as the image build will."""
+    if not shutil.which("cargo"):
+        check("the stubbed dependency layer resolves (cargo tree --locked)", False, "no cargo")
+        return
+    with tempfile.TemporaryDirectory(prefix="hydra-stub-") as tmp:
+        scratch = Path(tmp)
+        script = None
+        for instr, args in builder["lines"]:
+            if instr == "COPY":
+                *sources, dest = args.split()
+                for src in sources:
+                    target = scratch / dest
+                    target.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(ROOT / src, target / Path(src).name)
+            elif instr == "RUN":
+                script = args.replace(BUILD_COMMAND, RESOLVE_COMMAND)
+                break
+        if script is None:
+            check("the stubbed dependency layer resolves (cargo tree --locked)", False, "no RUN")
+            return
+        run = subprocess.run(["sh", "-c", script], cwd=scratch, capture_output=True, text=True)
+        check(
+            "the stubbed dependency layer resolves (cargo tree --locked)",
+            run.returncode == 0,
+            (run.stderr or run.stdout).strip()[-400:],
+        )
+        stubbed = {str(p.relative_to(scratch)) for p in scratch.rglob("*.rs")}
+    # Every library and binary root of the real workspace needs a stub, or the stub build fails.
+    meta = subprocess.run(
+        ["cargo", "metadata", "--no-deps", "--offline", "--format-version", "1"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    if meta.returncode != 0:
+        check("cargo metadata of the workspace", False, meta.stderr.strip()[-400:])
+        return
+    roots = set()
+    for package in json.loads(meta.stdout)["packages"]:
+        for target in package["targets"]:
+            if set(target["kind"]) & {"lib", "bin", "proc-macro", "rlib"}:
+                roots.add(str(Path(target["src_path"]).resolve().relative_to(ROOT)))
+    missing = sorted(roots - stubbed)
+    check("the stub layer has a stub for every library and binary root", not missing, f"missing: {missing}")
+
+
+def dockerignore_excludes(patterns, path):
+    excluded = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pat = pattern[1:] if negate else pattern
+        pat = pat.strip("/")
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, pat.replace("**/", "")) for p in prefixes):
+            excluded = not negate
+    return excluded
+
+
+def check_dockerignore():
+    try:
+        lines = (ROOT / ".dockerignore").read_text().splitlines()
+    except OSError:
+        check(".dockerignore exists", False)
+        return
+    patterns = [l.strip() for l in lines if l.strip() and not l.strip().startswith("#")]
+    for path in ("target/release/hydra-router", ".git/HEAD", "tests/interop/node_modules/x"):
+        check(f".dockerignore leaves out {path.split('/')[0]}/…", dockerignore_excludes(patterns, path))
+    needed = [
+        "Cargo.toml", "Cargo.lock", "hydra-core/src/lib.rs", "hydra-router/assets/dashboard.html",
+        "services/hello-service/assets/hello.png", "services/hpp-service/src/main.rs",
+        "hydra-cli/src/main.rs", "deploy/config/docker/hydra-router.json",
+        "deploy/config/swarm/hpp-service.json", "hydra-core/benches/roundtrip.rs",
+    ]
+    kept = [p for p in needed if dockerignore_excludes(patterns, p)]
+    check(".dockerignore keeps what the build needs", not kept, f"excluded: {kept}")
+
+
+# ---- configs ---------------------------------------------------------------------------------
+
+
+def check_configs(image_ports):
+    for kind in ("demo", "docker", "swarm"):
+        for name in SERVERS:
+            rel = f"deploy/config/{kind}/{name}.json"
+            doc = load_json(rel)
+            if doc is None:
+                continue
+            hydra = doc.get("hydra", {})
+            check(f"{rel}: serviceName {name}", hydra.get("serviceName") == name)
+            check(f"{rel}: serviceVersion {VERSION}", hydra.get("serviceVersion") == VERSION)
+            check(
+                f"{rel}: no hydra.redis (an instance uses the Redis it was started with)",
+                "redis" not in hydra,
+            )
+            ip = hydra.get("serviceIP")
+            if kind == "demo":
+                check(f"{rel}: advertises 127.0.0.1", ip == "127.0.0.1")
+            elif kind == "swarm":
+                check(f"{rel}: advertises its servicenet address", ip == SWARM_SUBNET_PREFIX + "*")
+                check(
+                    f"{rel}: servicePort {image_ports.get(name)} as the image exposes",
+                    hydra.get("servicePort") == image_ports.get(name),
+                )
+            if name == "hydra-router":
+                check(f"{rel}: requestTimeout covers a game (>= 20 s)", doc.get("requestTimeout", 5) >= 20)
+
+
+# ---- compose ---------------------------------------------------------------------------------
+
+
+def check_compose(image_ports):
+    doc = load_yaml("docker-compose.yml")
+    if not doc:
+        return
+    services = doc.get("services") or {}
+    networks = doc.get("networks") or {}
+    for name in ("redis",) + SERVERS:
+        check(f"compose: service {name}", name in services)
+    replicas = {"hydra-router": 1, "hello-service": 2, "hpp-service": 3}
+    for name, svc in services.items():
+        for net in svc.get("networks") or []:
+            check(f"compose: {name}'s network {net} is declared", net in networks)
+    for name in SERVERS + ("hydra-cli",):
+        svc = services.get(name) or {}
+        if not svc:
+            continue
+        check(f"compose: {name} image", f"/{name}:" in interpolate(svc.get("image", "")))
+        check(f"compose: {name} built from target {name}", (svc.get("build") or {}).get("target") == name)
+        env = env_of(svc)
+        check(f"compose: {name} gets HYDRA_REDIS_URL", env.get("HYDRA_REDIS_URL", "").startswith("redis://redis:"))
+        if name == "hydra-cli":
+            continue
+        got = ((svc.get("deploy") or {}).get("replicas")) or 1
+        check(f"compose: {replicas[name]} {name} instance(s)", got == replicas[name], f"got {got}")
+        url = health_url(svc)
+        check(f"compose: {name} health check on port {image_ports.get(name)}", url and url[0] == image_ports.get(name))
+        dep = (svc.get("depends_on") or {}).get("redis", {}) if isinstance(svc.get("depends_on"), dict) else {}
+        check(f"compose: {name} waits for a healthy redis", dep.get("condition") == "service_healthy")
+        hs = env.get("HYDRA_SERVICE", "")
+        if name != "hydra-router":
+            check(
+                f"compose: {name} configured by HYDRA_SERVICE k=v (servicePort {image_ports.get(name)})",
+                f"servicePort={image_ports.get(name)}" in hs,
+                hs,
+            )
+    router = services.get("hydra-router") or {}
+    ports = [interpolate(p) for p in router.get("ports") or []]
+    check("compose: the router publishes container port 80", any(str(p).endswith(":80") for p in ports), f"{ports}")
+    mounts = [interpolate(v) for v in router.get("volumes") or []]
+    mount = [m for m in mounts if ":/app/config/config.json" in m]
+    check(
+        "compose: the router's config is mounted at /app/config/config.json from a file in the repo",
+        mount and (ROOT / mount[0].split(":")[0]).is_file(),
+        f"{mounts}",
+    )
+    check("compose: redis has a health check", "healthcheck" in (services.get("redis") or {}))
+    grace = {"hydra-router": 10, "hello-service": 10, "hpp-service": 20}
+    for name, drain in grace.items():
+        got = seconds((services.get(name) or {}).get("stop_grace_period", "10s"))
+        check(f"compose: {name} stop_grace_period ({got:.0f} s) covers its drain ({drain} s)", got > drain)
+
+
+# ---- swarm -----------------------------------------------------------------------------------
+
+
+def check_stack(image_ports):
+    doc = load_yaml("deploy/swarm/stack.yml")
+    if not doc:
+        return
+    check("stack: compose file format 3.x", str(doc.get("version", "")).startswith("3"))
+    services = doc.get("services") or {}
+    networks = doc.get("networks") or {}
+    net = networks.get("servicenet") or {}
+    check("stack: network servicenet (created beforehand as an attachable overlay)", net.get("external") is True)
+    expect = {
+        "hydra-router": (3, "node.role == manager"),
+        "hello-service": (5, "node.role == worker"),
+        "hpp-service": (5, "node.role == worker"),
+    }
+    for name, (count, constraint) in expect.items():
+        svc = services.get(name)
+        if not check(f"stack: service {name}", svc):
+            continue
+        deploy = svc.get("deploy") or {}
+        check(f"stack: {name} image", f"/{name}:" in interpolate(svc.get("image", "")))
+        check(f"stack: {count} {name} replicas", deploy.get("replicas") == count, f"got {deploy.get('replicas')}")
+        constraints = [re.sub(r"\s+", " ", c) for c in (deploy.get("placement") or {}).get("constraints") or []]
+        check(f"stack: {name} placed by {constraint}", constraint in constraints, f"{constraints}")
+        restart = deploy.get("restart_policy") or {}
+        check(
+            f"stack: {name} restart policy any, 5 attempts",
+            restart.get("condition") == "any" and restart.get("max_attempts") == 5,
+        )
+        update = deploy.get("update_config") or {}
+        check(
+            f"stack: {name} rolling update, 10 s apart, order start-first or stop-first",
+            seconds(update.get("delay")) == 10
+            and update.get("order") in ("start-first", "stop-first")
+            and (update.get("parallelism") or 0) >= 1,
+        )
+        check(f"stack: {name} on servicenet", "servicenet" in (svc.get("networks") or []))
+        env = env_of(svc)
+        check(f"stack: {name} HYDRA_REDIS_URL", env.get("HYDRA_REDIS_URL", "").startswith("redis"))
+        label = env.get("HYDRA_SERVICE", "")
+        ok = check(f"stack: {name} HYDRA_SERVICE={name}:{VERSION}", label == f"{name}:{VERSION}", label)
+        cfg = load_json(f"deploy/config/swarm/{name}.json") if ok else None
+        if cfg:
+            hydra = cfg["hydra"]
+            url = health_url(svc)
+            check(
+                f"stack: {name} health check on the pushed servicePort {hydra.get('servicePort')}",
+                url and url[0] == hydra.get("servicePort") == image_ports.get(name),
+            )
+            drain = hydra.get("drainTimeout", 10)
+            grace = seconds(svc.get("stop_grace_period", "10s"))
+            check(f"stack: {name} stop_grace_period ({grace:.0f} s) covers its drain ({drain} s)", grace > drain)
+    router = services.get("hydra-router") or {}
+    ports = router.get("ports") or []
+    check(
+        "stack: the router publishes 80 through the ingress load balancer",
+        any(isinstance(p, dict) and p.get("published") == 80 and p.get("target") == 80 for p in ports),
+    )
+    url = env_of(services.get("hello-service") or {}).get("HYDRA_REDIS_URL", "")
+    redis_doc = load_yaml("deploy/swarm/redis.yml")
+    if redis_doc:
+        redis = (redis_doc.get("services") or {}).get("redis") or {}
+        nets = redis.get("networks") or {}
+        aliases = (nets.get("servicenet") or {}).get("aliases", []) if isinstance(nets, dict) else []
+        host = re.match(r"redis://(?:[^@/]*@)?([^:/]+)", url)
+        check(
+            "stack: the default HYDRA_REDIS_URL names the redis of deploy/swarm/redis.yml",
+            host and host.group(1) in aliases,
+            url,
+        )
+        check(
+            "redis.yml: on servicenet (external), with a volume and a health check",
+            (redis_doc.get("networks") or {}).get("servicenet", {}).get("external") is True
+            and redis.get("volumes") and redis.get("healthcheck"),
+        )
+
+
+def check_readme():
+    try:
+        text = (ROOT / "deploy/README.md").read_text()
+    except OSError:
+        check("deploy/README.md exists", False)
+        return
+    for needle in (
+        "2377/tcp", "7946/tcp", "7946/udp", "4789/udp", "swarm init --advertise-addr", "swarm join --token",
+        "--subnet 10.0.9.0/24", "cfg push", "docker stack deploy", "docker service scale",
+        "docker service update", "docker service rm", "dockersamples/visualizer", "/v1/hpp/startgame",
+        "deploy/scripts/create-node", "deploy/scripts/remove-node", "docker compose up",
+        "scripts/demo.sh",
+    ):
+        check(f"deploy/README.md covers `{needle}`", needle in text)
+
+
+def plan():
+    """How each server image starts, from the Dockerfile."""
+    stages = dockerfile_stages()
+    for target in SERVERS:
+        entry = json.loads(stage_value(stages, target, "ENTRYPOINT") or "[]")
+        cmd = json.loads(stage_value(stages, target, "CMD") or "[]")
+        copied = [a for i, a in stages[target]["lines"] if i == "COPY"]
+        cfg = [a.split()[0] for a in copied if a.endswith(" /app/config/config.json")]
+        url = health_url(stage_value(stages, target, "HEALTHCHECK"))
+        env = []
+        name = target
+        chain = []
+        while name in stages:
+            chain.append(name)
+            name = stages[name]["from"]
+        for name in reversed(chain):
+            for instr, args in stages[name]["lines"]:
+                if instr == "ENV":
+                    env += re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=(\S+)", args)
+        print("|".join([
+            target,
+            " ".join(entry + cmd),
+            cfg[0] if cfg else "",
+            url[1] if url else "",
+            " ".join(f"{k}={v}" for k, v in env),
+        ]))
+    return 0
+
+
+def main():
+    if PLAN:
+        return plan()
+    ports = check_dockerfile()
+    check_dockerignore()
+    check_configs(ports)
+    check_compose(ports)
+    check_stack(ports)
+    check_readme()
+    return 1 if False in results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
