@@ -6,7 +6,8 @@
 #     low connection count stands in for "moderate");
 #   - idle RSS of hello-service and hydra-router, next to a Node hydra-express service's.
 # Needs: redis-server, wrk, nginx (apt-get install redis-server wrk nginx-light), Node for the
-# Node column (npm ci in tests/interop). BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 32).
+# Node column (npm ci in tests/interop). BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 32),
+# BENCH_HTML=1 adds a non-JSON route (no envelope rewrite) through nginx and the router.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${BENCH_SECONDS:-5}
@@ -85,5 +86,6 @@ run "through hydra-router (c=$conns)" "http://127.0.0.1:$gport/v1/hello/test" "$
 run "hello-service direct (c=2)" "http://127.0.0.1:$hport/v1/hello/test" 2
 run "through nginx (c=2)" "http://127.0.0.1:$nport/v1/hello/test" 2
 run "through hydra-router (c=2)" "http://127.0.0.1:$gport/v1/hello/test" 2
+[ -n "${BENCH_HTML:-}" ] && run "nginx, html (c=$conns)" "http://127.0.0.1:$nport/v1/hello/html" "$conns" && run "hydra-router, html (c=$conns)" "http://127.0.0.1:$gport/v1/hello/html" "$conns"
 echo
 echo "idle RSS: hello-service $((hello_rss / 1024)) MB (${hello_rss} kB), hydra-router $((router_rss / 1024)) MB${node_rss:+, Node hydra-express service $((node_rss / 1024)) MB (${node_rss} kB)}"
