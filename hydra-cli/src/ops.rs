@@ -266,23 +266,6 @@ pub async fn healthlog(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     )
 }
 
-/// Milliseconds since an ISO 8601 time; `None` when it does not parse.
-fn age_ms(iso: &str, now: time::OffsetDateTime) -> Option<i64> {
-    let t =
-        time::OffsetDateTime::parse(iso, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from((now - t).whole_milliseconds()).ok()
-}
-
-/// A nodes entry as `refresh` reads it: only what deciding staleness needs.
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NodeStamp {
-    #[serde(default)]
-    service_name: String,
-    #[serde(default)]
-    updated_on: String,
-}
-
 /// `refresh`: removes the nodes entries older than 5 s whose instance has no presence.
 ///
 /// # Errors
@@ -290,35 +273,14 @@ struct NodeStamp {
 pub async fn refresh(ctx: &Ctx) -> anyhow::Result<()> {
     let hydra = ctx.connect().await?;
     let mut conn = hydra.redis();
-    let all: BTreeMap<String, String> = conn.hgetall(keys::NODES).await?;
-    let now = time::OffsetDateTime::now_utc();
-    // Entries old enough to be stale (an unreadable time counts as old).
-    let old: Vec<(String, String)> = all
-        .iter()
-        .filter_map(|(id, text)| {
-            let stamp: NodeStamp = serde_json::from_str(text).ok()?;
-            let age = age_ms(&stamp.updated_on, now).unwrap_or(i64::MAX);
-            (age > STALE_AFTER_MS).then(|| (id.clone(), stamp.service_name))
-        })
+    let total: usize = conn.hlen(keys::NODES).await?;
+    let removed: Vec<Value> = hydra
+        .clear_stale_nodes(std::time::Duration::from_millis(STALE_AFTER_MS as u64))
+        .await?
+        .into_iter()
+        .map(|n| json!({"instanceID": n.instance_id, "serviceName": n.service_name}))
         .collect();
-    let mut removed = Vec::new();
-    if !old.is_empty() {
-        let mut pipe = redis::pipe();
-        for (id, service) in &old {
-            pipe.exists(keys::presence(service, id));
-        }
-        let present: Vec<bool> = pipe.query_async(&mut conn).await?;
-        for ((id, service), present) in old.into_iter().zip(present) {
-            if present {
-                continue;
-            }
-            let n: u64 = conn.hdel(keys::NODES, &id).await?;
-            if n > 0 {
-                removed.push(json!({"instanceID": id, "serviceName": service}));
-            }
-        }
-    }
-    let kept = all.len() - removed.len();
+    let kept = total.saturating_sub(removed.len());
     ctx.out.message(
         &json!({"removed": removed.len(), "kept": kept, "removedNodes": removed}),
         format!(
@@ -353,20 +315,4 @@ pub async fn queue_depth(ctx: &Ctx, service: &str) -> anyhow::Result<()> {
         &table,
         "",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages_of_timestamps() {
-        let now = time::OffsetDateTime::parse(
-            "2026-01-01T00:00:10.000Z",
-            &time::format_description::well_known::Rfc3339,
-        )
-        .unwrap();
-        assert_eq!(age_ms("2026-01-01T00:00:04.500Z", now), Some(5_500));
-        assert_eq!(age_ms("garbage", now), None);
-    }
 }

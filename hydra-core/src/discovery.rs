@@ -214,6 +214,45 @@ impl Hydra {
         Ok(out)
     }
 
+    /// Removes nodes entries that were not updated for longer than `older_than` and whose
+    /// instance has no presence key (the router's `/v1/router/clear`, `hydra-cli refresh`).
+    /// Entries whose time cannot be read count as old. Returns the removed entries.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn clear_stale_nodes(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<Vec<NodeEntry>, HydraError> {
+        let mut conn = self.core.redis.conn();
+        let all: BTreeMap<String, String> = conn.hgetall(keys::NODES).await?;
+        let limit = older_than.as_millis() as i64;
+        let old: Vec<NodeEntry> = all
+            .values()
+            .filter_map(|text| serde_json::from_str::<NodeEntry>(text).ok())
+            .filter(|n| millis_since(&n.updated_on).is_none_or(|ms| ms > limit))
+            .collect();
+        if old.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for n in &old {
+            pipe.exists(keys::presence(&n.service_name, &n.instance_id));
+        }
+        let present: Vec<bool> = pipe.query_async(&mut conn).await?;
+        let mut removed = Vec::new();
+        for (node, present) in old.into_iter().zip(present) {
+            if present {
+                continue;
+            }
+            let n: u64 = conn.hdel(keys::NODES, &node.instance_id).await?;
+            if n > 0 {
+                removed.push(node);
+            }
+        }
+        Ok(removed)
+    }
+
     /// The registered routes of one service.
     ///
     /// # Errors

@@ -192,3 +192,32 @@ async fn invalid_records_are_skipped() {
     );
     a.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn stale_nodes_are_cleared_live_ones_kept() {
+    let redis = RedisServer::start();
+    let live = service(&redis, "alpha").await;
+    let mut r = raw(&redis).await;
+    let old = r#"{"serviceName":"alpha","instanceID":"gone","updatedOn":"2020-01-01T00:00:00.000Z","ip":"127.0.0.1","port":1}"#;
+    let old_present = r#"{"serviceName":"alpha","instanceID":"lingering","updatedOn":"2020-01-01T00:00:00.000Z","ip":"127.0.0.1","port":2}"#;
+    let _: () = r.hset(keys::NODES, "gone", old).await.unwrap();
+    let _: () = r.hset(keys::NODES, "lingering", old_present).await.unwrap();
+    let _: () = r
+        .set_ex(keys::presence("alpha", "lingering"), "lingering", 30)
+        .await
+        .unwrap();
+    let removed = live
+        .clear_stale_nodes(Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        removed
+            .iter()
+            .map(|n| n.instance_id.as_str())
+            .collect::<Vec<_>>(),
+        ["gone"]
+    );
+    let left: Vec<String> = r.hkeys(keys::NODES).await.unwrap();
+    assert_eq!(left.len(), 2, "the live and the present one stay: {left:?}");
+    live.shutdown().await.unwrap();
+}

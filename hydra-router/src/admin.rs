@@ -268,22 +268,20 @@ async fn services(state: &RouterState) -> Result<Value, hydra_core::HydraError> 
     Ok(Value::Array(out))
 }
 
-/// Removes nodes entries not updated for more than 5 s (Node's `/v1/router/clear`).
+/// Removes nodes entries not updated for more than 5 s whose instance is gone (Node's
+/// `/v1/router/clear`).
 pub async fn clear(state: &RouterState) -> usize {
-    let Ok(nodes) = state.hydra.get_service_nodes().await else {
-        return 0;
-    };
-    let stale: Vec<String> = nodes
-        .into_iter()
-        .filter(|n| n.elapsed.is_some_and(|e| e > 5))
-        .map(|n| n.instance_id)
-        .collect();
-    if stale.is_empty() {
-        return 0;
+    match state
+        .hydra
+        .clear_stale_nodes(std::time::Duration::from_secs(5))
+        .await
+    {
+        Ok(removed) => removed.len(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not clear stale nodes");
+            0
+        }
     }
-    let mut conn = state.hydra.redis();
-    let removed: Result<usize, _> = conn.hdel(hydra_core::keys::NODES, &stale).await;
-    removed.unwrap_or(0)
 }
 
 async fn read_umf(state: &RouterState, req: Request<Body>) -> Result<Umf, Response<Body>> {
