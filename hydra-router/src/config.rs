@@ -61,6 +61,9 @@ pub struct RouterConfig {
     pub eject_for: Duration,
     /// `wsRateLimit` (messages per second per WebSocket client, default 100).
     pub ws_rate_limit: u32,
+    /// `headerReadTimeout` (seconds, default 10): a client slower to send its request head is
+    /// disconnected (slowloris).
+    pub header_read_timeout: Duration,
 }
 
 fn num(doc: &Value, key: &str) -> Option<f64> {
@@ -163,6 +166,11 @@ impl RouterConfig {
                     .unwrap_or(10.0),
             ),
             ws_rate_limit: num(doc, "wsRateLimit").map_or(100, |v| v as u32),
+            header_read_timeout: Duration::from_secs_f64(
+                num(doc, "headerReadTimeout")
+                    .filter(|t| *t > 0.0)
+                    .unwrap_or(10.0),
+            ),
         }
     }
 }

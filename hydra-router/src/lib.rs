@@ -20,11 +20,12 @@ pub mod config;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
+pub mod server;
 pub mod state;
 pub mod table;
 pub mod ws;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,31 +139,23 @@ impl Router {
             }
         });
         let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
-        let serve_public = {
-            let mut rx = drain_rx.clone();
-            axum::serve(
-                listener,
-                app::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|v| *v).await;
-            })
-            .into_future()
-        };
-        let public = tokio::spawn(serve_public);
+        let drain = Duration::from_secs(10);
+        let hrt = state.config.header_read_timeout;
+        let public = tokio::spawn(server::serve(
+            listener,
+            app::app(state.clone()),
+            drain_rx.clone(),
+            drain,
+            hrt,
+        ));
         let admin_task = admin.map(|l| {
-            let mut rx = drain_rx.clone();
-            tokio::spawn(
-                axum::serve(
-                    l,
-                    app::admin_app(state.clone())
-                        .into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|v| *v).await;
-                })
-                .into_future(),
-            )
+            tokio::spawn(server::serve(
+                l,
+                app::admin_app(state.clone()),
+                drain_rx.clone(),
+                drain,
+                hrt,
+            ))
         });
         tracing::info!(instance = hydra.instance_id(), port = %hydra.port(), "hydra-router serving");
         shutdown.await;
@@ -170,9 +163,9 @@ impl Router {
         let _ = hydra.withdraw().await;
         ws::announce_stop(&state).await;
         let _ = drain_tx.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(10), public).await;
+        let _ = public.await;
         if let Some(t) = admin_task {
-            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+            let _ = t.await;
         }
         stop.fire();
         let _ = bg.await;

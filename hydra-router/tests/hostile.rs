@@ -1,0 +1,220 @@
+//! Hostile input: slow and oversized request heads, odd paths, WebSocket floods, garbage in Redis.
+//! Each is refused or skipped and the router keeps serving.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use hydra_core::keys;
+use hydra_testkit::RedisServer;
+use redis::AsyncCommands;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn raw_request(base: &str, bytes: &[u8]) -> String {
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(bytes).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test]
+async fn slow_and_oversized_heads_and_odd_paths() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"headerReadTimeout": 1})).await;
+    let _svc = hello(&redis).await;
+    let http = reqwest::Client::new();
+    let ok = format!("{}/v1/hello/test", router.base);
+    until_status(&http, &ok, 200).await;
+
+    // Slowloris: half a request head, then silence. The router hangs up.
+    let addr = router.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /v1/hello/test HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    let _ = n;
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "slow client dropped after the header timeout"
+    );
+
+    // A 200 KB header: refused (431) without harm.
+    let big = format!(
+        "GET /v1/hello/test HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200 * 1024)
+    );
+    let answer = raw_request(&router.base, big.as_bytes()).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        &answer[..answer.len().min(80)]
+    );
+
+    // Odd paths: not found, never a file, never a crash.
+    for path in [
+        "/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/%ff%fe%00",
+        "/v1/router/../../etc/passwd",
+        "//hello-service//x",
+    ] {
+        let resp = http
+            .get(format!("{}{path}", router.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_client_error(), "{path}: {}", resp.status());
+        let text = resp.text().await.unwrap();
+        assert!(!text.contains("root:"), "{path}");
+    }
+    // Raw bytes that are not a valid request line.
+    let answer = raw_request(&router.base, b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    let answer = raw_request(&router.base, b"\x16\x03\x01garbage\r\n\r\n").await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+
+    assert_eq!(
+        http.get(&ok).send().await.unwrap().status(),
+        200,
+        "still serving"
+    );
+}
+
+#[tokio::test]
+async fn garbage_in_redis_is_skipped() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let _svc = hello(&redis).await;
+    let http = reqwest::Client::new();
+    let ok = format!("{}/v1/hello/test", router.base);
+    until_status(&http, &ok, 200).await;
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // A present instance whose nodes entry is not JSON; routes that are not paths; junk messages.
+    let _: () = r.hset(keys::NODES, "junkid", "{not json").await.unwrap();
+    let _: () = r
+        .set_ex(keys::presence("hello-service", "junkid"), "junkid", 60)
+        .await
+        .unwrap();
+    let _: () = r
+        .sadd(
+            keys::routes("junk-service"),
+            &["no-slash", "[get", "[post]", "[get]/ok/:id"],
+        )
+        .await
+        .unwrap();
+    for junk in [
+        "",
+        "not json",
+        "[]",
+        "{\"bdy\":{\"action\":\"refresh\"}}",
+        &"x".repeat(1 << 20),
+    ] {
+        let _: i64 = r
+            .publish(keys::broadcast_channel("hydra-router"), junk)
+            .await
+            .unwrap();
+    }
+    let _: i64 = r
+        .publish(keys::broadcast_channel("hydra-router"), r#"{"to":"hydra-router:/","frm":"x:/","bdy":{"action":"refresh","serviceName":"junk-service"}}"#)
+        .await
+        .unwrap();
+    let v: Value = http
+        .get(format!("{}/v1/router/refresh", router.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["statusCode"], 200);
+    for _ in 0..20 {
+        assert_eq!(http.get(&ok).send().await.unwrap().status(), 200);
+    }
+    let v: Value = http
+        .get(format!("{}/v1/router/list/routes", router.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let junk = v["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["serviceName"] == "junk-service")
+        .unwrap();
+    assert_eq!(
+        junk["routes"],
+        json!(["[get]/ok/:id"]),
+        "only the usable pattern is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_flooding_websocket_client_is_rate_limited() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"wsRateLimit": 5})).await;
+    let url = router.base.replace("http://", "ws://") + "/";
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let _hello = ws.next().await;
+    let ping = json!({"to": "hydra-router:/", "frm": "c:/", "typ": "ping", "bdy": {}}).to_string();
+    for _ in 0..50 {
+        ws.send(Message::Text(ping.clone().into())).await.unwrap();
+    }
+    let (mut pongs, mut limited) = (0, 0);
+    let t = Instant::now();
+    while pongs + limited < 50 && t.elapsed() < Duration::from_secs(5) {
+        let Ok(Some(Ok(Message::Text(t)))) =
+            tokio::time::timeout(Duration::from_secs(2), ws.next()).await
+        else {
+            break;
+        };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        if v["typ"] == "pong" {
+            pongs += 1;
+        } else if v["bdy"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("rate limit"))
+        {
+            limited += 1;
+        }
+    }
+    assert!(pongs <= 6, "{pongs} pongs");
+    assert!(limited >= 40, "{limited} refused");
+    // The client is still connected and served once it slows down.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    ws.send(Message::Text(ping.into())).await.unwrap();
+    let v: Value = loop {
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            panic!("closed")
+        };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        if v["typ"] == "pong" {
+            break v;
+        }
+    };
+    assert_eq!(v["typ"], "pong");
+}
