@@ -7,4 +7,4 @@ if [ ! -d tests/interop/node_modules/hydra ]; then
   (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
 fi
 # Two cores: keep the build and the test processes from starving each other.
-cargo test --workspace --jobs 2 -- --test-threads 4
+cargo test --workspace --no-fail-fast --jobs 2 -- --test-threads 4

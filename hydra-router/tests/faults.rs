@@ -94,13 +94,13 @@ async fn a_slow_instance_is_ejected_and_the_others_serve() {
         .unwrap();
     let http = reqwest::Client::new();
     let url = format!("{}/v1/hello/test", router.base);
-    until_status(&http, &url, 200).await;
-    // Wait until the router sees both instances.
+    // Count every 504 from the first request on: the slow instance may be hit (and ejected)
+    // before the fast one has answered at all.
     let t = Instant::now();
     let mut timeouts = 0;
     while timeouts < 2 {
         assert!(
-            t.elapsed() < Duration::from_secs(15),
+            t.elapsed() < Duration::from_secs(20),
             "the slow instance gets requests"
         );
         if http.get(&url).send().await.unwrap().status() == 504 {
