@@ -120,3 +120,74 @@ async fn a_slow_instance_is_ejected_and_the_others_serve() {
     drop(slow);
     router.stop().await;
 }
+
+#[tokio::test]
+async fn rolling_restart_loses_no_requests() {
+    use std::process::Stdio;
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let bin = hello_binary();
+    let spawn = || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        tokio::process::Command::new(&bin)
+            .env("HYDRA_REDIS_URL", redis.url())
+            .env(
+                "HYDRA_SERVICE",
+                format!("serviceIP=127.0.0.1|servicePort={port}"),
+            )
+            .current_dir(std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let mut instances = vec![spawn(), spawn()];
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/hello/test", router.base);
+    until_status(&http, &url, 200).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await; // both in the router's pool
+    let load = {
+        let http = http.clone();
+        let url = url.clone();
+        tokio::spawn(async move {
+            let (mut sent, mut failed) = (0u32, 0u32);
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(7) {
+                sent += 1;
+                if !http.get(&url).send().await.is_ok_and(|r| r.status() == 200) {
+                    failed += 1;
+                }
+            }
+            (sent, failed)
+        })
+    };
+    // Replace each instance: start the new one, then SIGTERM the old one (it drains).
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        instances.push(spawn());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut old = instances.remove(0);
+        let pid = old.id().unwrap().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(15), old.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "drained and exited 0");
+    }
+    let (sent, failed) = load.await.unwrap();
+    assert!(sent > 100, "sent {sent}");
+    assert_eq!(
+        failed, 0,
+        "{failed} of {sent} requests failed during the rolling restart"
+    );
+    router.stop().await;
+}
