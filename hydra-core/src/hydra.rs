@@ -223,6 +223,11 @@ impl Hydra {
         &self.core.config
     }
 
+    /// This process's health record, sampled now (what the health key holds).
+    pub fn health_entry(&self) -> HealthEntry {
+        self.core.health_entry()
+    }
+
     /// The shared Redis command connection, for what the library does not cover.
     pub fn redis(&self) -> redis::aio::ConnectionManager {
         self.core.redis.conn()
@@ -389,9 +394,9 @@ impl Core {
         Ok(exists)
     }
 
-    async fn write_health(&self) -> Result<(), HydraError> {
+    pub(crate) fn health_entry(&self) -> HealthEntry {
         let now = timestamp();
-        let entry = HealthEntry {
+        HealthEntry {
             updated_on: now.clone(),
             service_name: self.service.clone(),
             instance_id: self.instance_id.clone(),
@@ -403,7 +408,11 @@ impl Core {
             node_version: health::runtime_version(),
             memory: health::memory(),
             uptime_seconds: health::uptime_seconds(),
-        };
+        }
+    }
+
+    async fn write_health(&self) -> Result<(), HydraError> {
+        let entry = self.health_entry();
         let text = serde_json::to_string(&entry).expect("health entry serialises");
         let () = redis::pipe()
             .set_ex(

@@ -189,20 +189,13 @@ pub async fn handle(
     }
 }
 
+/// Node's `getHealth()`: the health record without `updatedOn`.
 fn health(state: &RouterState) -> Value {
-    let now = hydra_core::umf::timestamp();
-    json!({
-        "serviceName": state.hydra.service_name(),
-        "instanceID": state.hydra.instance_id(),
-        "hostName": hydra_core::health::host_name(),
-        "sampledOn": now,
-        "processID": std::process::id(),
-        "architecture": hydra_core::health::architecture(),
-        "platform": hydra_core::health::platform(),
-        "nodeVersion": hydra_core::health::runtime_version(),
-        "memory": hydra_core::health::memory(),
-        "uptimeSeconds": state.started.elapsed().as_secs_f64(),
-    })
+    let mut v = serde_json::to_value(state.hydra.health_entry()).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.shift_remove("updatedOn");
+    }
+    v
 }
 
 async fn list(state: &RouterState, thing: &str) -> Response<Body> {

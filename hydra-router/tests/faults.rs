@@ -123,30 +123,9 @@ async fn a_slow_instance_is_ejected_and_the_others_serve() {
 
 #[tokio::test]
 async fn rolling_restart_loses_no_requests() {
-    use std::process::Stdio;
     let redis = RedisServer::start();
     let router = router(&redis, json!({})).await;
-    let bin = hello_binary();
-    let spawn = || {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        tokio::process::Command::new(&bin)
-            .env("HYDRA_REDIS_URL", redis.url())
-            .env(
-                "HYDRA_SERVICE",
-                format!("serviceIP=127.0.0.1|servicePort={port}"),
-            )
-            .current_dir(std::env::temp_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
-    };
-    let mut instances = vec![spawn(), spawn()];
+    let mut instances = vec![hello_process(&redis), hello_process(&redis)];
     let http = reqwest::Client::new();
     let url = format!("{}/v1/hello/test", router.base);
     until_status(&http, &url, 200).await;
@@ -169,7 +148,7 @@ async fn rolling_restart_loses_no_requests() {
     // Replace each instance: start the new one, then SIGTERM the old one (it drains).
     for _ in 0..2 {
         tokio::time::sleep(Duration::from_millis(1000)).await;
-        instances.push(spawn());
+        instances.push(hello_process(&redis));
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let mut old = instances.remove(0);
         let pid = old.id().unwrap().to_string();

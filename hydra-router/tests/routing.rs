@@ -4,7 +4,6 @@ mod common;
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -226,30 +225,8 @@ async fn slow_service_gets_504_and_big_body_413() {
 async fn sigkilled_instance_causes_no_failed_gets() {
     let redis = RedisServer::start();
     let router = router(&redis, json!({})).await;
-    let bin = hello_binary();
-    let spawn = |port: u16| {
-        tokio::process::Command::new(&bin)
-            .env("HYDRA_REDIS_URL", redis.url())
-            .env(
-                "HYDRA_SERVICE",
-                format!("serviceIP=127.0.0.1|servicePort={port}"),
-            )
-            .current_dir(std::env::temp_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
-    };
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let mut victim = spawn(free());
-    let _survivor = spawn(free());
+    let mut victim = hello_process(&redis);
+    let _survivor = hello_process(&redis);
     let http = reqwest::Client::new();
     let url = format!("{}/v1/hello/test", router.base);
     // Both are routable.

@@ -21,6 +21,6 @@ pub mod startup;
 pub use extract::Json;
 pub use response::{ApiError, Envelope};
 pub use service::{
-    node_path, shutdown_signal, BoundService, HydraService, RunningService, DEFAULT_BODY_LIMIT,
-    DEFAULT_DRAIN_TIMEOUT, TRACER_HEADER,
+    node_path, shutdown_signal, BoundService, HydraService, RunningService, StopSignal,
+    DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT, TRACER_HEADER,
 };

@@ -226,24 +226,7 @@ impl BoundService {
     pub async fn spawn(self) -> Result<RunningService, HydraError> {
         let addr = self.local_addr()?;
         let hydra = self.hydra.clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut task = tokio::spawn(self.serve(async move {
-            let _ = stopped.await;
-        }));
-        while !hydra.is_registered() {
-            tokio::select! {
-                r = &mut task => {
-                    return Err(r.map_err(|e| HydraError::Io(std::io::Error::other(e)))?.err().unwrap_or(HydraError::NotRegistered));
-                }
-                () = tokio::time::sleep(Duration::from_millis(10)) => {}
-            }
-        }
-        Ok(RunningService {
-            addr,
-            hydra,
-            stop: Some(stop),
-            task,
-        })
+        RunningService::start(addr, hydra, |stop| self.serve(stop)).await
     }
 
     /// Registers the instance and its routes, serves until `shutdown` completes, then withdraws
@@ -303,7 +286,46 @@ pub struct RunningService {
     task: tokio::task::JoinHandle<Result<(), HydraError>>,
 }
 
+/// The signal [`RunningService::start`] hands to the serve function.
+pub type StopSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 impl RunningService {
+    /// Runs `serve` in the background with a signal that completes on [`stop`](Self::stop), and
+    /// returns once `hydra` is registered (for services with their own serve function).
+    ///
+    /// # Errors
+    /// The serve function's error when it ends before registering.
+    pub async fn start<F, Fut>(addr: SocketAddr, hydra: Hydra, serve: F) -> Result<Self, HydraError>
+    where
+        F: FnOnce(StopSignal) -> Fut,
+        Fut: Future<Output = Result<(), HydraError>> + Send + 'static,
+    {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut task = tokio::spawn(serve(Box::pin(async move {
+            let _ = stopped.await;
+        })));
+        while !hydra.is_registered() {
+            tokio::select! {
+                r = &mut task => {
+                    let r = r.map_err(|e| HydraError::Io(std::io::Error::other(e)))?;
+                    return Err(r.err().unwrap_or(HydraError::NotRegistered));
+                }
+                () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+        }
+        Ok(Self {
+            addr,
+            hydra,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The instance id.
+    pub fn instance_id(&self) -> &str {
+        self.hydra.instance_id()
+    }
+
     /// `http://127.0.0.1:{port}`.
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.addr.port())
@@ -362,20 +384,7 @@ fn build_app(service: HydraService, hydra: Hydra) -> Router {
 }
 
 async fn health(Extension(hydra): Extension<Hydra>) -> Envelope {
-    let now = hydra_core::umf::timestamp();
-    Envelope::ok(hydra_core::HealthEntry {
-        updated_on: now.clone(),
-        service_name: hydra.service_name().to_string(),
-        instance_id: hydra.instance_id().to_string(),
-        host_name: hydra_core::health::host_name(),
-        sampled_on: now,
-        process_id: u64::from(std::process::id()),
-        architecture: hydra_core::health::architecture().into(),
-        platform: hydra_core::health::platform().into(),
-        node_version: hydra_core::health::runtime_version(),
-        memory: hydra_core::health::memory(),
-        uptime_seconds: hydra_core::health::uptime_seconds(),
-    })
+    Envelope::ok(hydra.health_entry())
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

@@ -113,3 +113,24 @@ pub fn hello_binary() -> PathBuf {
     }
     bin
 }
+
+/// Starts the hello-service binary on a free port of its own (a real process, to kill or stop).
+pub fn hello_process(redis: &RedisServer) -> tokio::process::Child {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    tokio::process::Command::new(hello_binary())
+        .env("HYDRA_REDIS_URL", redis.url())
+        .env(
+            "HYDRA_SERVICE",
+            format!("serviceIP=127.0.0.1|servicePort={port}"),
+        )
+        .current_dir(std::env::temp_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}

@@ -150,25 +150,7 @@ impl HppService {
     pub async fn spawn(self) -> Result<RunningPlayer, HydraError> {
         let addr = self.local_addr()?;
         let hydra = self.hydra().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut task = tokio::spawn(self.serve(async move {
-            let _ = stopped.await;
-        }));
-        while !hydra.is_registered() {
-            tokio::select! {
-                r = &mut task => {
-                    let r = r.map_err(|e| HydraError::Io(std::io::Error::other(e)))?;
-                    return Err(r.err().unwrap_or(HydraError::NotRegistered));
-                }
-                () = tokio::time::sleep(std::time::Duration::from_millis(10)) => {}
-            }
-        }
-        Ok(RunningPlayer {
-            addr,
-            hydra,
-            stop: Some(stop),
-            task,
-        })
+        RunningPlayer::start(addr, hydra, |stop| self.serve(stop)).await
     }
 
     /// Registers and plays until `shutdown` completes. Then potatoes held are passed on at once,
@@ -197,40 +179,4 @@ impl HppService {
 }
 
 /// A player serving in the background, from [`HppService::spawn`].
-#[derive(Debug)]
-pub struct RunningPlayer {
-    addr: SocketAddr,
-    hydra: Hydra,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), HydraError>>,
-}
-
-impl RunningPlayer {
-    /// `http://127.0.0.1:{port}`.
-    pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.addr.port())
-    }
-
-    /// The player's id (its Hydra instance id).
-    pub fn instance_id(&self) -> &str {
-        self.hydra.instance_id()
-    }
-
-    /// The registered Hydra handle.
-    pub fn hydra(&self) -> &Hydra {
-        &self.hydra
-    }
-
-    /// Leaves as on SIGTERM and waits until it has.
-    ///
-    /// # Errors
-    /// Errors while leaving.
-    pub async fn stop(mut self) -> Result<(), HydraError> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        (&mut self.task)
-            .await
-            .map_err(|e| HydraError::Io(std::io::Error::other(e)))?
-    }
-}
+pub type RunningPlayer = hydra_service::RunningService;
