@@ -1,8 +1,11 @@
 //! The instances the router forwards to: every present instance of every service, refreshed in
 //! the background (one `SCAN` for all services), so no request waits for Redis. Instances that
-//! refuse connections or time out are left out for a while (outlier ejection).
+//! refuse connections or time out are left out for a while (outlier ejection). An instance that
+//! drops out of presence stays on as a last resort for [`STALE_GRACE`]: when Redis comes back
+//! empty after an outage, services need a moment to register again, and the router keeps serving
+//! them meanwhile.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -11,6 +14,9 @@ use hydra_core::{keys, Hydra, NodeEntry};
 
 /// Consecutive timeouts that eject an instance.
 const TIMEOUTS_TO_EJECT: u32 = 2;
+
+/// How long an instance that is no longer present is kept as a last resort.
+pub const STALE_GRACE: Duration = Duration::from_secs(10);
 
 /// One instance to forward to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +52,16 @@ impl Instance {
 struct Health {
     ejected_until: Option<Instant>,
     timeouts: u32,
+    /// When a presence scan last listed it.
+    last_seen: Option<Instant>,
+    /// Missing from the last scan, kept within [`STALE_GRACE`].
+    stale: bool,
+}
+
+impl Health {
+    fn ejected(&self, now: Instant) -> bool {
+        self.ejected_until.is_some_and(|t| t > now)
+    }
 }
 
 /// Present instances by service, with their health.
@@ -57,14 +73,44 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Replaces the instance lists (after a presence scan).
+    /// Replaces the instance lists (after a presence scan). Instances missing from `map` that
+    /// were seen within [`STALE_GRACE`] stay, marked stale.
     pub fn replace(&self, map: HashMap<String, Vec<Arc<Instance>>>) {
-        let ids: std::collections::HashSet<&str> =
-            map.values().flatten().map(|i| i.id.as_str()).collect();
-        self.health
-            .lock()
-            .expect("health lock")
-            .retain(|id, _| ids.contains(id.as_str()));
+        self.replace_at(map, Instant::now());
+    }
+
+    fn replace_at(&self, mut map: HashMap<String, Vec<Arc<Instance>>>, now: Instant) {
+        let present: HashSet<String> = map.values().flatten().map(|i| i.id.clone()).collect();
+        let previous = self.snapshot();
+        {
+            let mut health = self.health.lock().expect("health lock");
+            for id in &present {
+                let h = health.entry(id.clone()).or_default();
+                h.last_seen = Some(now);
+                h.stale = false;
+            }
+            for (service, list) in previous {
+                for instance in list {
+                    if present.contains(&instance.id) {
+                        continue;
+                    }
+                    let h = health.entry(instance.id.clone()).or_default();
+                    let seen = *h.last_seen.get_or_insert(now);
+                    if now.saturating_duration_since(seen) < STALE_GRACE {
+                        if !h.stale {
+                            tracing::debug!(instance = %instance.id, "no longer present; kept as a last resort");
+                        }
+                        h.stale = true;
+                        map.entry(service.clone()).or_default().push(instance);
+                    }
+                }
+            }
+            let kept: HashSet<&str> = map.values().flatten().map(|i| i.id.as_str()).collect();
+            health.retain(|id, _| kept.contains(id.as_str()));
+        }
+        for list in map.values_mut() {
+            list.sort_by(|a, b| a.id.cmp(&b.id));
+        }
         *self.by_service.write().expect("pool lock") = map;
     }
 
@@ -76,14 +122,7 @@ impl Pool {
         );
     }
 
-    fn is_ejected(health: &HashMap<String, Health>, id: &str, now: Instant) -> bool {
-        health
-            .get(id)
-            .and_then(|h| h.ejected_until)
-            .is_some_and(|t| t > now)
-    }
-
-    /// Whether `service` has an instance that is not ejected.
+    /// Whether `service` has a present instance that is not ejected.
     pub fn is_live(&self, service: &str) -> bool {
         let map = self.by_service.read().expect("pool lock");
         let Some(list) = map.get(service) else {
@@ -91,10 +130,14 @@ impl Pool {
         };
         let health = self.health.lock().expect("health lock");
         let now = Instant::now();
-        list.iter().any(|i| !Self::is_ejected(&health, &i.id, now))
+        list.iter().any(|i| {
+            health
+                .get(&i.id)
+                .is_none_or(|h| !h.stale && !h.ejected(now))
+        })
     }
 
-    /// Whether `service` has any present instance at all.
+    /// Whether `service` has any instance at all (ejected or stale ones included).
     pub fn has_instances(&self, service: &str) -> bool {
         self.by_service
             .read()
@@ -103,8 +146,8 @@ impl Pool {
             .is_some_and(|l| !l.is_empty())
     }
 
-    /// The instances of `service` in the order to try them: round robin over the healthy ones,
-    /// then the ejected ones as a last resort.
+    /// The instances of `service` in the order to try them: round robin over the healthy present
+    /// ones, then the stale ones, then the ejected ones as a last resort.
     pub fn candidates(&self, service: &str) -> Vec<Arc<Instance>> {
         let map = self.by_service.read().expect("pool lock");
         let Some(list) = map.get(service).filter(|l| !l.is_empty()) else {
@@ -113,12 +156,21 @@ impl Pool {
         let start = self.next.fetch_add(1, Ordering::Relaxed) % list.len();
         let health = self.health.lock().expect("health lock");
         let now = Instant::now();
-        let rotated = list.iter().cycle().skip(start).take(list.len());
-        let (mut healthy, ejected): (Vec<_>, Vec<_>) = rotated
+        let tier = |i: &Instance| match health.get(&i.id) {
+            Some(h) if h.ejected(now) => 2,
+            Some(h) if h.stale => 1,
+            _ => 0,
+        };
+        let mut ordered: Vec<Arc<Instance>> = list
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(list.len())
             .cloned()
-            .partition(|i| !Self::is_ejected(&health, &i.id, now));
-        healthy.extend(ejected);
-        healthy
+            .collect();
+        // A stable sort keeps the round-robin order within each tier.
+        ordered.sort_by_key(|i| tier(i));
+        ordered
     }
 
     /// Leaves `id` out for `duration` (it refused a connection).
@@ -133,6 +185,11 @@ impl Pool {
     pub fn record_timeout(&self, id: &str, duration: Duration) {
         let mut health = self.health.lock().expect("health lock");
         let h = health.entry(id.to_string()).or_default();
+        if h.ejected(Instant::now()) {
+            // Requests already under way when it was ejected: nothing new to learn.
+            h.timeouts = 0;
+            return;
+        }
         h.timeouts += 1;
         if h.timeouts >= TIMEOUTS_TO_EJECT {
             h.ejected_until = Some(Instant::now() + duration);
@@ -212,9 +269,6 @@ pub async fn scan_presence(
             }
         }
     }
-    for list in map.values_mut() {
-        list.sort_by(|a, b| a.id.cmp(&b.id));
-    }
     Ok(map)
 }
 
@@ -253,6 +307,41 @@ mod tests {
         assert!(!pool.is_live("s"));
         assert!(pool.has_instances("s"));
         assert_eq!(pool.candidates("s").len(), 3);
+    }
+
+    #[test]
+    fn instances_gone_from_presence_are_a_last_resort_for_a_while() {
+        let pool = Pool::default();
+        let t0 = Instant::now();
+        let scan = |ids: &[&str]| {
+            HashMap::from([(
+                "s".to_string(),
+                ids.iter().map(|id| Arc::new(inst(id))).collect(),
+            )])
+        };
+        pool.replace_at(scan(&["a", "b"]), t0);
+        assert!(pool.is_live("s"));
+        // Redis came back empty: nothing present, both kept.
+        pool.replace_at(HashMap::new(), t0 + Duration::from_secs(1));
+        assert!(
+            !pool.is_live("s"),
+            "stale instances do not make a service live"
+        );
+        assert!(pool.has_instances("s"));
+        assert_eq!(pool.candidates("s").len(), 2);
+        // One registered again: it comes first, the stale one after it.
+        pool.replace_at(scan(&["b"]), t0 + Duration::from_secs(2));
+        assert!(pool.is_live("s"));
+        for _ in 0..4 {
+            let ids: Vec<String> = pool.candidates("s").iter().map(|i| i.id.clone()).collect();
+            assert_eq!(ids, ["b", "a"]);
+        }
+        // Past the grace period the missing one is gone.
+        pool.replace_at(scan(&["b"]), t0 + STALE_GRACE + Duration::from_secs(1));
+        let ids: Vec<String> = pool.candidates("s").iter().map(|i| i.id.clone()).collect();
+        assert_eq!(ids, ["b"]);
+        pool.replace_at(HashMap::new(), t0 + STALE_GRACE * 3);
+        assert!(!pool.has_instances("s"));
     }
 
     #[test]

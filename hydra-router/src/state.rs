@@ -86,6 +86,8 @@ impl RouterState {
     }
 
     /// Reloads every service's routes (plus `externalRoutes`). On a Redis error the table stays.
+    /// A service that Redis no longer lists keeps its routes while the pool still has instances
+    /// of it (Redis came back empty and the services are registering again).
     pub async fn reload_routes(&self) {
         match self.hydra.get_all_service_routes().await {
             Ok(mut all) => {
@@ -93,6 +95,12 @@ impl RouterState {
                     all.entry(svc.clone())
                         .or_default()
                         .extend(routes.iter().cloned());
+                }
+                for (svc, routes) in self.route_list() {
+                    if !all.contains_key(&svc) && self.pool.has_instances(&svc) {
+                        tracing::debug!(service = %svc, "routes gone from Redis; kept while instances are known");
+                        all.insert(svc, routes);
+                    }
                 }
                 self.table.write().expect("table lock").replace_all(&all);
             }
