@@ -8,6 +8,9 @@
 //! | `GET /v1/hello/image` | a PNG |
 //! | `POST /v1/hello/post` | `{"result":{"msg":"Post recieved","a":…,"b":…}}` (sic) |
 //! | `GET /v1/hello/slow[?ms=N]` | answers after `slowDelayMs` (config, default 3000) or `N` ms |
+//!
+//! `responseDelayMs` (config, default 0) delays the hello answers (`/`, `/test`, `/test2`) by that
+//! many milliseconds: a slow instance on demand, for fault drills (`scripts/bench-faults.sh`).
 
 use std::time::Duration;
 
@@ -31,7 +34,8 @@ pub fn defaults() -> Value {
             "servicePort": 0,
             "serviceIP": ""
         },
-        "slowDelayMs": 3000
+        "slowDelayMs": 3000,
+        "responseDelayMs": 0
     })
 }
 
@@ -39,10 +43,14 @@ const PNG: &[u8] = include_bytes!("../assets/hello.png");
 /// Longest delay `/v1/hello/slow?ms=` accepts.
 const MAX_SLOW_MS: u64 = 60_000;
 
-async fn hello(Extension(hydra): Extension<Hydra>) -> Envelope {
+fn hello_answer(hydra: &Hydra) -> Envelope {
     Envelope::ok(
         json!({ "msg": format!("hello from {} - {}", hydra.service_name(), hydra.instance_id()) }),
     )
+}
+
+async fn hello(Extension(hydra): Extension<Hydra>) -> Envelope {
+    hello_answer(&hydra)
 }
 
 async fn html(Extension(hydra): Extension<Hydra>) -> Html<String> {
@@ -87,10 +95,28 @@ pub fn service(config: Config) -> HydraService {
             json!({ "msg": format!("slow hello from {} - {}", hydra.service_name(), hydra.instance_id()), "delayMs": ms }),
         )
     };
-    HydraService::new(config)
-        .get("/v1/hello/", hello)
-        .get("/v1/hello/test", hello)
-        .get("/v1/hello/test2", hello)
+    let response_delay = config
+        .get("responseDelayMs")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        .min(MAX_SLOW_MS);
+    let service = HydraService::new(config);
+    let service = if response_delay == 0 {
+        service
+            .get("/v1/hello/", hello)
+            .get("/v1/hello/test", hello)
+            .get("/v1/hello/test2", hello)
+    } else {
+        let delayed = move |Extension(hydra): Extension<Hydra>| async move {
+            tokio::time::sleep(Duration::from_millis(response_delay)).await;
+            hello_answer(&hydra)
+        };
+        service
+            .get("/v1/hello/", delayed)
+            .get("/v1/hello/test", delayed)
+            .get("/v1/hello/test2", delayed)
+    };
+    service
         .get("/v1/hello/html", html)
         .get("/v1/hello/image", image)
         .post("/v1/hello/post", post)

@@ -370,3 +370,48 @@ async fn config_file_and_bad_config() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("HYDRA_SERVICE"));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn response_delay_slows_the_hello_answers_only() {
+    let redis = RedisServer::start();
+    let mut doc = hello_service::defaults();
+    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
+    doc["hydra"]["redis"] = json!({"url": redis.url()});
+    doc["responseDelayMs"] = json!(400);
+    let svc = hello_service::service(Config::from_value(doc).unwrap())
+        .bind()
+        .await
+        .unwrap()
+        .spawn()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let t = Instant::now();
+    let resp = http
+        .get(format!("{}/v1/hello/test", svc.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "the answer waits"
+    );
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["result"]["msg"]
+        .as_str()
+        .unwrap()
+        .ends_with(svc.hydra().instance_id()));
+    let t = Instant::now();
+    let resp = http
+        .get(format!("{}/v1/hello/html", svc.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        t.elapsed() < Duration::from_millis(400),
+        "other routes do not"
+    );
+    svc.stop().await.unwrap();
+}

@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Faults under load, long form: wrk through hydra-router to 3 hello-service instances on this
+# machine while something goes wrong; for each scenario it prints requests sent, failed (non-2xx
+# answers plus socket errors), requests/s and p99, and what recovered.
+#
+#   kill     one instance SIGKILLed at 3 s
+#   rolling  every instance replaced in turn (new one started and present, old one SIGTERMed)
+#   redis    Redis stopped at 3 s for 5 s, started again empty; time until every instance and
+#            the router are registered again (presence, :service and :routes), processes alive
+#   slow     a 4th instance whose hello answers take 3 s (router requestTimeout 1 s): 504s only
+#            for that instance until it is ejected, the others unaffected
+#
+# Usage: scripts/bench-faults.sh [scenario ...]   (default: all four)
+# Needs: redis-server, redis-cli, wrk (apt-get install redis-server redis-tools wrk).
+# FAULT_SECONDS (default 10): wrk duration per scenario; FAULT_CONNECTIONS (default 16).
+# The Node hydra-router's figures for the same scenarios are in docs/robustness.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+secs=${FAULT_SECONDS:-10}
+conns=${FAULT_CONNECTIONS:-16}
+scenarios=("$@")
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(kill rolling redis slow)
+for tool in redis-server redis-cli wrk python3 curl; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install redis-server redis-tools wrk"; exit 1; }
+done
+cargo build --release -q -p hello-service -p hydra-router
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${FAULT_KEEP:-}" ] && echo "logs kept in $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
+
+rport=""
+db=15
+rcli() { redis-cli -p "$rport" -n "$db" "$@"; }
+start_redis() {
+  redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+    --logfile "$work/redis.log" &
+  redis_pid=$!
+  pids+=("$redis_pid")
+  for _ in $(seq 50); do rcli ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "redis-server did not start"; exit 1
+}
+
+# start_hello NAME [config file]: starts an instance, its pid in $last_pid.
+start_hello() {
+  local port; port=$(free_port)
+  local args=()
+  [ -n "${2:-}" ] && args=(--config "$2")
+  (cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$port" RUST_LOG=warn \
+    exec "$root/target/release/hello-service" "${args[@]}" >>"$work/$1.log" 2>&1) &
+  last_pid=$!
+  pids+=("$last_pid")
+}
+presence_count() { rcli --scan --pattern "hydra:service:$1:*:presence" 2>/dev/null | wc -l; }
+wait_presence() { # service count
+  for _ in $(seq 100); do [ "$(presence_count "$1")" -ge "$2" ] && return 0; sleep 0.05; done
+  echo "$1: $2 instances not present"; exit 1
+}
+# Waits until the router has answered from N distinct hello-service instances.
+wait_routed() {
+  local seen
+  for _ in $(seq 200); do
+    seen=$(for _ in $(seq 30); do curl -fsS "$router_url" 2>/dev/null | grep -o 'hello-service - [0-9a-f]*' || true; done | sort -u | wc -l)
+    [ "$seen" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  echo "the router does not reach $1 instances"; exit 1
+}
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# setup: Redis, the router, 3 instances, all routed.
+setup() {
+  rm -f "$work"/*.log
+  rport=$(free_port)
+  export HYDRA_REDIS_URL="redis://127.0.0.1:$rport/$db"
+  start_redis
+  local gport; gport=$(free_port)
+  cat >"$work/router.json" <<JSON
+{ "requestTimeout": 1, "ejectSeconds": 10,
+  "hydra": { "serviceName": "hydra-router", "serviceIP": "127.0.0.1", "servicePort": $gport } }
+JSON
+  (cd "$work" && RUST_LOG=warn exec "$root/target/release/hydra-router" --config router.json \
+    >>"$work/router.log" 2>&1) &
+  router_pid=$!
+  pids+=("$router_pid")
+  router_url="http://127.0.0.1:$gport/v1/hello/test"
+  instances=()
+  for _ in 1 2 3; do start_hello hello; instances+=("$last_pid"); done
+  wait_presence hello-service 3
+  wait_routed 3
+}
+
+teardown() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+}
+
+start_wrk() {
+  wrk -t2 -c"$conns" -d"${secs}s" --timeout 5s --latency "$router_url" >"$work/wrk.out" 2>&1 &
+  wrk_pid=$!
+  wrk_start=$(now)
+}
+at() { # seconds after wrk started
+  local wait; wait=$(python3 -c "import sys; print(max(0.0, float(sys.argv[1]) - (float(sys.argv[3]) - float(sys.argv[2]))))" "$1" "$wrk_start" "$(now)")
+  sleep "$wait"
+}
+
+results=()
+report() { # scenario note
+  wait "$wrk_pid" || true
+  local out; out=$(cat "$work/wrk.out")
+  local sent non2xx sock rps p99
+  sent=$(awk '/requests in/ {print $1}' <<<"$out")
+  non2xx=$(awk -F': ' '/Non-2xx/ {print $2}' <<<"$out")
+  sock=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  local failed=$(( ${non2xx:-0} + ${sock:-0} ))
+  results+=("$(printf '%-8s %9s %7s %10s %9s  %s' "$1" "$sent" "$failed" "$rps" "$p99" "$2")")
+  printf '%-8s sent %s, failed %s (non-2xx %s, socket errors %s), %s req/s, p99 %s; %s\n' \
+    "$1" "$sent" "$failed" "${non2xx:-0}" "${sock:-0}" "$rps" "$p99" "$2"
+}
+
+scenario_kill() {
+  setup
+  start_wrk
+  at 3
+  kill -9 "${instances[0]}"
+  wait "${instances[0]}" 2>/dev/null || true
+  local killed=$(now) gone=""
+  for _ in $(seq 100); do
+    [ "$(presence_count hello-service)" -le 2 ] && { gone=$(since "$killed"); break; }
+    sleep 0.1
+  done
+  report kill "presence of the killed instance gone after ${gone:-?} s"
+  teardown
+}
+
+scenario_rolling() {
+  setup
+  start_wrk
+  local step=$(( secs / 4 )) n=0 old
+  for old in "${instances[@]}"; do
+    n=$(( n + 1 ))
+    at $(( n * step ))
+    start_hello hello
+    # The new instance is present before the old one leaves.
+    for _ in $(seq 100); do [ "$(presence_count hello-service)" -ge 4 ] && break; sleep 0.05; done
+    kill -TERM "$old"
+    wait "$old" 2>/dev/null || true
+  done
+  report rolling "3 instances replaced, $(presence_count hello-service) present at the end"
+  teardown
+}
+
+scenario_redis() {
+  setup
+  start_wrk
+  at 3
+  kill -9 "$redis_pid"
+  wait "$redis_pid" 2>/dev/null || true
+  at 8
+  start_redis
+  local back=$(now) recovered=""
+  for _ in $(seq 200); do
+    if [ "$(presence_count hello-service)" -ge 3 ] && [ "$(presence_count hydra-router)" -ge 1 ] \
+      && [ "$(rcli exists hydra:service:hello-service:service hydra:service:hello-service:service:routes \
+        hydra:service:hydra-router:service)" = 3 ]; then
+      recovered=$(since "$back")
+      break
+    fi
+    sleep 0.05
+  done
+  local dead=0 p
+  for p in "$router_pid" "${instances[@]}"; do alive "$p" || dead=$(( dead + 1 )); done
+  report redis "registered again after ${recovered:-(not within 10 s)} s; processes exited: $dead"
+  teardown
+}
+
+scenario_slow() {
+  setup
+  echo '{ "hydra": { "serviceName": "hello-service" }, "responseDelayMs": 3000 }' >"$work/slow.json"
+  start_hello slow "$work/slow.json"
+  wait_presence hello-service 4
+  sleep 1.5 # the router's pool refresh picks it up
+  start_wrk
+  while alive "$wrk_pid"; do sleep 0.2; done
+  local timeouts ejections
+  timeouts=$(grep -c "did not answer in time" "$work/router.log" || true)
+  ejections=$(grep -c "ejected" "$work/router.log" || true)
+  report slow "router log: $timeouts timeouts, $ejections ejections (ejectSeconds 10)"
+  teardown
+}
+
+echo "hydra-router + 3 hello-service instances, wrk -t2 -c$conns -d${secs}s, $(nproc) cores, all on this machine"
+for s in "${scenarios[@]}"; do
+  case "$s" in
+    kill | rolling | redis | slow) "scenario_$s" ;;
+    *) echo "unknown scenario $s (kill, rolling, redis, slow)"; exit 2 ;;
+  esac
+done
+echo
+printf '%-8s %9s %7s %10s %9s  %s\n' scenario sent failed "req/s" p99 recovery
+printf '%s\n' "${results[@]}"
