@@ -103,8 +103,10 @@ fn non_empty(s: &str) -> Option<String> {
 
 impl fmt::Display for Route {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(instance) = &self.instance {
-            f.write_str(instance)?;
+        // An `@` also when only a sub id is set, or when the service name holds one (a parsed
+        // `@a@svc:/`), so that the text parses back to the same route.
+        if self.instance.is_some() || self.sub_id.is_some() || self.service.contains('@') {
+            f.write_str(self.instance.as_deref().unwrap_or_default())?;
             if let Some(sub) = &self.sub_id {
                 write!(f, "-{sub}")?;
             }
@@ -194,5 +196,22 @@ mod tests {
     fn empty_service() {
         let r = p(":/x");
         assert_eq!(r.service, "");
+    }
+
+    #[test]
+    fn written_routes_parse_back() {
+        // Found by fuzzing: an `@` inside the service name, a sub id without an instance.
+        for text in [
+            "a-b@svc:[get]/x",
+            "@@:http",
+            "-sub@svc:/",
+            "abc@svc:",
+            "http://h:80/x",
+            "svc:[]/p",
+            "x@http:a:b",
+        ] {
+            let r = p(text);
+            assert_eq!(p(&r.to_string()), r, "{text:?} -> {r}");
+        }
     }
 }

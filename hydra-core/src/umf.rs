@@ -714,7 +714,9 @@ mod properties {
         #[test]
         fn any_text_parses_or_fails_cleanly(s in "\\PC{0,64}") {
             let _ = Umf::parse(&s);
-            let _ = crate::route::Route::parse(&s);
+            if let Ok(route) = crate::route::Route::parse(&s) {
+                prop_assert_eq!(crate::route::Route::parse(&route.to_string()), Ok(route));
+            }
         }
     }
 }

@@ -9,8 +9,9 @@ use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use axum::Router;
 use hydra_core::response;
 
-use crate::proxy::{forward, json_response, tracer_id};
+use crate::proxy::{error_response, forward, json_response, tracer_id};
 use crate::state::RouterState;
+use crate::table::RouteTable;
 use crate::{admin, ws};
 
 /// The router's HTTP application (every path goes through [`dispatch`]).
@@ -44,6 +45,10 @@ pub async fn dispatch(State(state): State<Arc<RouterState>>, req: Request<Body>)
         return upgrade(state, req, peer).await;
     }
     let path = req.uri().path().to_string();
+    if !path.starts_with('/') {
+        // `*` or an authority: nothing here is addressed that way.
+        return error_response(400, "the request target is not a path", None);
+    }
     if admin::is_router_path(&path) {
         return admin::handle(&state, req, peer).await;
     }
@@ -56,31 +61,21 @@ pub async fn dispatch(State(state): State<Arc<RouterState>>, req: Request<Body>)
     let method = req.method().as_str().to_lowercase();
     let found = {
         let table = state.table.read().expect("table lock");
-        table
-            .find(&method, &path, |s| state.pool.is_live(s))
-            .or_else(|| table.find(&method, &path, |s| state.pool.has_instances(s)))
-            .or_else(|| table.find(&method, &path, |_| true))
-            .map(|e| e.service.clone())
-            .or_else(|| {
-                // Unmatched: a service's own assets, asked for by its pages (Node's referer rule).
-                let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
-                table
-                    .services()
-                    .find(|s| referer.contains(&format!("/{s}")))
-                    .cloned()
-            })
-            .map(|s| (s, format!("{path}{query}")))
-            .or_else(|| {
-                // First segment names a service: that service, the segment stripped.
-                let first = path.trim_start_matches('/').split('/').next()?;
-                if table.has_service(first) || state.pool.has_instances(first) {
-                    let rest = &path[1 + first.len()..];
-                    let rest = if rest.is_empty() { "/" } else { rest };
-                    Some((first.to_string(), format!("{rest}{query}")))
-                } else {
-                    None
-                }
-            })
+        let referer = req
+            .headers()
+            .get(header::REFERER)
+            .and_then(|v| v.to_str().ok());
+        resolve(
+            &table,
+            &Target {
+                method: &method,
+                path: &path,
+                query: &query,
+                referer,
+            },
+            |s| state.pool.is_live(s),
+            |s| state.pool.has_instances(s),
+        )
     };
     let Some((service, target)) = found else {
         let mut resp = json_response(
@@ -98,6 +93,63 @@ pub async fn dispatch(State(state): State<Arc<RouterState>>, req: Request<Body>)
         return admin::handle(&state, req, peer).await;
     }
     forward(&state, req, peer, &service, &target, &tracer).await
+}
+
+/// What a request asks for, as far as choosing a service goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Lower-case method.
+    pub method: &'a str,
+    /// The path, as sent.
+    pub path: &'a str,
+    /// `?query` or empty.
+    pub query: &'a str,
+    /// The `Referer` header, when it is text.
+    pub referer: Option<&'a str>,
+}
+
+/// The service for a request and the path and query to send it: the best route among live
+/// services, then among services with any instance, then among all; else a service whose name
+/// the referer contains (its pages asking for their assets, as in Node); else a first path
+/// segment naming a service, stripped. `None`: nothing matches (404).
+pub fn resolve(
+    table: &RouteTable,
+    t: &Target<'_>,
+    is_live: impl Fn(&str) -> bool,
+    has_instances: impl Fn(&str) -> bool,
+) -> Option<(String, String)> {
+    let Target {
+        method,
+        path,
+        query,
+        referer,
+    } = *t;
+    if !path.starts_with('/') {
+        return None;
+    }
+    table
+        .find(method, path, &is_live)
+        .or_else(|| table.find(method, path, &has_instances))
+        .or_else(|| table.find(method, path, |_| true))
+        .map(|e| e.service.clone())
+        .or_else(|| {
+            let referer = referer?;
+            table
+                .services()
+                .find(|s| referer.contains(&format!("/{s}")))
+                .cloned()
+        })
+        .map(|s| (s, format!("{path}{query}")))
+        .or_else(|| {
+            let trimmed = path.trim_start_matches('/');
+            let first = trimmed.split('/').next()?;
+            if first.is_empty() || !(table.has_service(first) || has_instances(first)) {
+                return None;
+            }
+            let rest = &trimmed[first.len()..];
+            let rest = if rest.is_empty() { "/" } else { rest };
+            Some((first.to_string(), format!("{rest}{query}")))
+        })
 }
 
 fn options(state: &RouterState) -> Response<Body> {
@@ -144,10 +196,90 @@ async fn upgrade(
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => upgrade
             .max_message_size(ws::MAX_WS_MESSAGE)
+            .read_buffer_size(ws::READ_BUFFER)
             .on_upgrade(move |socket| ws::session(state, socket, peer, forwarded)),
         Err(rejection) => {
             let resp = axum::response::IntoResponse::into_response(rejection);
             resp.map(Body::new)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn table() -> RouteTable {
+        let mut t = RouteTable::default();
+        t.replace_all(&BTreeMap::from([
+            (
+                "hello-service".to_string(),
+                vec![
+                    "[get]/v1/hello/test".to_string(),
+                    "/v1/hello/:id".to_string(),
+                ],
+            ),
+            ("files".to_string(), vec!["[get]/static/*".to_string()]),
+            ("é".to_string(), vec!["[get]/v1/é/x".to_string()]),
+        ]));
+        t
+    }
+
+    fn go(
+        method: &str,
+        path: &str,
+        query: &str,
+        referer: Option<&str>,
+    ) -> Option<(String, String)> {
+        let t = Target {
+            method,
+            path,
+            query,
+            referer,
+        };
+        resolve(&table(), &t, |_| true, |s| s == "bare")
+    }
+
+    #[test]
+    fn routes_referers_and_service_prefixes() {
+        let hit = |s: &str, p: &str| Some((s.to_string(), p.to_string()));
+        assert_eq!(
+            go("get", "/v1/hello/test", "?a=1", None),
+            hit("hello-service", "/v1/hello/test?a=1")
+        );
+        assert_eq!(
+            go("get", "/static/a/b.css", "", None),
+            hit("files", "/static/a/b.css")
+        );
+        assert_eq!(
+            go("get", "/app.js", "", Some("http://h/files/index.html")),
+            hit("files", "/app.js")
+        );
+        assert_eq!(go("get", "/files/x/y", "?q", None), hit("files", "/x/y?q"));
+        assert_eq!(go("get", "/bare", "", None), hit("bare", "/"));
+        assert_eq!(go("get", "//files//x", "", None), hit("files", "//x"));
+        assert_eq!(go("get", "//é", "", None), hit("é", "/"));
+        assert_eq!(go("get", "/nothing/here", "", None), None);
+        assert_eq!(go("get", "/", "", None), None);
+        assert_eq!(go("get", "", "", None), None);
+        assert_eq!(go("get", "*", "", Some("http://h/files/")), None);
+    }
+
+    proptest! {
+        #[test]
+        fn any_path_resolves_without_panicking(
+            method in "[a-z]{0,8}",
+            path in "(/|//|[a-zé%.:*])*",
+            query in proptest::option::of("[ -~]{0,12}"),
+            referer in proptest::option::of(".{0,24}"),
+        ) {
+            let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+            if let Some((service, target)) = go(&method, &path, &query, referer.as_deref()) {
+                prop_assert!(!service.is_empty());
+                prop_assert!(target.ends_with(&query));
+            }
         }
     }
 }

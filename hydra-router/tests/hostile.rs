@@ -83,6 +83,15 @@ async fn slow_and_oversized_heads_and_odd_paths() {
         answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
         "{answer}"
     );
+    // Request targets that are not paths (found by fuzzing: `*` with a referer naming a
+    // service was forwarded, an authority-form target reached the dashboard).
+    for target in ["*", "hello-service", "localhost:80"] {
+        let head = format!(
+            "GET {target} HTTP/1.1\r\nHost: x\r\nReferer: http://h/hello-service/\r\nConnection: close\r\n\r\n"
+        );
+        let answer = raw_request(&router.base, head.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{target}: {answer}");
+    }
     let answer = raw_request(&router.base, b"\x16\x03\x01garbage\r\n\r\n").await;
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
