@@ -9,7 +9,7 @@ mod node;
 mod redis_server;
 
 pub use node::{interop_dir, NodePeer, NodeProcess};
-pub use redis_server::RedisServer;
+pub use redis_server::{free_port, RedisServer};
 
 /// Installs a compact tracing-free panic context: the workspace root.
 pub fn workspace_root() -> std::path::PathBuf {

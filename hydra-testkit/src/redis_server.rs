@@ -22,7 +22,11 @@ fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("redis-server"))
 }
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that was free a moment ago (for a server a test starts).
+///
+/// # Panics
+/// When no port can be bound.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

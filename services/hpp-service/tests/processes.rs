@@ -10,18 +10,10 @@ use std::time::{Duration, Instant};
 use common::{assert_played, distinct, game_log, holders, players, start_game, Watcher};
 use hpp_service::message::POTATO_LOST;
 use hydra_core::keys;
-use hydra_testkit::{NodeProcess, RedisServer};
+use hydra_testkit::{free_port, NodeProcess, RedisServer};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Starts the binary as a player on `redis` with `settings` given as `HYDRA_SERVICE` k=v pairs.
 fn spawn_player(redis: &RedisServer, port: u16, settings: &str) -> Child {
