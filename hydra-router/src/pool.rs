@@ -19,7 +19,7 @@ const TIMEOUTS_TO_EJECT: u32 = 2;
 pub const STALE_GRACE: Duration = Duration::from_secs(10);
 
 /// One instance to forward to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Instance {
     /// Instance id.
     pub id: String,
@@ -27,6 +27,49 @@ pub struct Instance {
     pub service: String,
     /// `ip:port` (`[ip]:port` for IPv6).
     pub authority: String,
+    /// Requests sent to it and not answered yet.
+    in_flight: AtomicUsize,
+}
+
+impl Instance {
+    /// An instance at `authority`.
+    pub fn new(
+        id: impl Into<String>,
+        service: impl Into<String>,
+        authority: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            service: service.into(),
+            authority: authority.into(),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts a request to it until the guard is dropped.
+    pub fn start_request(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    /// Requests sent to it and not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn same_place(&self, other: &Self) -> bool {
+        self.id == other.id && self.authority == other.authority && self.service == other.service
+    }
+}
+
+/// A request under way to an instance (see [`Instance::start_request`]).
+#[derive(Debug)]
+pub struct InFlight(Arc<Instance>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Instance {
@@ -40,11 +83,11 @@ impl Instance {
         } else {
             format!("{}:{port}", n.ip)
         };
-        Some(Self {
-            id: n.instance_id.clone(),
-            service: n.service_name.clone(),
+        Some(Self::new(
+            n.instance_id.clone(),
+            n.service_name.clone(),
             authority,
-        })
+        ))
     }
 }
 
@@ -82,6 +125,22 @@ impl Pool {
     fn replace_at(&self, mut map: HashMap<String, Vec<Arc<Instance>>>, now: Instant) {
         let present: HashSet<String> = map.values().flatten().map(|i| i.id.clone()).collect();
         let previous = self.snapshot();
+        // The same instance keeps its object, and so its count of requests under way.
+        let known: HashMap<&str, &Arc<Instance>> = previous
+            .values()
+            .flatten()
+            .map(|i| (i.id.as_str(), i))
+            .collect();
+        for list in map.values_mut() {
+            for instance in list.iter_mut() {
+                if let Some(old) = known.get(instance.id.as_str()) {
+                    if old.same_place(instance) {
+                        *instance = Arc::clone(old);
+                    }
+                }
+            }
+        }
+        drop(known);
         {
             let mut health = self.health.lock().expect("health lock");
             for id in &present {
@@ -146,8 +205,10 @@ impl Pool {
             .is_some_and(|l| !l.is_empty())
     }
 
-    /// The instances of `service` in the order to try them: round robin over the healthy present
-    /// ones, then the stale ones, then the ejected ones as a last resort.
+    /// The instances of `service` in the order to try them: the healthy present ones, fewest
+    /// requests under way first (round robin among equals), then the stale ones, then the
+    /// ejected ones as a last resort. A slow instance piles up requests under way and so stops
+    /// being chosen well before its first timeout ejects it.
     pub fn candidates(&self, service: &str) -> Vec<Arc<Instance>> {
         let map = self.by_service.read().expect("pool lock");
         let Some(list) = map.get(service).filter(|l| !l.is_empty()) else {
@@ -168,8 +229,11 @@ impl Pool {
             .take(list.len())
             .cloned()
             .collect();
-        // A stable sort keeps the round-robin order within each tier.
-        ordered.sort_by_key(|i| tier(i));
+        // A stable sort keeps the round-robin order among equals.
+        ordered.sort_by_key(|i| {
+            let t = tier(i);
+            (t, if t == 0 { i.in_flight() } else { 0 })
+        });
         ordered
     }
 
@@ -277,11 +341,7 @@ mod tests {
     use super::*;
 
     fn inst(id: &str) -> Instance {
-        Instance {
-            id: id.into(),
-            service: "s".into(),
-            authority: format!("127.0.0.1:{}", id.len()),
-        }
+        Instance::new(id, "s", format!("127.0.0.1:{}", id.len()))
     }
 
     #[test]
@@ -342,6 +402,41 @@ mod tests {
         assert_eq!(ids, ["b"]);
         pool.replace_at(HashMap::new(), t0 + STALE_GRACE * 3);
         assert!(!pool.has_instances("s"));
+    }
+
+    #[test]
+    fn fewest_requests_under_way_first_and_counts_survive_a_scan() {
+        let pool = Pool::default();
+        let scan = || {
+            HashMap::from([(
+                "s".to_string(),
+                ["a", "b", "c"]
+                    .iter()
+                    .map(|id| Arc::new(inst(id)))
+                    .collect(),
+            )])
+        };
+        pool.replace(scan());
+        let slow = pool
+            .candidates("s")
+            .into_iter()
+            .find(|i| i.id == "b")
+            .unwrap();
+        let stuck: Vec<InFlight> = (0..3).map(|_| slow.start_request()).collect();
+        pool.replace(scan());
+        for _ in 0..6 {
+            let c = pool.candidates("s");
+            assert_eq!(c.last().unwrap().id, "b", "busy instances go last");
+            assert_eq!(
+                c.last().unwrap().in_flight(),
+                3,
+                "the count survived the scan"
+            );
+        }
+        drop(stuck);
+        let firsts: std::collections::HashSet<String> =
+            (0..6).map(|_| pool.candidates("s")[0].id.clone()).collect();
+        assert_eq!(firsts.len(), 3, "round robin again once it is idle");
     }
 
     #[test]

@@ -213,7 +213,10 @@ pub async fn forward(
         if let Ok(v) = HeaderValue::from_str(&instance.authority) {
             out.headers_mut().insert(header::HOST, v);
         }
-        match tokio::time::timeout(timeout, state.client.request(out)).await {
+        let under_way = instance.start_request();
+        let answer = tokio::time::timeout(timeout, state.client.request(out)).await;
+        drop(under_way);
+        match answer {
             Err(_) => {
                 state
                     .pool
