@@ -5,19 +5,23 @@
 #
 #   kill     one instance SIGKILLed at 3 s
 #   rolling  every instance replaced in turn (new one started and present, old one SIGTERMed)
-#   redis    Redis stopped at 3 s for 5 s, started again empty; time until every instance and
+#   redis    Redis killed at 3 s for 5 s, started again empty; time until every instance and
 #            the router are registered again (presence, :service and :routes), processes alive
 #   slow     a 4th instance whose hello answers take 3 s (router requestTimeout 1 s): 504s only
 #            for that instance until it is ejected, the others unaffected
 #
 # Usage: scripts/bench-faults.sh [scenario ...]   (default: all four)
 # Needs: redis-server, redis-cli, wrk (apt-get install redis-server redis-tools wrk).
-# FAULT_SECONDS (default 10): wrk duration per scenario; FAULT_CONNECTIONS (default 16).
+# FAULT_SECONDS (default 10): wrk duration per scenario (the times above are for 10 s and scale
+# with it); FAULT_CONNECTIONS (default 16).
 # The Node hydra-router's figures for the same scenarios are in docs/robustness.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 secs=${FAULT_SECONDS:-10}
+# When the faults happen, in seconds after the load starts: at 30 % of the run, Redis for half of it.
+fault_at=$(python3 -c "print($secs * 0.3)")
+redis_back_at=$(python3 -c "print($secs * 0.8)")
 conns=${FAULT_CONNECTIONS:-16}
 scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && scenarios=(kill rolling redis slow)
@@ -134,7 +138,7 @@ report() { # scenario note
 scenario_kill() {
   setup
   start_wrk
-  at 3
+  at "$fault_at"
   kill -9 "${instances[0]}"
   wait "${instances[0]}" 2>/dev/null || true
   local killed=$(now) gone=""
@@ -149,10 +153,10 @@ scenario_kill() {
 scenario_rolling() {
   setup
   start_wrk
-  local step=$(( secs / 4 )) n=0 old
+  local n=0 old
   for old in "${instances[@]}"; do
     n=$(( n + 1 ))
-    at $(( n * step ))
+    at "$(python3 -c "print($secs * $n / 4)")"
     start_hello hello
     # The new instance is present before the old one leaves.
     for _ in $(seq 100); do [ "$(presence_count hello-service)" -ge 4 ] && break; sleep 0.05; done
@@ -166,10 +170,10 @@ scenario_rolling() {
 scenario_redis() {
   setup
   start_wrk
-  at 3
+  at "$fault_at"
   kill -9 "$redis_pid"
   wait "$redis_pid" 2>/dev/null || true
-  at 8
+  at "$redis_back_at"
   start_redis
   local back=$(now) recovered=""
   for _ in $(seq 200); do

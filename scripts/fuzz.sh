@@ -7,16 +7,17 @@
 # (rustup toolchain install nightly; cargo install cargo-fuzz) it runs libFuzzer with
 # AddressSanitizer, seeded from fuzz/seeds and ../shared/vectors when present; the corpus grows
 # in fuzz/corpus and a failing input lands in fuzz/artifacts. Without them it runs the property
-# tests of the same code with many more cases instead (FUZZ_CASES, default 20000).
+# tests of the same code with many more cases instead (FUZZ_CASES, default 20000; FUZZ_PROPTEST=1
+# chooses this mode even when cargo-fuzz is there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-60}
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(umf route config router_path)
 
-if ! { cargo +nightly --version && cargo fuzz --version; } >/dev/null 2>&1; then
+if [ -n "${FUZZ_PROPTEST:-}" ] || ! { cargo +nightly --version && cargo fuzz --version; } >/dev/null 2>&1; then
   cases=${FUZZ_CASES:-20000}
-  echo "cargo-fuzz or nightly missing: running the property tests with $cases cases each instead"
+  echo "cargo-fuzz or nightly missing (or FUZZ_PROPTEST set): running the property tests with $cases cases each instead"
   PROPTEST_CASES=$cases cargo test -q -p hydra-core --lib properties
   PROPTEST_CASES=$cases cargo test -q -p hydra-router --lib any_path
   exit 0
