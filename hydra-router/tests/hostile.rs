@@ -227,3 +227,67 @@ async fn a_flooding_websocket_client_is_rate_limited() {
     };
     assert_eq!(v["typ"], "pong");
 }
+
+#[tokio::test]
+async fn the_router_token_never_reaches_the_logs() {
+    let redis = RedisServer::start();
+    let _svc = hello(&redis).await;
+    let token = "tok-8f3a61c2d9";
+    let dir = std::env::temp_dir().join(format!("hydra-token-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = hydra_testkit::free_port();
+    let config = dir.join("router.json");
+    std::fs::write(
+        &config,
+        json!({
+            "routerToken": token,
+            "debugLogging": true,
+            "hydra": {"serviceName": "hydra-router", "serviceIP": "127.0.0.1", "servicePort": port}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let log = dir.join("router.log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hydra-router"))
+        .arg("--config")
+        .arg(&config)
+        .env("HYDRA_REDIS_URL", redis.url())
+        .env("RUST_LOG", "trace")
+        .current_dir(&dir)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.join("router.err")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    until_status(&http, &format!("{base}/v1/hello/test"), 200).await;
+    // The token every way it can come, right and wrong, to the admin API and to a service.
+    let wrong = format!("{token}-wrong");
+    for t in [token, wrong.as_str()] {
+        for path in [
+            "/v1/router/list/routes",
+            "/v1/hello/test",
+            "/v1/router/nope",
+        ] {
+            let _ = http.get(format!("{base}{path}?token={t}")).send().await;
+            let _ = http
+                .get(format!("{base}{path}"))
+                .header("x-router-token", t)
+                .send()
+                .await;
+            let _ = http
+                .get(format!("{base}{path}"))
+                .bearer_auth(t)
+                .send()
+                .await;
+        }
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    let out = std::fs::read_to_string(&log).unwrap_or_default()
+        + &std::fs::read_to_string(dir.join("router.err")).unwrap_or_default();
+    assert!(out.len() > 1000, "the router logged at trace level: {out}");
+    assert!(!out.contains(token), "the token is in the log");
+    let _ = std::fs::remove_dir_all(&dir);
+}
