@@ -302,7 +302,7 @@ fn with_db(url: &str, db: u64) -> String {
 }
 
 /// The `hydra` branch of a config document.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HydraConfig {
     /// Service name; lower-cased, no `:` or space.
@@ -333,9 +333,50 @@ pub struct HydraConfig {
     /// Redis settings.
     #[serde(default)]
     pub redis: RedisConfig,
+    /// `signatureSharedSecret`: when set, every message this instance sends is signed with it
+    /// (HMAC-SHA256, as Node's `signMessage`).
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub signature_shared_secret: String,
+    /// `forceMessageSignature`: drop incoming messages without a valid signature (needs
+    /// `signatureSharedSecret`).
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub force_message_signature: bool,
     /// Everything else in the branch (router settings, plugins, …), kept as given.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl fmt::Debug for HydraConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The shared secret is never printed.
+        let secret = if self.signature_shared_secret.is_empty() {
+            ""
+        } else {
+            "<set>"
+        };
+        f.debug_struct("HydraConfig")
+            .field("service_name", &self.service_name)
+            .field("service_ip", &self.service_ip)
+            .field("service_dns", &self.service_dns)
+            .field("service_interface", &self.service_interface)
+            .field("service_port", &self.service_port)
+            .field("service_type", &self.service_type)
+            .field("service_description", &self.service_description)
+            .field("service_version", &self.service_version)
+            .field("redis", &self.redis)
+            .field("signature_shared_secret", &secret)
+            .field("force_message_signature", &self.force_message_signature)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 impl Serialize for ServicePort {
@@ -365,6 +406,19 @@ fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
             )))
         }
     })
+}
+
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    // `k=v` settings from HYDRA_SERVICE arrive as text.
+    match Value::deserialize(d)? {
+        Value::Null => Ok(false),
+        Value::Bool(b) => Ok(b),
+        Value::String(s) if s.trim() == "true" => Ok(true),
+        Value::String(s) if matches!(s.trim(), "false" | "") => Ok(false),
+        other => Err(serde::de::Error::custom(format!(
+            "expected true or false, got {other}"
+        ))),
+    }
 }
 
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -411,6 +465,12 @@ impl HydraConfig {
                     what,
                 });
             }
+        }
+        if self.force_message_signature && self.signature_shared_secret.is_empty() {
+            return Err(ConfigError::Parse {
+                path: None,
+                reason: "hydra.forceMessageSignature needs hydra.signatureSharedSecret".into(),
+            });
         }
         Ok(())
     }

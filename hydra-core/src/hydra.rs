@@ -160,7 +160,11 @@ impl HydraBuilder {
             host_name: health::host_name(),
             redis,
             presence_cache: Mutex::new(HashMap::new()),
-            inbox: Inbox::new(),
+            inbox: Inbox::new(
+                config
+                    .force_message_signature
+                    .then(|| config.signature_shared_secret.clone().into_bytes()),
+            ),
             routes: Mutex::new(None),
             registered: AtomicBool::new(false),
             http,

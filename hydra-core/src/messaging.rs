@@ -24,13 +24,16 @@ const INBOX_CAPACITY: usize = 4096;
 pub(crate) struct Inbox {
     tx: broadcast::Sender<Umf>,
     pending: Mutex<HashMap<String, oneshot::Sender<Umf>>>,
+    /// With `forceMessageSignature`: the secret every incoming message must be signed with.
+    verify: Option<Vec<u8>>,
 }
 
 impl Inbox {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(verify: Option<Vec<u8>>) -> Self {
         Self {
             tx: broadcast::channel(INBOX_CAPACITY).0,
             pending: Mutex::new(HashMap::new()),
+            verify,
         }
     }
 
@@ -45,6 +48,17 @@ impl Inbox {
                 return;
             }
         };
+        if let Some(secret) = &self.verify {
+            if !msg.verify(secret) {
+                let why = if msg.signature.is_some() {
+                    "a signature that does not match"
+                } else {
+                    "no signature"
+                };
+                tracing::warn!(%channel, mid = %msg.mid, from = %msg.from, "dropping a message with {why} (forceMessageSignature)");
+                return;
+            }
+        }
         if let Some(rmid) = &msg.rmid {
             let waiter = self.pending.lock().expect("pending lock").remove(rmid);
             if let Some(waiter) = waiter {
@@ -145,9 +159,16 @@ pub(crate) async fn subscriber(core: Arc<Core>, ready: oneshot::Sender<()>) {
     }
 }
 
-/// Publishes `msg`; returns how many subscribers received it.
-async fn publish(core: &Core, channel: &str, msg: &Umf) -> Result<i64, HydraError> {
-    Ok(core.redis.conn().publish(channel, msg.to_wire()).await?)
+/// The wire text of `msg` as this instance sends it: signed with `signatureSharedSecret` when
+/// one is set (replacing any signature it carried, such as the one a reply inherits).
+fn outgoing_wire(core: &Core, msg: &Umf) -> String {
+    let secret = &core.config.signature_shared_secret;
+    if secret.is_empty() {
+        return msg.to_wire();
+    }
+    let mut signed = msg.clone();
+    signed.sign(secret.as_bytes());
+    signed.to_wire()
 }
 
 fn target_service<'a>(core: &'a Core, route: &'a Route) -> &'a str {
@@ -168,7 +189,7 @@ pub(crate) async fn send_core(core: &Core, msg: &Umf) -> Result<(), HydraError> 
             "Unavailable {service} instances"
         )));
     }
-    let wire = msg.to_wire();
+    let wire = outgoing_wire(core, msg);
     if let Some(id) = &route.instance {
         let found = instances.iter().any(|n| &n.instance_id == id);
         // A cached list can predate the instance: look once more before giving up.
@@ -215,7 +236,12 @@ pub(crate) async fn broadcast_core(core: &Core, msg: &Umf) -> Result<(), HydraEr
             "Unavailable {service} instances"
         )));
     }
-    publish(core, &keys::broadcast_channel(service), msg).await?;
+    publish_text(
+        core,
+        &keys::broadcast_channel(service),
+        &outgoing_wire(core, msg),
+    )
+    .await?;
     Ok(())
 }
 

@@ -259,3 +259,105 @@ async fn a_crashed_instance_is_not_sent_to_while_its_presence_lingers() {
     );
     live.shutdown().await.unwrap();
 }
+
+async fn signing(redis: &RedisServer, name: &str, secret: &str, force: bool) -> hydra_core::Hydra {
+    let mut c = config(redis, name);
+    c.signature_shared_secret = secret.into();
+    c.force_message_signature = force;
+    let h = hydra_core::Hydra::connect(c).await.expect("connect");
+    h.register_service().await.expect("register");
+    h
+}
+
+#[tokio::test]
+async fn forced_signatures_drop_unsigned_and_forged_messages() {
+    let redis = RedisServer::start();
+    let guarded = signing(&redis, "guarded", "s3cret", true).await;
+    let friend = signing(&redis, "friend", "s3cret", false).await;
+    let stranger = service(&redis, "stranger").await;
+    let forger = signing(&redis, "forger", "not-the-secret", false).await;
+    let mut inbox = guarded.messages();
+    let mut friend_inbox = friend.messages();
+
+    // In order: unsigned, forged, a Node-style stale signature, then a good one. Only the good
+    // one arrives.
+    stranger
+        .send(&Umf::new(
+            "guarded:/",
+            stranger.own_route(),
+            json!({"n": 1}),
+        ))
+        .await
+        .unwrap();
+    forger
+        .send(&Umf::new("guarded:/", forger.own_route(), json!({"n": 2})))
+        .await
+        .unwrap();
+    let mut stale = Umf::new("guarded:/", stranger.own_route(), json!({"n": 3}));
+    stale.sign(b"s3cret");
+    stale.body = json!({"n": 33}); // changed after signing
+    stranger.send(&stale).await.unwrap();
+    let good = Umf::new("guarded:/", friend.own_route(), json!({"n": 4}));
+    friend.send(&good).await.unwrap();
+    let got = tokio::time::timeout(WAIT, inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.body, json!({"n": 4}), "only the signed message arrives");
+    assert!(got.verify(b"s3cret"));
+
+    // Its reply is signed too (a reply inherits the request's signature; it is signed afresh),
+    // and a request from the guarded side gets its signed answer.
+    guarded.reply(&got, json!({"ok": true})).await.unwrap();
+    let reply = tokio::time::timeout(WAIT, friend_inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(reply.verify(b"s3cret"), "the reply is signed");
+    let responder = friend.clone();
+    tokio::spawn(async move {
+        while let Some(m) = friend_inbox.recv().await {
+            let _ = responder.reply(&m, json!({"pong": true})).await;
+        }
+    });
+    let answer = guarded
+        .request(Umf::new("friend:/", "", json!({"ping": true})), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(answer.body, json!({"pong": true}));
+    // Broadcasts are checked the same way.
+    stranger
+        .broadcast(&Umf::new(
+            "guarded:/",
+            stranger.own_route(),
+            json!({"b": 1}),
+        ))
+        .await
+        .unwrap();
+    friend
+        .broadcast(&Umf::new("guarded:/", friend.own_route(), json!({"b": 2})))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(WAIT, inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.body, json!({"b": 2}));
+    for h in [guarded, friend, stranger, forger] {
+        h.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn forcing_signatures_needs_a_secret() {
+    let redis = RedisServer::start();
+    let mut c = config(&redis, "guarded");
+    c.force_message_signature = true;
+    let err = hydra_core::Hydra::connect(c).await.unwrap_err();
+    assert!(err.to_string().contains("signatureSharedSecret"), "{err}");
+    // Settings from HYDRA_SERVICE k=v arrive as text.
+    let doc = json!({"hydra": {"serviceName": "x", "signatureSharedSecret": "k", "forceMessageSignature": "true"}});
+    let parsed = hydra_core::Config::from_value(doc).unwrap();
+    assert!(parsed.hydra.force_message_signature);
+    assert_eq!(parsed.hydra.signature_shared_secret, "k");
+}
