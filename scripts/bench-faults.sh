@@ -17,6 +17,8 @@
 # The Node hydra-router's figures for the same scenarios are in docs/robustness.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 root=$PWD
 secs=${FAULT_SECONDS:-10}
 # When the faults happen, in seconds after the load starts: at 30 % of the run, Redis for half of it.
@@ -35,10 +37,9 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  [ -n "${FAULT_KEEP:-}" ] && echo "logs kept in $work" || rm -rf "$work"
+  if [ -n "${FAULT_KEEP:-}" ]; then echo "logs kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
 
@@ -141,7 +142,8 @@ scenario_kill() {
   at "$fault_at"
   kill -9 "${instances[0]}"
   wait "${instances[0]}" 2>/dev/null || true
-  local killed=$(now) gone=""
+  local killed gone=""
+  killed=$(now)
   for _ in $(seq 100); do
     [ "$(presence_count hello-service)" -le 2 ] && { gone=$(since "$killed"); break; }
     sleep 0.1
@@ -175,7 +177,8 @@ scenario_redis() {
   wait "$redis_pid" 2>/dev/null || true
   at "$redis_back_at"
   start_redis
-  local back=$(now) recovered=""
+  local back recovered=""
+  back=$(now)
   for _ in $(seq 200); do
     if [ "$(presence_count hello-service)" -ge 3 ] && [ "$(presence_count hydra-router)" -ge 1 ] \
       && [ "$(rcli exists hydra:service:hello-service:service hydra:service:hello-service:service:routes \

@@ -10,6 +10,8 @@
 # BENCH_HTML=1 adds a non-JSON route (no envelope rewrite) through nginx and the router.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 secs=${BENCH_SECONDS:-5}
 conns=${BENCH_CONNECTIONS:-32}
 for tool in redis-server wrk nginx; do
@@ -21,8 +23,6 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "no answer from $1"; exit 1; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 rport=$(free_port)
@@ -33,10 +33,10 @@ sleep 0.3
 
 hport=$(free_port)
 (cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$hport" RUST_LOG=warn exec "$OLDPWD/target/release/hello-service") &
-hello_pid=$!; pids+=($hello_pid)
+hello_pid=$!; pids+=("$hello_pid")
 gport=$(free_port)
 (cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$gport" RUST_LOG=warn exec "$OLDPWD/target/release/hydra-router") &
-router_pid=$!; pids+=($router_pid)
+router_pid=$!; pids+=("$router_pid")
 nport=$(free_port)
 cat > "$work/nginx.conf" <<NGINX
 worker_processes 2;
@@ -64,7 +64,7 @@ if [ -d tests/interop/node_modules/hydra-express ]; then
   exec 3< <(sleep 3600)
   pids+=($!)
   (cd tests/interop && PEER_NAME=node-hello exec node express-service.js >/dev/null 2>&1 <&3) &
-  node_pid=$!; pids+=($node_pid)
+  node_pid=$!; pids+=("$node_pid")
 fi
 sleep 3  # idle: registered, heartbeating, no traffic yet
 hello_rss=$(rss_kb $hello_pid); router_rss=$(rss_kb $router_pid)

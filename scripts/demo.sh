@@ -34,6 +34,8 @@ EOF
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 case $TARGET_DIR in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
 BIN_DIR=$TARGET_DIR/release
@@ -52,34 +54,6 @@ fail() {
   exit 1
 }
 have() { command -v "$1" >/dev/null 2>&1; }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-  if have python3; then
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-    return
-  fi
-  local p
-  for _ in $(seq 200); do
-    p=$((RANDOM % 20000 + 40000))
-    if ! port_open "$p"; then
-      echo "$p"
-      return
-    fi
-  done
-  return 1
-}
-
-redis_ping() {
-  # PING over bash's /dev/tcp, so no redis-cli is needed.
-  (
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf 'PING\r\n' >&3
-    IFS= read -r -t 2 reply <&3 || exit 1
-    [[ $reply == +PONG* ]]
-  ) 2>/dev/null
-}
 
 # ---- arguments -------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 TIMEOUT=${DEMO_TEST_TIMEOUT:-120}
 STOP_TIMEOUT=60
 
@@ -49,21 +51,8 @@ finish() {
 }
 trap finish EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-redis_answers() {
-  (
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf 'PING\r\n' >&3
-    IFS= read -r -t 2 reply <&3 || exit 1
-    [[ $reply == +PONG* ]]
-  ) 2>/dev/null
-}
-
 no_process_matches() { ! pgrep -f -- "$1" >/dev/null; }
-redis_gone() { ! redis_answers "$1"; }
+redis_gone() { ! redis_ping "$1"; }
 
 note "building the release binaries"
 cargo build --release --locked -p hydra-router -p hello-service -p hpp-service -p hydra-cli
