@@ -97,10 +97,7 @@ async fn a_slow_instance_is_ejected_and_the_others_serve() {
     let router = router(&redis, json!({"requestTimeout": 0.5, "ejectSeconds": 30})).await;
     let fast = hello(&redis).await;
     // A second "hello-service" whose answers take far longer than the router waits.
-    let mut doc = hello_service::defaults();
-    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
-    doc["hydra"]["redis"] = json!({"url": redis.url()});
-    let slow = hydra_service::HydraService::new(hydra_core::Config::from_value(doc).unwrap())
+    let slow = hydra_service::HydraService::new(hello_config(&redis))
         .get("/v1/hello/test", || async {
             tokio::time::sleep(Duration::from_secs(5)).await;
             "late"

@@ -62,8 +62,13 @@ pub async fn router(redis: &RedisServer, extra: Value) -> Running {
     }
 }
 
+/// hello-service's config for a test: its defaults on `redis`, on 127.0.0.1.
+pub fn hello_config(redis: &RedisServer) -> Config {
+    merged(hello_service::defaults(), redis, json!({}))
+}
+
 pub async fn hello(redis: &RedisServer) -> hydra_service::RunningService {
-    let svc = hello_service::service(merged(hello_service::defaults(), redis, json!({})));
+    let svc = hello_service::service(hello_config(redis));
     svc.bind().await.unwrap().spawn().await.unwrap()
 }
 

@@ -374,11 +374,9 @@ async fn config_file_and_bad_config() {
 #[tokio::test]
 async fn response_delay_slows_the_hello_answers_only() {
     let redis = RedisServer::start();
-    let mut doc = hello_service::defaults();
-    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
-    doc["hydra"]["redis"] = json!({"url": redis.url()});
-    doc["responseDelayMs"] = json!(400);
-    let svc = hello_service::service(Config::from_value(doc).unwrap())
+    let mut config = config(&redis, json!({}));
+    config.document["responseDelayMs"] = json!(400);
+    let svc = hello_service::service(config)
         .bind()
         .await
         .unwrap()
