@@ -240,7 +240,8 @@ pub struct RedisConfig {
     /// Password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
-    /// How long to keep retrying an unreachable Redis at start, in seconds (default 10).
+    /// How long to keep retrying an unreachable Redis at start, in seconds; unset: as long as it
+    /// takes (an instance may start before its Redis, as in a swarm).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -282,9 +283,10 @@ impl RedisConfig {
         }
     }
 
-    /// The start-up retry budget.
-    pub fn connect_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.connect_timeout_seconds.unwrap_or(10))
+    /// The start-up retry budget; `None`: no limit.
+    pub fn connect_timeout(&self) -> Option<std::time::Duration> {
+        self.connect_timeout_seconds
+            .map(std::time::Duration::from_secs)
     }
 }
 
@@ -705,12 +707,13 @@ impl ConfigLoader {
             }
             Some(ServiceOverride::Pull(label)) => {
                 let probe = Config::parse(document.clone(), self.explicit.as_deref()).ok();
+                let budget = probe.as_ref().and_then(|c| c.hydra.redis.connect_timeout());
                 let url = match (&redis_url, probe) {
                     (Some(u), _) => u.clone(),
                     (None, Some(c)) => c.hydra.redis.url(),
                     (None, None) => DEFAULT_REDIS_URL.to_string(),
                 };
-                document = crate::config_store::pull(&url, &label).await?;
+                document = crate::config_store::pull(&url, &label, budget).await?;
                 // As Node: a pulled config keeps its own Redis settings; one without any gets the
                 // Redis it was pulled from (where Node would fail).
                 let has_redis = document

@@ -10,13 +10,17 @@ use crate::hydra::Hydra;
 use crate::{jsjson, keys};
 
 /// Pulls the config stored under `label` from the Redis at `url` (used by the config loader
-/// before there is a [`Hydra`]).
-pub(crate) async fn pull(url: &str, label: &Label) -> Result<Value, ConfigError> {
+/// before there is a [`Hydra`]), waiting for it up to `budget` (`None`: no limit).
+pub(crate) async fn pull(
+    url: &str,
+    label: &Label,
+    budget: Option<std::time::Duration>,
+) -> Result<Value, ConfigError> {
     let err = |reason: String| ConfigError::Pull {
         label: label.to_string(),
         reason,
     };
-    let redis = Redis::connect(url, std::time::Duration::from_secs(10))
+    let redis = Redis::connect(url, budget)
         .await
         .map_err(|e| err(e.to_string()))?;
     let text: Option<String> = redis

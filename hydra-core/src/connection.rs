@@ -1,4 +1,4 @@
-//! The Redis connection: connect with a bounded retry at start, reconnect by itself later.
+//! The Redis connection: connect with retries at start, reconnect by itself later.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +9,8 @@ use crate::error::HydraError;
 
 /// How long one connection attempt may take.
 const CONNECT_ATTEMPT: Duration = Duration::from_secs(2);
+/// The longest pause between two connection attempts at start.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// How long one command may wait for its answer before it fails (Redis gone, not just slow).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -55,12 +57,14 @@ fn install_tls_provider() {
 }
 
 impl Redis {
-    /// Connects to `url`, retrying with backoff for up to `budget`.
+    /// Connects to `url`, retrying with backoff (up to 5 s between attempts) for up to `budget`,
+    /// or until it answers when `budget` is `None`. Each failed attempt is logged with its error
+    /// and how long we have waited, so an instance started before its Redis says what it waits for.
     ///
     /// # Errors
     /// [`HydraError::RedisUrl`] for a URL that does not parse, [`HydraError::RedisUnreachable`]
     /// when no connection could be made within `budget`.
-    pub async fn connect(url: &str, budget: Duration) -> Result<Self, HydraError> {
+    pub async fn connect(url: &str, budget: Option<Duration>) -> Result<Self, HydraError> {
         install_tls_provider();
         let shown = redact(url);
         let client = Client::open(url).map_err(|e| HydraError::RedisUrl {
@@ -75,7 +79,9 @@ impl Redis {
             .set_number_of_retries(2);
         let started = Instant::now();
         let mut delay = Duration::from_millis(100);
+        let mut attempts = 0u32;
         loop {
+            attempts += 1;
             let attempt = tokio::time::timeout(
                 CONNECT_ATTEMPT * 2,
                 ConnectionManager::new_with_config(client.clone(), config.clone()),
@@ -83,25 +89,38 @@ impl Redis {
             .await;
             let error = match attempt {
                 Ok(Ok(conn)) => {
+                    if attempts > 1 {
+                        tracing::info!(url = %shown, waited = ?started.elapsed(), "Redis reachable");
+                    }
                     return Ok(Self {
                         client,
                         conn,
                         display: shown,
-                    })
+                    });
                 }
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => "connection attempt timed out".to_string(),
             };
-            if started.elapsed() + delay > budget {
+            if budget.is_some_and(|b| started.elapsed() + delay > b) {
                 return Err(HydraError::RedisUnreachable {
                     url: shown,
                     waited: started.elapsed(),
                     reason: error,
                 });
             }
-            tracing::warn!(url = %shown, %error, "Redis not reachable yet, retrying");
+            let waited = started.elapsed().as_secs();
+            match budget {
+                None => tracing::warn!(
+                    url = %shown, %error, attempt = attempts, waited_s = waited,
+                    "waiting for Redis (no limit; set hydra.redis.connectTimeoutSeconds to give up)"
+                ),
+                Some(b) => tracing::warn!(
+                    url = %shown, %error, attempt = attempts, waited_s = waited,
+                    limit_s = b.as_secs(), "waiting for Redis"
+                ),
+            }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(2));
+            delay = (delay * 2).min(MAX_RETRY_DELAY);
         }
     }
 

@@ -206,6 +206,41 @@ async fn unreachable_redis_is_a_clear_error_in_bounded_time() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_started_before_its_redis_waits_for_it() {
+    // As in a swarm, where tasks start in any order: no connectTimeoutSeconds, no limit.
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let mut c = hydra_core::HydraConfig::named("early-bird");
+    c.service_ip = "127.0.0.1".into();
+    c.service_port = hydra_core::ServicePort::Fixed(7001);
+    c.redis = hydra_core::RedisConfig::from_url(redis.url_db(15));
+    assert_eq!(c.redis.connect_timeout(), None);
+    let connecting = tokio::spawn(hydra_core::Hydra::connect(c));
+    // Longer than the old fixed limit's first retries: still waiting, not failed.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!connecting.is_finished(), "gave up while Redis was away");
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .unwrap();
+    let h = tokio::time::timeout(Duration::from_secs(10), connecting)
+        .await
+        .expect("connected within 10 s of Redis coming up")
+        .unwrap()
+        .unwrap();
+    h.register_service().await.unwrap();
+    let mut r = raw(&redis).await;
+    let present: Option<String> = r
+        .get(keys::presence("early-bird", h.instance_id()))
+        .await
+        .unwrap();
+    assert_eq!(present.as_deref(), Some(h.instance_id()));
+    h.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn redis_restart_restores_presence_and_subscriptions() {
     let mut redis = RedisServer::start();

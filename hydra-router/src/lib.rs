@@ -68,7 +68,8 @@ impl Router {
         }
         .url();
         let queuer =
-            match hydra_core::connection::Redis::connect(&queuer_url, Duration::from_secs(5)).await
+            match hydra_core::connection::Redis::connect(&queuer_url, Some(Duration::from_secs(5)))
+                .await
             {
                 Ok(r) => Some(r.conn()),
                 Err(e) => {
