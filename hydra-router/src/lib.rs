@@ -113,6 +113,7 @@ impl Router {
             admin,
             state,
         } = self;
+        let port = listener.local_addr()?.port();
         let hydra = state.hydra.clone();
         let mut inbox = hydra.messages();
         hydra.register_service().await?;
@@ -159,8 +160,10 @@ impl Router {
             ))
         });
         tracing::info!(instance = hydra.instance_id(), port = %hydra.port(), "hydra-router serving");
+        hydra_service::healthcheck::announce(port, "/v1/router/health");
         shutdown.await;
         tracing::info!("hydra-router shutting down");
+        hydra_service::healthcheck::withdraw();
         let _ = hydra.withdraw().await;
         ws::announce_stop(&state).await;
         let _ = drain_tx.send(true);

@@ -14,12 +14,19 @@ struct Args {
     /// Config file (default: config/config.json when present, else built-in defaults).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Check the health of the instance running in this container and exit (0 healthy, 1 not):
+    /// asks the endpoint recorded in the file named by HYDRA_HEALTH_FILE.
+    #[arg(long)]
+    healthcheck: bool,
 }
 
 #[tokio::main]
 async fn main() {
-    hydra_service::startup::init_tracing();
     let args = Args::parse();
+    if args.healthcheck {
+        std::process::exit(hydra_service::healthcheck::run());
+    }
+    hydra_service::startup::init_tracing();
     let config =
         hydra_service::startup::load_config_or_exit(hydra_router::config::defaults(), args.config)
             .await;

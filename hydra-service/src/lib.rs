@@ -12,8 +12,10 @@
 //! - Every response carries `x-process-id`, `x-powered-by: {service}/{version}` and the request's
 //!   `x-hydra-tracer`; each request runs in a tracing span. `GET /_health` reports the process's
 //!   real figures (RSS, uptime).
+//! - [`healthcheck`]: `BINARY --healthcheck` for container health checks, on the port served.
 
 mod extract;
+pub mod healthcheck;
 mod response;
 mod service;
 pub mod startup;

@@ -243,6 +243,7 @@ impl BoundService {
         } = self;
         hydra.register_service().await?;
         hydra.register_routes(&service.routes).await?;
+        let local_port = listener.local_addr()?.port();
         let drain = service.drain_timeout;
         let app = build_app(service, hydra.clone());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -253,15 +254,18 @@ impl BoundService {
             .into_future();
         let mut server = tokio::spawn(server);
         tracing::info!(service = hydra.service_name(), instance = hydra.instance_id(), port = %hydra.port(), "serving");
+        crate::healthcheck::announce(local_port, "/_health");
         tokio::select! {
             () = shutdown => {}
             r = &mut server => {
                 // The server stopped by itself: leave and report.
+                crate::healthcheck::withdraw();
                 hydra.shutdown().await.ok();
                 return r.map_err(|e| HydraError::Io(std::io::Error::other(e)))?.map_err(HydraError::Io);
             }
         }
         tracing::info!("shutting down: withdrawing presence, draining requests");
+        crate::healthcheck::withdraw();
         if let Err(e) = hydra.withdraw().await {
             tracing::warn!(error = %e, "could not withdraw presence");
         }
