@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # Runtime images of the four hydra-rs binaries, one build target each:
 #
 #   docker build --target hydra-router  -t hydra-rs/hydra-router:0.1.0  .
@@ -7,52 +5,56 @@
 #   docker build --target hpp-service   -t hydra-rs/hpp-service:0.1.0   .
 #   docker build --target hydra-cli     -t hydra-rs/hydra-cli:0.1.0     .
 #
-# All four share one builder stage: the dependencies are compiled in a layer of their own (from
-# the manifests and stub sources), so a change to the sources rebuilds only the workspace crates.
-# The build command is the one CI and scripts/demo.sh run natively.
+# (scripts/images.sh builds all four and prints their sizes.) Plain Dockerfile syntax: the
+# classic builder and BuildKit build it alike.
+#
+# All four share one builder stage. The dependencies are compiled in a layer of their own, from a
+# skeleton of the workspace (the manifests, Cargo.lock and an empty file for every target) made by
+# the planner stage, so a change to the sources rebuilds only the workspace crates; adding,
+# removing or renaming a target file, or changing a manifest, rebuilds the dependencies too.
 #
 # Runtime: distroless cc (glibc, libgcc, CA certificates; no shell, no package manager) as the
 # non-root user 65532 (distroless "nonroot"), WORKDIR /app, so a config mounted at
 # /app/config/config.json is found.
 # Configure with HYDRA_REDIS_URL and HYDRA_SERVICE (name:version, JSON, or k=v|k=v), or mount a
 # config file. The binaries drain on SIGTERM; the exec-form ENTRYPOINT makes them PID 1 so they
-# receive it. HEALTHCHECK uses a static busybox wget, since distroless has no curl.
+# receive it. HEALTHCHECK runs the binary itself (`--healthcheck`): a serving instance records
+# the URL of its health endpoint in $HYDRA_HEALTH_FILE, so the port checked is the port served,
+# whatever config or HYDRA_SERVICE chose it.
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
-ARG BUSYBOX_VERSION=1.36.1
 
 # ---- build -----------------------------------------------------------------------------------
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS planner
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /src
+COPY . .
+# The skeleton: the manifests and Cargo.lock as they are, and for each target cargo knows of an
+# empty lib or `fn main() {}` at its path. Its content changes only with the manifests and the
+# set of targets, so the dependency layer below is reused across source changes.
+RUN set -eu; \
+    mkdir -p /skeleton; \
+    find . -name Cargo.toml -not -path './target/*' -not -path './fuzz/*' \
+        -exec cp --parents {} /skeleton/ \; ; \
+    cp Cargo.lock /skeleton/; \
+    cargo metadata --no-deps --offline --locked --format-version 1 | tr '{' '\n' \
+      | sed -n 's|.*"kind":\["\([^"]*\)"\].*"src_path":"/src/\([^"]*\)".*|\1 \2|p' \
+      | while read -r kind path; do \
+          mkdir -p "/skeleton/$(dirname "$path")"; \
+          case $kind in \
+            lib|rlib|proc-macro) printf '//! (dependency build)\n' > "/skeleton/$path" ;; \
+            *) printf '//! (dependency build)\nfn main() {}\n' > "/skeleton/$path" ;; \
+          esac; \
+        done
+
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
 WORKDIR /src
 ENV CARGO_TERM_COLOR=never
 
-# 1. Manifests and stub sources: this layer (the compiled dependencies) is reused until
-#    Cargo.toml, Cargo.lock or a member's manifest changes.
-COPY Cargo.toml Cargo.lock ./
-COPY hydra-core/Cargo.toml hydra-core/
-COPY hydra-testkit/Cargo.toml hydra-testkit/
-COPY hydra-service/Cargo.toml hydra-service/
-COPY services/hello-service/Cargo.toml services/hello-service/
-COPY services/hpp-service/Cargo.toml services/hpp-service/
-COPY tests/Cargo.toml tests/
-COPY examples/echo-service/Cargo.toml examples/echo-service/
-COPY hydra-cli/Cargo.toml hydra-cli/
-COPY hydra-router/Cargo.toml hydra-router/
-RUN set -eu; \
-    for lib in hydra-core hydra-testkit hydra-service services/hello-service \
-               services/hpp-service hydra-router; do \
-        mkdir -p "$lib/src" && : > "$lib/src/lib.rs"; \
-    done; \
-    for bin in services/hello-service services/hpp-service hydra-router hydra-cli \
-               examples/echo-service; do \
-        mkdir -p "$bin/src" && echo 'fn main() {}' > "$bin/src/main.rs"; \
-    done; \
-    : > tests/lib.rs; \
-    mkdir -p hydra-core/benches hydra-cli/tests/cli; \
-    echo 'fn main() {}' > hydra-core/benches/roundtrip.rs; \
-    echo 'fn main() {}' > hydra-cli/tests/cli/main.rs; \
-    cargo build --release --locked -p hydra-router -p hello-service -p hpp-service -p hydra-cli
+# 1. The dependencies, compiled from the skeleton: this layer is reused until the skeleton changes.
+COPY --from=planner /skeleton/ ./
+RUN cargo build --release --locked -p hydra-router -p hello-service -p hpp-service -p hydra-cli
 
 # 2. The real sources. Their files may be older than the stub build's outputs, so they are
 #    touched to make cargo rebuild the workspace crates.
@@ -66,57 +68,51 @@ RUN set -eu; \
         strip -o "/out/$b" "target/release/$b"; \
     done
 
-# A statically linked busybox: its wget is the health check client.
-FROM busybox:${BUSYBOX_VERSION}-musl AS busybox
-
 # ---- runtime bases ---------------------------------------------------------------------------
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 WORKDIR /app
 ENV RUST_LOG=info \
-    NO_COLOR=1
+    NO_COLOR=1 \
+    HYDRA_HEALTH_FILE=/tmp/hydra-health
 USER 65532:65532
 STOPSIGNAL SIGTERM
-
-# The servers' base: with the health check client.
-FROM runtime AS server
-COPY --from=busybox /bin/busybox /usr/local/bin/busybox
 
 # ---- hydra-router ----------------------------------------------------------------------------
 # Port 80 as a non-root user: Docker lets unprivileged processes bind low ports in a container
 # (net.ipv4.ip_unprivileged_port_start=0, the default since Docker 20.10).
-FROM server AS hydra-router
+FROM runtime AS hydra-router
 LABEL org.opencontainers.image.title="hydra-router" \
       org.opencontainers.image.description="Service-aware HTTP and WebSocket gateway for Hydra services" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=builder /out/hydra-router /usr/local/bin/hydra-router
 COPY deploy/config/docker/hydra-router.json /app/config/config.json
 EXPOSE 80
-HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["/usr/local/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/v1/router/health"]
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/hydra-router", "--healthcheck"]
 ENTRYPOINT ["/usr/local/bin/hydra-router"]
 
 # ---- hello-service ---------------------------------------------------------------------------
-FROM server AS hello-service
+FROM runtime AS hello-service
 LABEL org.opencontainers.image.title="hello-service" \
       org.opencontainers.image.description="The Hydra hello-service" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=builder /out/hello-service /usr/local/bin/hello-service
 COPY deploy/config/docker/hello-service.json /app/config/config.json
 EXPOSE 5000
-HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["/usr/local/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:5000/_health"]
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/hello-service", "--healthcheck"]
 ENTRYPOINT ["/usr/local/bin/hello-service"]
 
 # ---- hpp-service -----------------------------------------------------------------------------
-FROM server AS hpp-service
+FROM runtime AS hpp-service
 LABEL org.opencontainers.image.title="hpp-service" \
       org.opencontainers.image.description="The Hydra hot potato game" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=builder /out/hpp-service /usr/local/bin/hpp-service
 COPY deploy/config/docker/hpp-service.json /app/config/config.json
 EXPOSE 5001
-HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-    CMD ["/usr/local/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:5001/_health"]
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/hpp-service", "--healthcheck"]
 ENTRYPOINT ["/usr/local/bin/hpp-service"]
 
 # ---- hydra-cli -------------------------------------------------------------------------------
