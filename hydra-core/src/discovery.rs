@@ -193,23 +193,41 @@ impl Hydra {
             .is_empty())
     }
 
-    /// Every service's registered routes (`SCAN *:routes`), by service name.
+    /// Every service's registered routes (`SCAN *:routes`), by service name. A route key that
+    /// cannot be read (not a set: any Redis writer can leave one) is skipped; see
+    /// [`scan_service_routes`](Self::scan_service_routes) to learn which.
     ///
     /// # Errors
     /// Redis errors.
     pub async fn get_all_service_routes(
         &self,
     ) -> Result<BTreeMap<String, Vec<String>>, HydraError> {
+        Ok(self.scan_service_routes().await?.routes)
+    }
+
+    /// Every service's registered routes, and the route keys that could not be read with the
+    /// reason (a key of another type answers WRONGTYPE). One bad key spoils only its own service.
+    ///
+    /// # Errors
+    /// Redis errors that concern the connection (not one key): Redis away, timeouts.
+    pub async fn scan_service_routes(&self) -> Result<RouteScan, HydraError> {
         let found = self.core.scan_keys(keys::ROUTES_PATTERN).await?;
-        let mut out = BTreeMap::new();
+        let mut out = RouteScan::default();
         let mut conn = self.core.redis.conn();
         for key in found {
             let Some(service) = keys::service_of_routes_key(&key) else {
                 continue;
             };
-            let mut routes: Vec<String> = conn.smembers(&key).await?;
-            routes.sort();
-            out.insert(service.to_string(), routes);
+            match conn.smembers::<_, Vec<String>>(&key).await {
+                Ok(mut routes) => {
+                    routes.sort();
+                    out.routes.insert(service.to_string(), routes);
+                }
+                Err(e) if concerns_connection(&e) => return Err(e.into()),
+                Err(e) => {
+                    out.unreadable.insert(key, e.to_string());
+                }
+            }
         }
         Ok(out)
     }
@@ -303,4 +321,19 @@ impl Hydra {
         entries.sort_by(|a, b| b.ts.cmp(&a.ts));
         Ok(entries)
     }
+}
+
+/// What [`Hydra::scan_service_routes`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteScan {
+    /// The routes of each service whose route key could be read.
+    pub routes: BTreeMap<String, Vec<String>>,
+    /// The route keys that could not be read, with the reason.
+    pub unreadable: BTreeMap<String, String>,
+}
+
+/// Whether a Redis error is about the connection (Redis away, a timeout) rather than one key's
+/// content.
+fn concerns_connection(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
 }

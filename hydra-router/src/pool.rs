@@ -5,7 +5,7 @@
 //! empty after an outage, services need a moment to register again, and the router keeps serving
 //! them meanwhile.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -277,12 +277,11 @@ impl Pool {
 }
 
 /// Reads every present instance of every service: one `SCAN` and one pipelined `HGET` batch.
+/// Nodes entries that cannot be read are returned apart, for the caller to log.
 ///
 /// # Errors
 /// Redis errors (the caller keeps the previous pool).
-pub async fn scan_presence(
-    hydra: &Hydra,
-) -> Result<HashMap<String, Vec<Arc<Instance>>>, redis::RedisError> {
+pub async fn scan_presence(hydra: &Hydra) -> Result<PresenceScan, redis::RedisError> {
     let mut conn = hydra.redis();
     let mut cursor: u64 = 0;
     let mut ids: Vec<(String, String)> = Vec::new();
@@ -312,8 +311,9 @@ pub async fn scan_presence(
         cursor = next;
     }
     let mut map: HashMap<String, Vec<Arc<Instance>>> = HashMap::new();
+    let mut bad = BTreeMap::new();
     if ids.is_empty() {
-        return Ok(map);
+        return Ok((map, bad));
     }
     let mut pipe = redis::pipe();
     for (_, id) in &ids {
@@ -329,12 +329,19 @@ pub async fn scan_presence(
                 }
             }
             Err(e) => {
-                tracing::warn!(instance = %id, error = %e, "skipping a nodes entry that is not valid JSON")
+                bad.insert(id, format!("not valid JSON: {e}"));
             }
         }
     }
-    Ok(map)
+    Ok((map, bad))
 }
+
+/// The present instances by service, and the nodes entries of present instances that could not
+/// be read (instance id → reason).
+pub type PresenceScan = (
+    HashMap<String, Vec<Arc<Instance>>>,
+    BTreeMap<String, String>,
+);
 
 #[cfg(test)]
 mod tests {

@@ -44,6 +44,39 @@ pub struct RouterState {
     pub issues: Mutex<VecDeque<Value>>,
     /// When the router started.
     pub started: Instant,
+    /// Unreadable route keys and nodes entries, as last logged.
+    pub bad_data: Noticed,
+}
+
+/// Problems with data in Redis (a route key of the wrong type, a nodes entry that is not JSON),
+/// remembered so each is logged when it appears, changes or goes away, not on every scan.
+#[derive(Debug, Default)]
+pub struct Noticed(Mutex<BTreeMap<String, String>>);
+
+impl Noticed {
+    /// Takes the problems of one `kind` found by a scan (key → reason) and logs the difference
+    /// to the previous scan of that kind.
+    pub fn scanned(&self, kind: &str, found: BTreeMap<String, String>) {
+        let prefix = format!("{kind}\u{0}");
+        let mut known = self.0.lock().expect("noticed lock");
+        let gone: Vec<String> = known
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .filter(|k| !found.contains_key(&k[prefix.len()..]))
+            .cloned()
+            .collect();
+        for k in gone {
+            known.remove(&k);
+            tracing::info!(key = &k[prefix.len()..], "{kind}: readable again, or gone");
+        }
+        for (key, reason) in found {
+            let k = format!("{prefix}{key}");
+            if known.get(&k) != Some(&reason) {
+                tracing::warn!(%key, %reason, "{kind}: skipped (logged again only when it changes)");
+                known.insert(k, reason);
+            }
+        }
+    }
 }
 
 impl RouterState {
@@ -71,6 +104,7 @@ impl RouterState {
             ws: WsHub::new(router_id, queuer),
             issues: Mutex::new(VecDeque::new()),
             started: Instant::now(),
+            bad_data: Noticed::default(),
         })
     }
 
@@ -89,8 +123,11 @@ impl RouterState {
     /// A service that Redis no longer lists keeps its routes while the pool still has instances
     /// of it (Redis came back empty and the services are registering again).
     pub async fn reload_routes(&self) {
-        match self.hydra.get_all_service_routes().await {
-            Ok(mut all) => {
+        match self.hydra.scan_service_routes().await {
+            Ok(scan) => {
+                self.bad_data
+                    .scanned("unreadable route key", scan.unreadable);
+                let mut all = scan.routes;
                 for (svc, routes) in &self.config.external_routes {
                     all.entry(svc.clone())
                         .or_default()
@@ -131,7 +168,10 @@ impl RouterState {
     /// instances keep being served while Redis is away.
     pub async fn refresh_pool(&self) {
         match pool::scan_presence(&self.hydra).await {
-            Ok(map) => self.pool.replace(map),
+            Ok((map, bad)) => {
+                self.bad_data.scanned("unreadable nodes entry", bad);
+                self.pool.replace(map);
+            }
             Err(e) => tracing::debug!(error = %e, "presence scan failed; keeping the current pool"),
         }
     }

@@ -12,6 +12,45 @@ use redis::AsyncCommands;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The router binary on a free port with `extra` config keys and `RUST_LOG=level`, its output
+/// in files of a directory of its own (`name`): the child, its base URL and that directory.
+fn router_process(
+    redis: &RedisServer,
+    name: &str,
+    level: &str,
+    extra: Value,
+) -> (tokio::process::Child, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("hydra-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = hydra_testkit::free_port();
+    let mut config = json!({
+        "hydra": {"serviceName": "hydra-router", "serviceIP": "127.0.0.1", "servicePort": port}
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    let path = dir.join("router.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hydra-router"))
+        .arg("--config")
+        .arg(&path)
+        .env("HYDRA_REDIS_URL", redis.url())
+        .env("RUST_LOG", level)
+        .current_dir(&dir)
+        .stdout(std::fs::File::create(dir.join("router.log")).unwrap())
+        .stderr(std::fs::File::create(dir.join("router.err")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    (child, format!("http://127.0.0.1:{port}"), dir)
+}
+
+/// Everything a [`router_process`] wrote.
+fn router_output(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("router.log")).unwrap_or_default()
+        + &std::fs::read_to_string(dir.join("router.err")).unwrap_or_default()
+}
+
 async fn raw_request(base: &str, bytes: &[u8]) -> String {
     let addr = base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -181,6 +220,100 @@ async fn garbage_in_redis_is_skipped() {
 }
 
 #[tokio::test]
+async fn a_routes_key_of_the_wrong_type_spoils_only_its_own_service() {
+    // Any Redis writer can leave a string where a service's route set belongs. The full reload
+    // must skip that key, not fail: the router starts and serves the others, routes of services
+    // registered afterwards arrive, and a refresh keeps them.
+    let redis = RedisServer::start();
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = r.set(keys::routes("poison"), "not a set").await.unwrap();
+    let router = router(&redis, json!({})).await;
+    let _svc = hello(&redis).await;
+    let http = reqwest::Client::new();
+    let ok = format!("{}/v1/hello/test", router.base);
+    until_status(&http, &ok, 200).await;
+    // Routes that only a full reload picks up (no refresh message named them).
+    let _: () = r
+        .sadd(keys::routes("later-service"), "[get]/v1/later/test")
+        .await
+        .unwrap();
+    let v: Value = http
+        .get(format!("{}/v1/router/refresh", router.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["statusCode"], 200);
+    for _ in 0..5 {
+        assert_eq!(http.get(&ok).send().await.unwrap().status(), 200);
+    }
+    let v: Value = http
+        .get(format!("{}/v1/router/list/routes", router.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let services: Vec<&str> = v["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["serviceName"].as_str())
+        .collect();
+    assert!(services.contains(&"hello-service"), "{services:?}");
+    assert!(
+        services.contains(&"later-service"),
+        "the full reload read the other keys: {services:?}"
+    );
+    assert!(!services.contains(&"poison"), "{services:?}");
+}
+
+#[tokio::test]
+async fn bad_data_in_redis_is_logged_once_per_change_not_every_scan() {
+    let redis = RedisServer::start();
+    let _svc = hello(&redis).await;
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = r.hset(keys::NODES, "junkid", "{not json").await.unwrap();
+    let _: () = r
+        .set_ex(keys::presence("hello-service", "junkid"), "junkid", 60)
+        .await
+        .unwrap();
+    let _: () = r.set(keys::routes("poison"), "not a set").await.unwrap();
+    // Presence is scanned every second; routes reloaded every second here too.
+    let (mut child, base, dir) = router_process(
+        &redis,
+        "bad-data-log",
+        "info",
+        json!({"routeRefreshSeconds": 1}),
+    );
+    let http = reqwest::Client::new();
+    until_status(&http, &format!("{base}/v1/hello/test"), 200).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    // Mended: logged once more, as readable again.
+    let _: () = r.del(keys::routes("poison")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    let out = router_output(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let count = |needle: &str| out.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("unreadable nodes entry: skipped"), 1, "{out}");
+    assert_eq!(count("unreadable route key: skipped"), 1, "{out}");
+    assert_eq!(count("unreadable route key: readable again"), 1, "{out}");
+}
+
+#[tokio::test]
 async fn a_flooding_websocket_client_is_rate_limited() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -233,33 +366,12 @@ async fn the_router_token_never_reaches_the_logs() {
     let redis = RedisServer::start();
     let _svc = hello(&redis).await;
     let token = "tok-8f3a61c2d9";
-    let dir = std::env::temp_dir().join(format!("hydra-token-log-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = hydra_testkit::free_port();
-    let config = dir.join("router.json");
-    std::fs::write(
-        &config,
-        json!({
-            "routerToken": token,
-            "debugLogging": true,
-            "hydra": {"serviceName": "hydra-router", "serviceIP": "127.0.0.1", "servicePort": port}
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let log = dir.join("router.log");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hydra-router"))
-        .arg("--config")
-        .arg(&config)
-        .env("HYDRA_REDIS_URL", redis.url())
-        .env("RUST_LOG", "trace")
-        .current_dir(&dir)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(dir.join("router.err")).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base, dir) = router_process(
+        &redis,
+        "token-log",
+        "trace",
+        json!({"routerToken": token, "debugLogging": true}),
+    );
     let http = reqwest::Client::new();
     until_status(&http, &format!("{base}/v1/hello/test"), 200).await;
     // The token every way it can come, right and wrong, to the admin API and to a service.
@@ -285,8 +397,7 @@ async fn the_router_token_never_reaches_the_logs() {
     }
     let _ = child.start_kill();
     let _ = child.wait().await;
-    let out = std::fs::read_to_string(&log).unwrap_or_default()
-        + &std::fs::read_to_string(dir.join("router.err")).unwrap_or_default();
+    let out = router_output(&dir);
     assert!(out.len() > 1000, "the router logged at trace level: {out}");
     assert!(!out.contains(token), "the token is in the log");
     let _ = std::fs::remove_dir_all(&dir);
