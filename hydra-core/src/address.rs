@@ -66,6 +66,15 @@ pub async fn advertised_ip(config: &HydraConfig) -> Result<String, ConfigError> 
         ))
 }
 
+/// Every address of this machine's interfaces, IPv4 and IPv6 (loopback included).
+pub fn local_addresses() -> Vec<std::net::IpAddr> {
+    if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .collect()
+}
+
 fn ipv4_interfaces() -> Vec<(String, Ipv4Addr, Ipv4Addr)> {
     if_addrs::get_if_addrs()
         .unwrap_or_default()

@@ -64,6 +64,21 @@ pub struct RouterConfig {
     /// `headerReadTimeout` (seconds, default 10): a client slower to send its request head is
     /// disconnected (slowloris).
     pub header_read_timeout: Duration,
+    /// `bodyIdleTimeout` (seconds, default 10): a request body that stalls this long between
+    /// chunks gets 408.
+    pub body_idle_timeout: Duration,
+    /// `bodyReadTimeout` (seconds, default 30): a request body not complete this long after the
+    /// head gets 408.
+    pub body_read_timeout: Duration,
+}
+
+/// A positive number of seconds at `key`, else `default`.
+fn seconds(doc: &Value, key: &str, default: f64) -> Duration {
+    Duration::from_secs_f64(
+        num(doc, key)
+            .filter(|t| *t > 0.0 && t.is_finite())
+            .unwrap_or(default),
+    )
 }
 
 fn num(doc: &Value, key: &str) -> Option<f64> {
@@ -155,22 +170,12 @@ impl RouterConfig {
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(String::from),
-            route_refresh: Duration::from_secs_f64(
-                num(doc, "routeRefreshSeconds")
-                    .filter(|t| *t > 0.0)
-                    .unwrap_or(30.0),
-            ),
-            eject_for: Duration::from_secs_f64(
-                num(doc, "ejectSeconds")
-                    .filter(|t| *t > 0.0)
-                    .unwrap_or(10.0),
-            ),
+            route_refresh: seconds(doc, "routeRefreshSeconds", 30.0),
+            eject_for: seconds(doc, "ejectSeconds", 10.0),
             ws_rate_limit: num(doc, "wsRateLimit").map_or(100, |v| v as u32),
-            header_read_timeout: Duration::from_secs_f64(
-                num(doc, "headerReadTimeout")
-                    .filter(|t| *t > 0.0)
-                    .unwrap_or(10.0),
-            ),
+            header_read_timeout: seconds(doc, "headerReadTimeout", 10.0),
+            body_idle_timeout: seconds(doc, "bodyIdleTimeout", 10.0),
+            body_read_timeout: seconds(doc, "bodyReadTimeout", 30.0),
         }
     }
 }

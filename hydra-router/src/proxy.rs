@@ -85,6 +85,64 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The received-by names of the `Via` headers (`1.1 name, 1.1 other` → `[name, other]`).
+fn via_values(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::VIA)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.split_whitespace().nth(1).map(String::from))
+        .collect()
+}
+
+/// Why a request body could not be read.
+enum BodyError {
+    TooLarge,
+    /// Too slow: the reason, for the 408.
+    Slow(String),
+    Broken(String),
+}
+
+/// Reads a request body of at most `limit` bytes, each chunk within `bodyIdleTimeout` of the
+/// last and the whole within `bodyReadTimeout`, so a client trickling its body cannot hold a
+/// connection and a task for ever.
+async fn read_body(
+    body: Body,
+    limit: usize,
+    config: &crate::config::RouterConfig,
+) -> Result<Bytes, BodyError> {
+    let deadline = tokio::time::Instant::now() + config.body_read_timeout;
+    let mut body = Limited::new(body, limit);
+    let mut out = bytes::BytesMut::new();
+    loop {
+        let idle = tokio::time::Instant::now() + config.body_idle_timeout;
+        let frame = match tokio::time::timeout_at(idle.min(deadline), body.frame()).await {
+            Err(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(BodyError::Slow(format!(
+                    "the request body took longer than {:?}",
+                    config.body_read_timeout
+                )))
+            }
+            Err(_) => {
+                return Err(BodyError::Slow(format!(
+                    "no request body data for {:?}",
+                    config.body_idle_timeout
+                )))
+            }
+            Ok(None) => return Ok(out.freeze()),
+            Ok(Some(Err(e))) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(BodyError::TooLarge)
+            }
+            Ok(Some(Err(e))) => return Err(BodyError::Broken(e.to_string())),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            out.extend_from_slice(&data);
+        }
+    }
+}
+
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT_ENCODING)
@@ -110,6 +168,18 @@ pub async fn forward(
 ) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    // A request that already passed through this router is in a loop (a nodes entry that points
+    // at a router, this one or another): refuse it rather than forward it again.
+    let via = via_values(&parts.headers);
+    if via.iter().any(|hop| hop == &state.via_name) {
+        tracing::warn!(%service, %tracer, "request came back to this router: forwarding loop refused");
+        state.metrics.request(service, 508, started.elapsed());
+        return error_response(
+            508,
+            "forwarding loop: the request already passed through this router",
+            Some(tracer),
+        );
+    }
     let limit = state.config.body_limit;
     let declared = parts
         .headers
@@ -123,16 +193,20 @@ pub async fn forward(
             Some(tracer),
         );
     }
-    let mut body = match Limited::new(body, limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+    let mut body = match read_body(body, limit, &state.config).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
             return error_response(
                 413,
                 &format!("request body is larger than {limit} bytes"),
                 Some(tracer),
             );
         }
-        Err(e) => {
+        Err(BodyError::Slow(what)) => {
+            state.metrics.request(service, 408, started.elapsed());
+            return error_response(408, &what, Some(tracer));
+        }
+        Err(BodyError::Broken(e)) => {
             return error_response(
                 400,
                 &format!("could not read the request body: {e}"),
@@ -173,17 +247,29 @@ pub async fn forward(
         HeaderValue::from_str(tracer).unwrap_or(HeaderValue::from_static("0")),
     );
     if let Some(peer) = peer {
-        let prior = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
-        let value = match prior {
-            Some(p) => format!("{p}, {}", peer.ip()),
-            None => peer.ip().to_string(),
-        };
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        // Every X-Forwarded-For the client sent, in order, then the address it came from.
+        let mut chain: Vec<String> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
+        chain.push(peer.ip().to_string());
+        if let Ok(v) = HeaderValue::from_str(&chain.join(", ")) {
             headers.insert("x-forwarded-for", v);
         }
+        // X-Real-IP is this router's word, never the client's.
+        if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
+            headers.insert("x-real-ip", v);
+        }
+    } else {
+        headers.remove("x-real-ip");
+    }
+    let mut hops = via;
+    hops.push(state.via_name.clone());
+    if let Ok(v) = HeaderValue::from_str(&format!("1.1 {}", hops.join(", 1.1 "))) {
+        headers.insert(header::VIA, v);
     }
     if let Some(host) = parts.headers.get(header::HOST) {
         headers.insert("x-forwarded-host", host.clone());
@@ -200,6 +286,9 @@ pub async fn forward(
     }
     let timeout = state.config.request_timeout;
     for instance in candidates {
+        if state.is_self(&instance) {
+            continue;
+        }
         let uri: Uri = match format!("http://{}{}", instance.authority, path_and_query).parse() {
             Ok(u) => u,
             Err(_) => return error_response(400, "invalid request path", Some(tracer)),

@@ -46,6 +46,12 @@ pub struct RouterState {
     pub started: Instant,
     /// Unreadable route keys and nodes entries, as last logged.
     pub bad_data: Noticed,
+    /// This router's name in `Via` headers (`hydra-router-{instance id}`): a request that
+    /// carries it has been here before.
+    pub via_name: String,
+    /// `ip:port` forms that reach this router itself (its advertised address, loopback, every
+    /// local interface, on its port): never forwarded to.
+    pub own_authorities: std::collections::HashSet<String>,
 }
 
 /// Problems with data in Redis (a route key of the wrong type, a nodes entry that is not JSON),
@@ -94,6 +100,8 @@ impl RouterState {
             .pool_max_idle_per_host(256)
             .build(connector);
         let router_id = hydra.instance_id().to_string();
+        let via_name = format!("hydra-router-{router_id}");
+        let own_authorities = own_authorities(&hydra);
         Arc::new(Self {
             hydra,
             config,
@@ -105,7 +113,16 @@ impl RouterState {
             issues: Mutex::new(VecDeque::new()),
             started: Instant::now(),
             bad_data: Noticed::default(),
+            via_name,
+            own_authorities,
         })
+    }
+
+    /// Whether `instance` is this router (its own registration, or a nodes entry pointing at one
+    /// of its addresses): forwarding there would loop.
+    pub fn is_self(&self, instance: &pool::Instance) -> bool {
+        instance.id == self.hydra.instance_id()
+            || self.own_authorities.contains(&instance.authority)
     }
 
     /// Records a problem for `/v1/router/log`.
@@ -185,6 +202,26 @@ impl RouterState {
             .map(|(s, p)| (s.clone(), p))
             .collect()
     }
+}
+
+/// The `ip:port` forms under which a connection reaches this router's port.
+fn own_authorities(hydra: &Hydra) -> std::collections::HashSet<String> {
+    let port = hydra.port().to_string();
+    let mut ips: Vec<String> = vec![
+        hydra.ip().to_string(),
+        "127.0.0.1".into(),
+        "0.0.0.0".into(),
+        "localhost".into(),
+        "[::1]".into(),
+        "[::]".into(),
+    ];
+    for ip in hydra_core::address::local_addresses() {
+        ips.push(match ip {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        });
+    }
+    ips.into_iter().map(|ip| format!("{ip}:{port}")).collect()
 }
 
 /// Keeps the pool and the table current until `stop` is cancelled.

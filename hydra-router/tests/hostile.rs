@@ -313,6 +313,240 @@ async fn bad_data_in_redis_is_logged_once_per_change_not_every_scan() {
     assert_eq!(count("unreadable route key: readable again"), 1, "{out}");
 }
 
+/// A nodes entry and presence for instance `id` of `service` at `addr` (`ip:port`), and `route`
+/// registered for that service: what any Redis writer can add.
+async fn plant_instance(
+    r: &mut redis::aio::MultiplexedConnection,
+    service: &str,
+    id: &str,
+    addr: &str,
+    route: &str,
+) {
+    let (ip, port) = addr.rsplit_once(':').unwrap();
+    let entry = json!({
+        "serviceName": service, "serviceDescription": "", "version": "0.0.1", "instanceID": id,
+        "updatedOn": "2026-01-01T00:00:00.000Z", "processID": 1, "ip": ip,
+        "port": port.parse::<u16>().unwrap(), "hostName": "x"
+    });
+    let _: () = r.hset(keys::NODES, id, entry.to_string()).await.unwrap();
+    let _: () = r.set_ex(keys::presence(service, id), id, 60).await.unwrap();
+    let _: () = r.sadd(keys::routes(service), route).await.unwrap();
+}
+
+/// Has the router reload its table and pool now (what a registration's message would do).
+async fn refresh(http: &reqwest::Client, base: &str) {
+    let status = http
+        .get(format!("{base}/v1/router/refresh"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+}
+
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+#[tokio::test]
+async fn a_nodes_entry_pointing_at_the_router_is_never_forwarded_to() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let own = router.base.trim_start_matches("http://").to_string();
+    plant_instance(&mut r, "loop-service", "loopid", &own, "[get]/v1/loop/test").await;
+    let http = reqwest::Client::new();
+    refresh(&http, &router.base).await;
+    let url = format!("{}/v1/loop/test", router.base);
+    // Wait until the router knows the route (404 until then).
+    let t = Instant::now();
+    let before = open_descriptors();
+    let status = loop {
+        let started = Instant::now();
+        let resp = http.get(&url).send().await.unwrap();
+        let status = resp.status().as_u16();
+        if status != 404 {
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "answered at once, not after a loop ({:?})",
+                started.elapsed()
+            );
+            break status;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "the route never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 503, "the only instance is the router itself");
+    let grown = open_descriptors().saturating_sub(before);
+    assert!(grown < 20, "{grown} descriptors opened by one request");
+}
+
+#[tokio::test]
+async fn a_loop_between_two_routers_is_refused() {
+    let redis = RedisServer::start();
+    let a = router(&redis, json!({})).await;
+    let b = router(&redis, json!({})).await;
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // Two instances of one service: one at each router. A skips itself and sends to B, B skips
+    // itself and sends back to A, which sees its own Via and refuses.
+    for (id, base) in [("at-a", &a.base), ("at-b", &b.base)] {
+        let addr = base.trim_start_matches("http://");
+        plant_instance(&mut r, "pingpong", id, addr, "[get]/v1/pingpong/test").await;
+    }
+    let http = reqwest::Client::new();
+    refresh(&http, &a.base).await;
+    refresh(&http, &b.base).await;
+    let url = format!("{}/v1/pingpong/test", a.base);
+    let t = Instant::now();
+    let before = open_descriptors();
+    let status = loop {
+        let status = http.get(&url).send().await.unwrap().status().as_u16();
+        if status != 404 && status != 503 {
+            break status;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "never routed: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 508, "Loop Detected");
+    let grown = open_descriptors().saturating_sub(before);
+    assert!(grown < 40, "{grown} descriptors opened");
+}
+
+#[tokio::test]
+async fn a_request_body_trickled_in_gets_408() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"bodyIdleTimeout": 1, "bodyReadTimeout": 3})).await;
+    let _svc = hello(&redis).await;
+    let http = reqwest::Client::new();
+    until_status(&http, &format!("{}/v1/hello/test", router.base), 200).await;
+    let addr = router.base.trim_start_matches("http://").to_string();
+    let head = "POST /v1/hello/post HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+    // Stalls after the head: the idle limit.
+    let t = Instant::now();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(b"{").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // A byte every half second never stalls for 1 s, but runs past the 3 s total.
+    let t = Instant::now();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    for _ in 0..20 {
+        if s.write_all(b" ").await.is_err() {
+            break;
+        }
+        let mut buf = vec![0u8; 4096];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await
+        {
+            answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+            break;
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    // An honest body still goes through.
+    let resp = http
+        .post(format!("{}/v1/hello/post", router.base))
+        .json(&json!({"a": 1, "b": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn forwarded_headers_are_the_routers_word() {
+    // What the service receives, read back from a tiny HTTP server registered as a service that
+    // answers with the request head it got.
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let echo = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+                let body = serde_json::to_string(&head).unwrap();
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    plant_instance(
+        &mut r,
+        "echo-service",
+        "echoid",
+        &addr,
+        "[get]/v1/echo/headers",
+    )
+    .await;
+    let http = reqwest::Client::new();
+    refresh(&http, &router.base).await;
+    let url = format!("{}/v1/echo/headers", router.base);
+    until_status(&http, &url, 200).await;
+    let seen = http
+        .get(&url)
+        .header("x-real-ip", "6.6.6.6")
+        .header("x-forwarded-for", "1.1.1.1")
+        .header("x-forwarded-for", "2.2.2.2")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(seen.contains("x-real-ip: 127.0.0.1"), "{seen}");
+    assert!(
+        !seen.contains("6.6.6.6"),
+        "the client's X-Real-IP is not passed on: {seen}"
+    );
+    assert!(
+        seen.contains("x-forwarded-for: 1.1.1.1, 2.2.2.2, 127.0.0.1"),
+        "every X-Forwarded-For, then the peer: {seen}"
+    );
+    assert!(seen.contains("via: 1.1 hydra-router-"), "{seen}");
+    echo.abort();
+}
+
 #[tokio::test]
 async fn a_flooding_websocket_client_is_rate_limited() {
     use futures_util::{SinkExt, StreamExt};
