@@ -607,7 +607,14 @@ impl ServiceOverride {
                 let (k, v) = segment
                     .split_once('=')
                     .ok_or_else(|| err(&format!("segment {segment:?} has no '='")))?;
-                map.insert(k.trim().to_string(), Value::String(v.trim().to_string()));
+                let k = k.trim();
+                if k.is_empty() {
+                    return Err(err(&format!("segment {segment:?} has no key before '='")));
+                }
+                map.insert(k.to_string(), Value::String(v.trim().to_string()));
+            }
+            if map.is_empty() {
+                return Err(err("no k=v pair"));
             }
             return Ok(Some(Self::Merge(map)));
         }
@@ -892,7 +899,17 @@ mod tests {
             panic!("json")
         };
         assert_eq!(m["servicePort"], json!(0));
-        for bad in ["{not json", "[1]", "a|b", "just-a-name", "a:b:c"] {
+        for bad in [
+            "{not json",
+            "[1]",
+            "a|b",
+            "just-a-name",
+            "a:b:c",
+            "=|=",
+            "=5000",
+            "|",
+            " | ",
+        ] {
             assert!(
                 matches!(
                     ServiceOverride::parse(bad),

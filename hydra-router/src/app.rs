@@ -41,10 +41,12 @@ pub async fn dispatch(State(state): State<Arc<RouterState>>, req: Request<Body>)
     if req.method() == Method::OPTIONS {
         return options(&state);
     }
-    if is_upgrade(&req) {
+    let path = req.uri().path().to_string();
+    // The WebSocket gateway is at `/` and any service path; the router's own endpoints (and
+    // `/metrics`) are plain HTTP behind the token, whatever the request asks to upgrade to.
+    if is_upgrade(&req) && (path == "/" || !admin::is_router_path(&path)) {
         return upgrade(state, req, peer).await;
     }
-    let path = req.uri().path().to_string();
     if !path.starts_with('/') {
         // `*` or an authority: nothing here is addressed that way.
         return error_response(400, "the request target is not a path", None);

@@ -548,6 +548,26 @@ async fn forwarded_headers_are_the_routers_word() {
 }
 
 #[tokio::test]
+async fn a_websocket_upgrade_on_an_admin_path_is_no_way_around_the_token() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"routerToken": "tok-ws-admin"})).await;
+    let ws = router.base.replace("http://", "ws://");
+    for path in ["/v1/router/list/routes", "/v1/router/nodes", "/metrics"] {
+        match tokio_tungstenite::connect_async(format!("{ws}{path}")).await {
+            Ok(_) => panic!("{path}: a WebSocket session without the token"),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert!(resp.status().is_client_error(), "{path}: {}", resp.status());
+            }
+            Err(e) => panic!("{path}: {e}"),
+        }
+    }
+    // The gateway itself stays open at `/`.
+    assert!(tokio_tungstenite::connect_async(format!("{ws}/"))
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
 async fn a_flooding_websocket_client_is_rate_limited() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;

@@ -360,14 +360,21 @@ async fn config_file_and_bad_config() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64), "bad config exits 64");
     assert!(String::from_utf8_lossy(&out.stderr).contains("config/config.json"));
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hello-service"))
-        .env("HYDRA_SERVICE", "not a valid|thing")
-        .current_dir(std::env::temp_dir())
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("HYDRA_SERVICE"));
+    for bad in ["not a valid|thing", "=|="] {
+        // An accepted value would start serving: the timeout turns that into a failure.
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_hello-service"))
+            .env("HYDRA_SERVICE", bad)
+            .env("HYDRA_REDIS_URL", redis.url())
+            .current_dir(std::env::temp_dir())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+            .await
+            .unwrap_or_else(|_| panic!("HYDRA_SERVICE={bad} was accepted"))
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "HYDRA_SERVICE={bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("HYDRA_SERVICE"));
+    }
     std::fs::remove_dir_all(dir).ok();
 }
 
