@@ -4,6 +4,11 @@
 //! - `ping` to the router → `pong`; `reconnect` with an earlier id takes that id back and drains
 //!   the messages queued for it; `wsdir.loc` finds a client on any router; `fwd` to a client id
 //!   delivers to that client, on whichever router holds it;
+//! - a session is bound to its id: the connection message carries a `reconnectToken` (kept in
+//!   Redis for 24 h, so any router can check it), and `reconnect` takes an id back only when no
+//!   client holds it and the token matches (an id no router of ours issued, a Node router's, is
+//!   taken back the old way, without one); every message a client sends leaves with
+//!   `frm` = `{its id}@client:{path}`, whatever it claimed;
 //! - a `to` with a `[method]` is done as an HTTP request; the answer comes back as UMF with `rmid`;
 //! - a `to` naming a service goes over pub/sub with `via` = `{router}-{client}@hydra-router:/`,
 //!   so the service's reply finds the client;
@@ -30,6 +35,16 @@ use crate::state::RouterState;
 
 /// Queued messages for absent clients live this long.
 const QUEUE_TTL_SECS: i64 = 86_400;
+/// Where a client id's reconnect token is kept (as long as its queued messages).
+fn token_key(client: &str) -> String {
+    format!("hydra-router:client:{client}:reconnect")
+}
+
+/// A fresh reconnect token: 128 random bits, hex.
+fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// Outgoing messages buffered per client before it is considered stuck.
 const CLIENT_BUFFER: usize = 1024;
 /// Largest WebSocket message accepted.
@@ -181,7 +196,10 @@ pub async fn session(
     let ip = forwarded_for
         .or_else(|| peer.map(|p| p.ip().to_string()))
         .unwrap_or_else(|| "unknown".into());
-    let _ = tx.send(connection_message(&state, &id, &ip)).await;
+    let token = issue_token(&state, &id).await;
+    let _ = tx
+        .send(connection_message(&state, &id, &ip, token.as_deref()))
+        .await;
     let span = tracing::info_span!("ws", client = %id);
     let _enter = span.enter();
     drop(_enter);
@@ -235,14 +253,73 @@ pub async fn session(
     let _ = sink.close().await;
 }
 
-fn connection_message(state: &RouterState, id: &str, ip: &str) -> String {
-    Umf::new(
-        format!("{id}@client:/"),
-        router_route(state),
-        json!({"id": id, "ip": ip}),
-    )
-    .with_type("connection")
-    .to_wire()
+fn connection_message(state: &RouterState, id: &str, ip: &str, token: Option<&str>) -> String {
+    let mut body = json!({"id": id, "ip": ip});
+    if let Some(t) = token {
+        body["reconnectToken"] = json!(t);
+    }
+    Umf::new(format!("{id}@client:/"), router_route(state), body)
+        .with_type("connection")
+        .to_wire()
+}
+
+/// Stores a new reconnect token for `client` (24 h) and returns it; `None` when Redis would not
+/// keep it (the client can then not reconnect to this id).
+async fn issue_token(state: &RouterState, client: &str) -> Option<String> {
+    let token = new_token();
+    let mut conn = state.hydra.redis();
+    let stored: Result<(), redis::RedisError> = conn
+        .set_ex(token_key(client), &token, QUEUE_TTL_SECS as u64)
+        .await;
+    match stored {
+        Ok(()) => Some(token),
+        Err(e) => {
+            tracing::debug!(%client, error = %e, "could not store a reconnect token");
+            None
+        }
+    }
+}
+
+/// Whether a client with this id is connected to this router or, as far as the directory knows,
+/// to another.
+fn is_connected(state: &RouterState, client: &str) -> bool {
+    state
+        .ws
+        .local
+        .lock()
+        .expect("clients lock")
+        .contains_key(client)
+        || state.ws.remote_router_of(client).is_some()
+}
+
+/// Whether the session may take `old` back: no client holds it, and the token presented is the
+/// one stored for it (an id without a stored token was not issued by this project's routers, or
+/// is older than a day, and is taken back as Node does).
+async fn may_reconnect(
+    state: &RouterState,
+    old: &str,
+    presented: Option<&str>,
+) -> Result<(), String> {
+    if is_connected(state, old) {
+        return Err(format!("reconnect refused: client {old} is connected"));
+    }
+    let stored: Option<String> = state
+        .hydra
+        .redis()
+        .get(token_key(old))
+        .await
+        .map_err(|e| format!("reconnect refused: {e}"))?;
+    match (stored, presented) {
+        (None, _) => Ok(()),
+        (Some(s), Some(p))
+            if bool::from(subtle::ConstantTimeEq::ct_eq(s.as_bytes(), p.as_bytes())) =>
+        {
+            Ok(())
+        }
+        (Some(_), _) => Err(format!(
+            "reconnect refused: the reconnectToken handed out for {old} is required"
+        )),
+    }
 }
 
 async fn announce(state: &RouterState, typ: &str, client: &str) {
@@ -280,7 +357,7 @@ async fn handle_text(
             ))
         }
     };
-    let msg = match Umf::from_value(&value).and_then(|m| m.validate().map(|()| m)) {
+    let mut msg = match Umf::from_value(&value).and_then(|m| m.validate().map(|()| m)) {
         Ok(m) => m,
         Err(_) => {
             return Flow::Close(format!(
@@ -295,6 +372,15 @@ async fn handle_text(
         }
         if !msg.verify(state.config.signature_shared_secret.as_bytes()) {
             return Flow::Close("Invalid signed UMF message".into());
+        }
+    }
+    // The sender is this session, whatever `frm` claims (only its path is the client's).
+    let path = Route::parse(&msg.from).map_or_else(|_| "/".to_string(), |r| r.path);
+    let from = format!("{id}@client:{path}");
+    if msg.from != from {
+        msg.from = from;
+        if msg.signature.is_some() && !state.config.signature_shared_secret.is_empty() {
+            msg.sign(state.config.signature_shared_secret.as_bytes());
         }
     }
     let route = match Route::parse(&msg.to) {
@@ -347,12 +433,25 @@ async fn handle_text(
                     return Flow::Close("reconnect message missing reconnect id".into());
                 };
                 let old = old.to_string();
+                if old == *id {
+                    return Flow::Continue;
+                }
+                let presented = msg.body.get("reconnectToken").and_then(Value::as_str);
+                if let Err(reason) = may_reconnect(state, &old, presented).await {
+                    tracing::warn!(client = %id, wanted = %old, %reason, "WebSocket reconnect refused");
+                    let _ = tx.send(error_message(state, &reason)).await;
+                    return Flow::Continue;
+                }
                 state.ws.unregister(id);
                 announce(state, "wsdir.del", id).await;
+                let _: Result<(), _> = state.hydra.redis().del(token_key(id)).await;
                 *id = old;
                 state.ws.register(id, tx.clone());
                 announce(state, "wsdir.add", id).await;
-                let _ = tx.send(connection_message(state, id, "reconnect")).await;
+                let token = issue_token(state, id).await;
+                let _ = tx
+                    .send(connection_message(state, id, "reconnect", token.as_deref()))
+                    .await;
                 state.ws.drain_queue(id, tx).await;
                 return Flow::Continue;
             }

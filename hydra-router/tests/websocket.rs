@@ -15,12 +15,22 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(base: &str) -> (Ws, String) {
+    let (ws, id, _) = connect_with_token(base).await;
+    (ws, id)
+}
+
+/// A client connection: the socket, its id and the reconnect token it was handed.
+async fn connect_with_token(base: &str) -> (Ws, String, String) {
     let url = base.replace("http://", "ws://") + "/";
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let hello = next_json(&mut ws).await.expect("connection message");
     assert_eq!(hello["typ"], "connection");
     let id = hello["bdy"]["id"].as_str().unwrap().to_string();
-    (ws, id)
+    let token = hello["bdy"]["reconnectToken"]
+        .as_str()
+        .expect("a reconnect token")
+        .to_string();
+    (ws, id, token)
 }
 
 async fn next_json(ws: &mut Ws) -> Option<Value> {
@@ -128,7 +138,7 @@ async fn forward_across_two_routers_and_reconnect_drains_the_queue() {
     let r1 = router(&redis, json!({})).await;
     let r2 = router(&redis, json!({})).await;
     let (mut a, a_id) = connect(&r1.base).await;
-    let (mut b, b_id) = connect(&r2.base).await;
+    let (mut b, b_id, b_token) = connect_with_token(&r2.base).await;
     // Router 1 learns of b through router 2's wsdir.add broadcast.
     let http = reqwest::Client::new();
     let t = std::time::Instant::now();
@@ -163,7 +173,7 @@ async fn forward_across_two_routers_and_reconnect_drains_the_queue() {
     let (mut b2, _new_id) = connect(&r2.base).await;
     send(
         &mut b2,
-        json!({"to": "hydra-router:/", "frm": "c:/", "typ": "reconnect", "bdy": {"id": b_id}}),
+        json!({"to": "hydra-router:/", "frm": "c:/", "typ": "reconnect", "bdy": {"id": b_id, "reconnectToken": b_token}}),
     )
     .await;
     let welcome = next_json(&mut b2).await.unwrap();
@@ -171,6 +181,81 @@ async fn forward_across_two_routers_and_reconnect_drains_the_queue() {
     assert_eq!(welcome["bdy"]["id"], b_id.as_str());
     let queued = next_json(&mut b2).await.unwrap();
     assert_eq!(queued["bdy"], json!({"while": "away"}));
+}
+
+#[tokio::test]
+async fn a_client_cannot_take_another_clients_id_or_name() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let (mut a, a_id, a_token) = connect_with_token(&router.base).await;
+    let (mut b, b_id) = connect(&router.base).await;
+    let (mut c, c_id) = connect(&router.base).await;
+    // b asks for a's id while a is connected, even with a's token: refused, b stays b.
+    for body in [
+        json!({"id": a_id}),
+        json!({"id": a_id, "reconnectToken": a_token}),
+    ] {
+        send(&mut b, json!({"to": "hydra-router:/", "frm": format!("{b_id}@client:/"), "typ": "reconnect", "bdy": body})).await;
+        let answer = next_json(&mut b).await.unwrap();
+        assert!(
+            answer["bdy"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("refused"),
+            "{answer}"
+        );
+    }
+    // A message for a still reaches a, and names its real sender whatever frm said.
+    send(&mut c, json!({"to": "hydra-router:/", "frm": "hydra-router:/", "fwd": format!("{a_id}@client:/"), "bdy": {"for": "a"}})).await;
+    let got = next_json(&mut a).await.unwrap();
+    assert_eq!(got["bdy"], json!({"for": "a"}));
+    assert_eq!(
+        got["frm"],
+        format!("{c_id}@client:/"),
+        "frm is the sender's session"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), b.next())
+            .await
+            .is_err(),
+        "b got nothing of a's"
+    );
+}
+
+#[tokio::test]
+async fn reconnect_takes_an_id_back_only_with_its_token() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let (mut a, a_id, a_token) = connect_with_token(&router.base).await;
+    a.close(None).await.unwrap();
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut x, x_id) = connect(&router.base).await;
+    for body in [
+        json!({"id": a_id}),
+        json!({"id": a_id, "reconnectToken": "guess"}),
+    ] {
+        send(&mut x, json!({"to": "hydra-router:/", "frm": format!("{x_id}@client:/"), "typ": "reconnect", "bdy": body})).await;
+        let answer = next_json(&mut x).await.unwrap();
+        assert!(
+            answer["bdy"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("reconnectToken"),
+            "{answer}"
+        );
+    }
+    send(&mut x, json!({"to": "hydra-router:/", "frm": format!("{x_id}@client:/"), "typ": "reconnect", "bdy": {"id": a_id, "reconnectToken": a_token}})).await;
+    let welcome = next_json(&mut x).await.unwrap();
+    assert_eq!(welcome["typ"], "connection");
+    assert_eq!(welcome["bdy"]["id"], a_id.as_str());
+    let fresh = welcome["bdy"]["reconnectToken"].as_str().unwrap();
+    assert_ne!(fresh, a_token, "a new token with each (re)connection");
+    // An id no router of ours handed out (a Node router's) is taken back the old way.
+    let (mut y, y_id) = connect(&router.base).await;
+    send(&mut y, json!({"to": "hydra-router:/", "frm": format!("{y_id}@client:/"), "typ": "reconnect", "bdy": {"id": "nodeclient1"}})).await;
+    let welcome = next_json(&mut y).await.unwrap();
+    assert_eq!(welcome["bdy"]["id"], "nodeclient1");
 }
 
 #[tokio::test]
