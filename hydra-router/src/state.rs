@@ -49,9 +49,9 @@ pub struct RouterState {
     /// This router's name in `Via` headers (`hydra-router-{instance id}`): a request that
     /// carries it has been here before.
     pub via_name: String,
-    /// `ip:port` forms that reach this router itself (its advertised address, loopback, every
-    /// local interface, on its port): never forwarded to.
-    pub own_authorities: std::collections::HashSet<String>,
+    /// The addresses that reach this router itself on its port (every local interface, its
+    /// advertised address): never forwarded to.
+    own: OwnAddresses,
 }
 
 /// Problems with data in Redis (a route key of the wrong type, a nodes entry that is not JSON),
@@ -101,7 +101,7 @@ impl RouterState {
             .build(connector);
         let router_id = hydra.instance_id().to_string();
         let via_name = format!("hydra-router-{router_id}");
-        let own_authorities = own_authorities(&hydra);
+        let own = OwnAddresses::of(&hydra);
         Arc::new(Self {
             hydra,
             config,
@@ -114,15 +114,14 @@ impl RouterState {
             started: Instant::now(),
             bad_data: Noticed::default(),
             via_name,
-            own_authorities,
+            own,
         })
     }
 
     /// Whether `instance` is this router (its own registration, or a nodes entry pointing at one
     /// of its addresses): forwarding there would loop.
     pub fn is_self(&self, instance: &pool::Instance) -> bool {
-        instance.id == self.hydra.instance_id()
-            || self.own_authorities.contains(&instance.authority)
+        instance.id == self.hydra.instance_id() || self.own.contains(&instance.authority)
     }
 
     /// Records a problem for `/v1/router/log`.
@@ -204,24 +203,41 @@ impl RouterState {
     }
 }
 
-/// The `ip:port` forms under which a connection reaches this router's port.
-fn own_authorities(hydra: &Hydra) -> std::collections::HashSet<String> {
-    let port = hydra.port().to_string();
-    let mut ips: Vec<String> = vec![
-        hydra.ip().to_string(),
-        "127.0.0.1".into(),
-        "0.0.0.0".into(),
-        "localhost".into(),
-        "[::1]".into(),
-        "[::]".into(),
-    ];
-    for ip in hydra_core::address::local_addresses() {
-        ips.push(match ip {
-            std::net::IpAddr::V4(v4) => v4.to_string(),
-            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-        });
+/// Where this router listens: its port, and the names and addresses that lead to it there.
+#[derive(Debug)]
+struct OwnAddresses {
+    port: u16,
+    /// Its advertised address (may be a DNS name) and `localhost`.
+    names: Vec<String>,
+    /// Every address of this machine's interfaces.
+    ips: Vec<std::net::IpAddr>,
+}
+
+impl OwnAddresses {
+    fn of(hydra: &Hydra) -> Self {
+        Self {
+            port: hydra.port().to_string().parse().unwrap_or(0),
+            names: vec![hydra.ip().to_string(), "localhost".into()],
+            ips: hydra_core::address::local_addresses(),
+        }
     }
-    ips.into_iter().map(|ip| format!("{ip}:{port}")).collect()
+
+    /// Whether `authority` (`host:port`, `[v6]:port`) is this router: its port on any loopback
+    /// or unspecified address, on an address of this machine, or under its advertised name.
+    fn contains(&self, authority: &str) -> bool {
+        let Some((host, port)) = authority.rsplit_once(':') else {
+            return false;
+        };
+        if port.parse::<u16>().ok() != Some(self.port) {
+            return false;
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if self.names.iter().any(|n| n.eq_ignore_ascii_case(host)) {
+            return true;
+        }
+        host.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified() || self.ips.contains(&ip))
+    }
 }
 
 /// Keeps the pool and the table current until `stop` is cancelled.

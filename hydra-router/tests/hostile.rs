@@ -357,8 +357,22 @@ async fn a_nodes_entry_pointing_at_the_router_is_never_forwarded_to() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let own = router.base.trim_start_matches("http://").to_string();
-    plant_instance(&mut r, "loop-service", "loopid", &own, "[get]/v1/loop/test").await;
+    let port = router.base.rsplit(':').next().unwrap().to_string();
+    // The router itself under every name a Redis writer could give it.
+    for (i, host) in ["127.0.0.1", "127.0.0.2", "0.0.0.0", "localhost"]
+        .iter()
+        .enumerate()
+    {
+        let addr = format!("{host}:{port}");
+        plant_instance(
+            &mut r,
+            "loop-service",
+            &format!("loopid{i}"),
+            &addr,
+            "[get]/v1/loop/test",
+        )
+        .await;
+    }
     let http = reqwest::Client::new();
     refresh(&http, &router.base).await;
     let url = format!("{}/v1/loop/test", router.base);
