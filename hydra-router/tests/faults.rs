@@ -49,11 +49,7 @@ async fn redis_outage_loses_no_requests_and_recovers() {
     // Back, empty: every service and the router register again by themselves.
     redis.restart();
     let back = Instant::now();
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis_conn(&redis).await;
     loop {
         let mut all = true;
         for (svc, id) in [

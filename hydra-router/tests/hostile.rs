@@ -152,11 +152,7 @@ async fn garbage_in_redis_is_skipped() {
     let http = reqwest::Client::new();
     let ok = format!("{}/v1/hello/test", router.base);
     until_status(&http, &ok, 200).await;
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis_conn(&redis).await;
     // A present instance whose nodes entry is not JSON; routes that are not paths; junk messages.
     let _: () = r.hset(keys::NODES, "junkid", "{not json").await.unwrap();
     let _: () = r
@@ -186,26 +182,7 @@ async fn garbage_in_redis_is_skipped() {
         .publish(keys::broadcast_channel("hydra-router"), r#"{"to":"hydra-router:/","frm":"x:/","bdy":{"action":"refresh","serviceName":"junk-service"}}"#)
         .await
         .unwrap();
-    let v: Value = http
-        .get(format!("{}/v1/router/refresh", router.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(v["statusCode"], 200);
-    for _ in 0..20 {
-        assert_eq!(http.get(&ok).send().await.unwrap().status(), 200);
-    }
-    let v: Value = http
-        .get(format!("{}/v1/router/list/routes", router.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = refresh_and_list_routes(&http, &router.base, &ok, 20).await;
     let junk = v["result"]
         .as_array()
         .unwrap()
@@ -225,11 +202,7 @@ async fn a_routes_key_of_the_wrong_type_spoils_only_its_own_service() {
     // must skip that key, not fail: the router starts and serves the others, routes of services
     // registered afterwards arrive, and a refresh keeps them.
     let redis = RedisServer::start();
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis_conn(&redis).await;
     let _: () = r.set(keys::routes("poison"), "not a set").await.unwrap();
     let router = router(&redis, json!({})).await;
     let _svc = hello(&redis).await;
@@ -241,26 +214,7 @@ async fn a_routes_key_of_the_wrong_type_spoils_only_its_own_service() {
         .sadd(keys::routes("later-service"), "[get]/v1/later/test")
         .await
         .unwrap();
-    let v: Value = http
-        .get(format!("{}/v1/router/refresh", router.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(v["statusCode"], 200);
-    for _ in 0..5 {
-        assert_eq!(http.get(&ok).send().await.unwrap().status(), 200);
-    }
-    let v: Value = http
-        .get(format!("{}/v1/router/list/routes", router.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = refresh_and_list_routes(&http, &router.base, &ok, 5).await;
     let services: Vec<&str> = v["result"]
         .as_array()
         .unwrap()
@@ -279,11 +233,7 @@ async fn a_routes_key_of_the_wrong_type_spoils_only_its_own_service() {
 async fn bad_data_in_redis_is_logged_once_per_change_not_every_scan() {
     let redis = RedisServer::start();
     let _svc = hello(&redis).await;
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis_conn(&redis).await;
     let _: () = r.hset(keys::NODES, "junkid", "{not json").await.unwrap();
     let _: () = r
         .set_ex(keys::presence("hello-service", "junkid"), "junkid", 60)
@@ -344,6 +294,37 @@ async fn refresh(http: &reqwest::Client, base: &str) {
     assert_eq!(status, 200);
 }
 
+/// A full reload (`/v1/router/refresh`), then `n` GETs of `ok` that must answer 200, then the
+/// router's route listing.
+async fn refresh_and_list_routes(http: &reqwest::Client, base: &str, ok: &str, n: usize) -> Value {
+    refresh(http, base).await;
+    for _ in 0..n {
+        assert_eq!(http.get(ok).send().await.unwrap().status(), 200);
+    }
+    get_json(http, format!("{base}/v1/router/list/routes")).await
+}
+
+/// The status of the first answer to `GET url` that is none of `not_yet` (the router has not
+/// loaded what was planted), polling for up to 8 s. That answer must come within 2 s: a request
+/// that loops takes much longer.
+async fn first_answer(http: &reqwest::Client, url: &str, not_yet: &[u16]) -> u16 {
+    let t = Instant::now();
+    loop {
+        let started = Instant::now();
+        let status = http.get(url).send().await.unwrap().status().as_u16();
+        if !not_yet.contains(&status) {
+            let took = started.elapsed();
+            assert!(took < Duration::from_secs(2), "answered after {took:?}");
+            return status;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "never routed: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn open_descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
 }
@@ -352,11 +333,7 @@ fn open_descriptors() -> usize {
 async fn a_nodes_entry_pointing_at_the_router_is_never_forwarded_to() {
     let redis = RedisServer::start();
     let router = router(&redis, json!({})).await;
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis_conn(&redis).await;
     let port = router.base.rsplit(':').next().unwrap().to_string();
     // The router itself under every name a Redis writer could give it.
     for (i, host) in ["127.0.0.1", "127.0.0.2", "0.0.0.0", "localhost"]
@@ -376,27 +353,8 @@ async fn a_nodes_entry_pointing_at_the_router_is_never_forwarded_to() {
     let http = reqwest::Client::new();
     refresh(&http, &router.base).await;
     let url = format!("{}/v1/loop/test", router.base);
-    // Wait until the router knows the route (404 until then).
-    let t = Instant::now();
     let before = open_descriptors();
-    let status = loop {
-        let started = Instant::now();
-        let resp = http.get(&url).send().await.unwrap();
-        let status = resp.status().as_u16();
-        if status != 404 {
-            assert!(
-                started.elapsed() < Duration::from_secs(2),
-                "answered at once, not after a loop ({:?})",
-                started.elapsed()
-            );
-            break status;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(8),
-            "the route never appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = first_answer(&http, &url, &[404]).await;
     assert_eq!(status, 503, "the only instance is the router itself");
     let grown = open_descriptors().saturating_sub(before);
     assert!(grown < 20, "{grown} descriptors opened by one request");
@@ -407,11 +365,7 @@ async fn a_loop_between_two_routers_is_refused() {
     let redis = RedisServer::start();
     let a = router(&redis, json!({})).await;
     let b = router(&redis, json!({})).await;
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis_conn(&redis).await;
     // Two instances of one service: one at each router. A skips itself and sends to B, B skips
     // itself and sends back to A, which sees its own Via and refuses.
     for (id, base) in [("at-a", &a.base), ("at-b", &b.base)] {
@@ -422,19 +376,8 @@ async fn a_loop_between_two_routers_is_refused() {
     refresh(&http, &a.base).await;
     refresh(&http, &b.base).await;
     let url = format!("{}/v1/pingpong/test", a.base);
-    let t = Instant::now();
     let before = open_descriptors();
-    let status = loop {
-        let status = http.get(&url).send().await.unwrap().status().as_u16();
-        if status != 404 && status != 503 {
-            break status;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(8),
-            "never routed: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = first_answer(&http, &url, &[404, 503]).await;
     assert_eq!(status, 508, "Loop Detected");
     let grown = open_descriptors().saturating_sub(before);
     assert!(grown < 40, "{grown} descriptors opened");
@@ -520,11 +463,7 @@ async fn forwarded_headers_are_the_routers_word() {
             });
         }
     });
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis_conn(&redis).await;
     plant_instance(
         &mut r,
         "echo-service",

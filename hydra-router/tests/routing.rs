@@ -44,14 +44,7 @@ async fn routes_to_rust_and_node_services_as_the_node_router() {
         format!("hello from hello-service - {}", svc.hydra().instance_id())
     );
 
-    let v: Value = http
-        .get(format!("{}/v1/node/hello", router.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&http, format!("{}/v1/node/hello", router.base)).await;
     assert_eq!(v["statusCode"], 200);
     assert_eq!(
         v["result"]["msg"],
@@ -100,14 +93,11 @@ async fn routes_to_rust_and_node_services_as_the_node_router() {
     assert!(html.contains(svc.hydra().instance_id()));
 
     // A service name as the first segment: routed with the segment stripped.
-    let v: Value = http
-        .get(format!("{}/hello-service/v1/hello/test", router.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(
+        &http,
+        format!("{}/hello-service/v1/hello/test", router.base),
+    )
+    .await;
     assert_eq!(v["statusCode"], 200);
     // Unknown: Node's 404 envelope.
     let resp = http
@@ -286,14 +276,7 @@ async fn admin_endpoints_need_the_token_not_a_host_header() {
             .status(),
         404
     );
-    let v: Value = http
-        .get(format!("{list}?token=s3cret"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&http, format!("{list}?token=s3cret")).await;
     let services: Vec<&str> = v["result"]
         .as_array()
         .unwrap()
@@ -317,24 +300,10 @@ async fn admin_endpoints_need_the_token_not_a_host_header() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["instanceID"], router.hydra.instance_id());
     // Health and version stay public.
-    let v: Value = http
-        .get(format!("{}/v1/router/health", router.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&http, format!("{}/v1/router/health", router.base)).await;
     assert_eq!(v["result"]["serviceName"], "hydra-router");
     assert!(v["result"]["memory"]["rss"].as_u64().unwrap() > 0);
-    let v: Value = http
-        .get(format!("{}/v1/router/version", router.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&http, format!("{}/v1/router/version", router.base)).await;
     assert_eq!(v["result"]["version"], env!("CARGO_PKG_VERSION"));
     // Dashboard and metrics behind the token too.
     assert_eq!(

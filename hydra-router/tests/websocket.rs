@@ -143,14 +143,7 @@ async fn forward_across_two_routers_and_reconnect_drains_the_queue() {
     let http = reqwest::Client::new();
     let t = std::time::Instant::now();
     loop {
-        let v: Value = http
-            .get(format!("{}/v1/router/list/wsdir", r1.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = get_json(&http, format!("{}/v1/router/list/wsdir", r1.base)).await;
         if v["result"][r2.hydra.instance_id()].get(&b_id).is_some() {
             break;
         }

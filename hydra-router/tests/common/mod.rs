@@ -139,3 +139,17 @@ pub fn hello_process(redis: &RedisServer) -> tokio::process::Child {
         .spawn()
         .unwrap()
 }
+
+/// A connection of the test's own to `redis`.
+pub async fn redis_conn(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// `GET url`, its body as JSON.
+pub async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
