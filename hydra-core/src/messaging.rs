@@ -161,7 +161,7 @@ pub(crate) async fn subscriber(core: Arc<Core>, ready: oneshot::Sender<()>) {
 
 /// The wire text of `msg` as this instance sends it: signed with `signatureSharedSecret` when
 /// one is set (replacing any signature it carried, such as the one a reply inherits).
-fn outgoing_wire(core: &Core, msg: &Umf) -> String {
+pub(crate) fn outgoing_wire(core: &Core, msg: &Umf) -> String {
     let secret = &core.config.signature_shared_secret;
     if secret.is_empty() {
         return msg.to_wire();

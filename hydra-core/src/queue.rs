@@ -33,7 +33,8 @@ pub struct QueueDepth {
 }
 
 impl Hydra {
-    /// Queues `msg` for the service in its `to` (`LPUSH …:mqrecieved`, short form).
+    /// Queues `msg` for the service in its `to` (`LPUSH …:mqrecieved`, short form), signed with
+    /// `signatureSharedSecret` when one is set, as a sent message is.
     ///
     /// # Errors
     /// [`HydraError::Umf`] for an invalid message, a route error, or a Redis error.
@@ -44,7 +45,10 @@ impl Hydra {
             .core
             .redis
             .conn()
-            .lpush(keys::queue::received(&route.service), msg.to_wire())
+            .lpush(
+                keys::queue::received(&route.service),
+                crate::messaging::outgoing_wire(&self.core, msg),
+            )
             .await?;
         Ok(())
     }

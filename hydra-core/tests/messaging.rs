@@ -270,6 +270,19 @@ async fn signing(redis: &RedisServer, name: &str, secret: &str, force: bool) -> 
 }
 
 #[tokio::test]
+async fn queued_messages_are_signed_like_sent_ones() {
+    let redis = RedisServer::start();
+    let h = signing(&redis, "queuer", "s3cret", false).await;
+    h.queue_message(&Umf::new("worker:/", h.own_route(), json!({"job": 1})))
+        .await
+        .unwrap();
+    let taken = h.take_queued_message("worker").await.unwrap().unwrap();
+    assert!(taken.message.signature.is_some(), "signed");
+    assert!(taken.message.verify(b"s3cret"), "with the shared secret");
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn forced_signatures_drop_unsigned_and_forged_messages() {
     let redis = RedisServer::start();
     let guarded = signing(&redis, "guarded", "s3cret", true).await;
