@@ -167,17 +167,20 @@ pub async fn forward(
     tracer: &str,
 ) -> Response<Body> {
     let started = Instant::now();
+    // Every answer the router gives itself is counted, as forwarded ones are.
+    let refuse = |status: u16, reason: &str| {
+        state.metrics.request(service, status, started.elapsed());
+        error_response(status, reason, Some(tracer))
+    };
     let (parts, body) = req.into_parts();
     // A request that already passed through this router is in a loop (a nodes entry that points
     // at a router, this one or another): refuse it rather than forward it again.
     let via = via_values(&parts.headers);
     if via.iter().any(|hop| hop == &state.via_name) {
         tracing::warn!(%service, %tracer, "request came back to this router: forwarding loop refused");
-        state.metrics.request(service, 508, started.elapsed());
-        return error_response(
+        return refuse(
             508,
             "forwarding loop: the request already passed through this router",
-            Some(tracer),
         );
     }
     let limit = state.config.body_limit;
@@ -187,31 +190,16 @@ pub async fn forward(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return error_response(
-            413,
-            &format!("request body is larger than {limit} bytes"),
-            Some(tracer),
-        );
+        return refuse(413, &format!("request body is larger than {limit} bytes"));
     }
     let mut body = match read_body(body, limit, &state.config).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
-            return error_response(
-                413,
-                &format!("request body is larger than {limit} bytes"),
-                Some(tracer),
-            );
+            return refuse(413, &format!("request body is larger than {limit} bytes"));
         }
-        Err(BodyError::Slow(what)) => {
-            state.metrics.request(service, 408, started.elapsed());
-            return error_response(408, &what, Some(tracer));
-        }
+        Err(BodyError::Slow(what)) => return refuse(408, &what),
         Err(BodyError::Broken(e)) => {
-            return error_response(
-                400,
-                &format!("could not read the request body: {e}"),
-                Some(tracer),
-            )
+            return refuse(400, &format!("could not read the request body: {e}"))
         }
     };
     let mut headers = parts.headers.clone();
@@ -227,14 +215,10 @@ pub async fn forward(
             .read_to_end(&mut out);
         match read {
             Ok(n) if n > limit => {
-                return error_response(
-                    413,
-                    &format!("request body is larger than {limit} bytes"),
-                    Some(tracer),
-                )
+                return refuse(413, &format!("request body is larger than {limit} bytes"))
             }
             Ok(_) => body = Bytes::from(out),
-            Err(e) => return error_response(400, &format!("invalid gzip body: {e}"), Some(tracer)),
+            Err(e) => return refuse(400, &format!("invalid gzip body: {e}")),
         }
         headers.remove(header::CONTENT_ENCODING);
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));

@@ -200,6 +200,29 @@ async fn slow_service_gets_504_and_big_body_413() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 413);
+    let resp = http
+        .post(format!("{}/v1/hello/post", router.base))
+        .header("content-encoding", "gzip")
+        .body("not gzip at all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // The router's own answers are counted too.
+    let metrics = http
+        .get(format!("{}/metrics", router.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for status in [504, 413, 400] {
+        let line = format!(
+            "hydra_router_requests_total{{service=\"hello-service\",status=\"{status}\"}} 1"
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
     // Others are unaffected.
     assert_eq!(
         http.get(format!("{}/v1/hello/test", router.base))
