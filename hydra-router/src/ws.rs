@@ -180,16 +180,29 @@ fn error_message(state: &RouterState, text: &str) -> String {
     Umf::new("client:/", router_route(state), json!({ "error": text })).to_wire()
 }
 
-/// Runs one client connection until it closes.
+/// Runs one client connection until it closes; its log lines carry the client id it started
+/// with (`ws{client=…}`).
 pub async fn session(
     state: Arc<RouterState>,
     socket: WebSocket,
     peer: Option<SocketAddr>,
     forwarded_for: Option<String>,
 ) {
+    let id = tracer_id();
+    let span = tracing::info_span!("ws", client = %id);
+    tracing::Instrument::instrument(run_session(state, socket, peer, forwarded_for, id), span)
+        .await;
+}
+
+async fn run_session(
+    state: Arc<RouterState>,
+    socket: WebSocket,
+    peer: Option<SocketAddr>,
+    forwarded_for: Option<String>,
+    mut id: String,
+) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<String>(CLIENT_BUFFER);
-    let mut id = tracer_id();
     state.ws.register(&id, tx.clone());
     state.metrics.ws_clients(1);
     announce(&state, "wsdir.add", &id).await;
@@ -200,9 +213,6 @@ pub async fn session(
     let _ = tx
         .send(connection_message(&state, &id, &ip, token.as_deref()))
         .await;
-    let span = tracing::info_span!("ws", client = %id);
-    let _enter = span.enter();
-    drop(_enter);
 
     let rate = state.config.ws_rate_limit.max(1) as f64;
     let mut tokens = rate;

@@ -521,6 +521,55 @@ async fn a_websocket_upgrade_on_an_admin_path_is_no_way_around_the_token() {
 }
 
 #[tokio::test]
+async fn websocket_session_logs_name_the_client() {
+    use futures_util::{SinkExt, StreamExt};
+    let redis = RedisServer::start();
+    let (mut child, base, dir) = router_process(&redis, "ws-span-log", "info", json!({}));
+    let http = reqwest::Client::new();
+    until_status(&http, &format!("{base}/v1/router/health"), 200).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(base.replace("http://", "ws://") + "/")
+        .await
+        .unwrap();
+    let hello = ws.next().await.unwrap().unwrap().into_text().unwrap();
+    let hello: Value = serde_json::from_str(&hello).unwrap();
+    let id = hello["bdy"]["id"].as_str().unwrap().to_string();
+    let log = json!({"to": "hydra-router:/", "frm": format!("{id}@client:/"), "typ": "log", "bdy": {"note": "span-check"}});
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        log.to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let t = Instant::now();
+    let line = loop {
+        let out = router_output(&dir);
+        if let Some(line) = out.lines().find(|l| l.contains("span-check")) {
+            break line.to_string();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "no client log line: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    // Without the colours the console log may carry.
+    let plain: String = line
+        .split('\u{1b}')
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part
+            } else {
+                part.split_once('m').map_or("", |(_, rest)| rest)
+            }
+        })
+        .collect();
+    assert!(plain.contains(&format!("ws{{client={id}}}")), "{plain}");
+}
+
+#[tokio::test]
 async fn a_flooding_websocket_client_is_rate_limited() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
