@@ -160,7 +160,7 @@ pub enum MessageCommand {
 /// `rest PATH [FILE]`
 #[derive(Debug, Args)]
 pub struct RestArgs {
-    /// `[instance@]service:[method]/path`, e.g. hello-service:[get]/v1/hello/test.
+    /// `[instance@]service:[method]/path`, e.g. `hello-service:[get]/v1/hello/test`.
     pub path: String,
     /// A JSON file sent as the request body (post, put and patch only).
     pub file: Option<PathBuf>,

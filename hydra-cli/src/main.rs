@@ -3,7 +3,7 @@
 //!
 //! - [`cli`]: the commands and flags (clap).
 //! - [`profiles`]: named Redis connections and which URL a command uses; [`context`]: connecting.
-//! - [`cfg`]: stored configs. [`ops`]: services, nodes, routes, health, refresh, queue depth.
+//! - [`mod@cfg`]: stored configs. [`ops`]: services, nodes, routes, health, refresh, queue depth.
 //! - [`message`]: UMF messages and `rest`. [`server`]: `redis info`, `shell`. [`watch`].
 //! - [`output`]: tables and JSON; [`input`]: reading JSON files.
 //!

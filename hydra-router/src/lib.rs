@@ -12,7 +12,8 @@
 //! - [`proxy`]: forwarding, retries on another instance, Node's JSON envelope rewrite and gzip.
 //! - [`admin`]: `/v1/router/*`, the dashboard, `/metrics`; token or loopback only.
 //! - [`ws`]: the WebSocket gateway and the cross-router client directory.
-//! - [`run`]: everything together, with graceful shutdown.
+//! - [`Router`]: everything together ([`Router::bind`], then [`Router::serve`]), with graceful
+//!   shutdown.
 
 pub mod admin;
 pub mod app;

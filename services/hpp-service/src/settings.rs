@@ -39,7 +39,7 @@ pub enum SettingsError {
         /// What was given.
         value: String,
     },
-    /// Over [`MAX_MS`].
+    /// Over a day.
     #[error("setting `{key}` is {value} ms, more than a day")]
     TooLarge {
         /// The setting.
