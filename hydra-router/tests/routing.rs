@@ -82,14 +82,7 @@ async fn routes_to_rust_and_node_services_as_the_node_router() {
         &png.bytes().await.unwrap()[..],
         include_bytes!("../../services/hello-service/assets/hello.png")
     );
-    let html = http
-        .get(format!("{}/v1/hello/html", router.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&http, format!("{}/v1/hello/html", router.base)).await;
     assert!(html.contains(svc.hydra().instance_id()));
 
     // A service name as the first segment: routed with the segment stripped.
@@ -209,14 +202,7 @@ async fn slow_service_gets_504_and_big_body_413() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     // The router's own answers are counted too.
-    let metrics = http
-        .get(format!("{}/metrics", router.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&http, format!("{}/metrics", router.base)).await;
     for status in [504, 413, 400] {
         let line = format!(
             "hydra_router_requests_total{{service=\"hello-service\",status=\"{status}\"}} 1"
@@ -337,23 +323,9 @@ async fn admin_endpoints_need_the_token_not_a_host_header() {
             .status(),
         404
     );
-    let page = http
-        .get(format!("{}/?token=s3cret", router.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&http, format!("{}/?token=s3cret", router.base)).await;
     assert!(page.contains("hydra-router"));
-    let metrics = http
-        .get(format!("{}/metrics?token=s3cret", router.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&http, format!("{}/metrics?token=s3cret", router.base)).await;
     assert!(
         metrics.contains("hydra_router_requests_total{service=\"hello-service\",status=\"200\"}"),
         "{metrics}"

@@ -153,3 +153,8 @@ pub async fn redis_conn(redis: &RedisServer) -> redis::aio::MultiplexedConnectio
 pub async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
     http.get(url).send().await.unwrap().json().await.unwrap()
 }
+
+/// `GET url`, its body as text.
+pub async fn get_text(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
