@@ -65,23 +65,143 @@ pub enum HydraError {
     Io(#[from] std::io::Error),
 }
 
-impl HydraError {
-    /// The HTTP status Node would answer with for this error.
-    pub fn status_code(&self) -> u16 {
+/// Who caused an error, which decides how it is reported and whether trying again may help.
+///
+/// A server turns a kind into a status in one place (hydra-service's `ApiError`, the router's
+/// error module); the library never chooses HTTP statuses for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The caller asked for something invalid: a bad message, route, config or argument.
+    Caller,
+    /// The peer that was called failed or answered badly after the request reached it.
+    Upstream,
+    /// What is needed is not there right now: no instance, Redis unreachable or gone away.
+    Unavailable,
+    /// No answer in time.
+    Timeout,
+    /// A fault of this process.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The lower-case name used in logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Self::BadRequest(_) | Self::Umf(_) | Self::Route(_) => 400,
-            Self::Unavailable(_) | Self::RedisUnreachable { .. } => 503,
-            Self::Timeout => 504,
-            Self::Http { .. } => 502,
-            _ => 500,
+            Self::Caller => "caller",
+            Self::Upstream => "upstream",
+            Self::Unavailable => "unavailable",
+            Self::Timeout => "timeout",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl HydraError {
+    /// Who caused the error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Config(_)
+            | Self::RedisUrl { .. }
+            | Self::Umf(_)
+            | Self::Route(_)
+            | Self::BadRequest(_)
+            | Self::NotRegistered => ErrorKind::Caller,
+            Self::RedisUnreachable { .. } | Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Redis(e) if e.is_timeout() => ErrorKind::Timeout,
+            Self::Redis(e)
+                if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() =>
+            {
+                ErrorKind::Unavailable
+            }
+            Self::Redis(_) | Self::Io(_) => ErrorKind::Internal,
+            Self::Timeout => ErrorKind::Timeout,
+            Self::Http { .. } => ErrorKind::Upstream,
         }
     }
 
-    /// The Node-shaped envelope `{statusCode, statusMessage, statusDescription, result:{reason}}`.
+    /// Whether the same call may succeed if tried again later: true for what is missing or slow
+    /// now, false for the caller's mistakes, our faults and a request that reached its peer.
+    pub fn retryable(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
+    }
+
+    /// The status Node's `makeAPIRequest` puts in the envelope it resolves with for such a
+    /// failure (400, 502, 503, 504; 500 for the rest).
+    pub fn node_status(&self) -> u16 {
+        match self.kind() {
+            ErrorKind::Caller => 400,
+            ErrorKind::Upstream => 502,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Timeout => 504,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// The Node-shaped envelope `{statusCode, statusMessage, statusDescription, result:{reason}}`
+    /// that Node's `makeAPIRequest` resolves with when the call fails (see [`Self::node_status`]).
     pub fn to_envelope(&self) -> serde_json::Value {
         response::envelope(
-            self.status_code(),
+            self.node_status(),
             serde_json::json!({ "result": { "reason": self.to_string() } }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_say_who_caused_it_and_whether_to_retry() {
+        let cases: Vec<(HydraError, ErrorKind, bool)> = vec![
+            (HydraError::BadRequest("x".into()), ErrorKind::Caller, false),
+            (HydraError::NotRegistered, ErrorKind::Caller, false),
+            (
+                HydraError::Unavailable("x".into()),
+                ErrorKind::Unavailable,
+                true,
+            ),
+            (HydraError::Timeout, ErrorKind::Timeout, true),
+            (
+                HydraError::Http {
+                    service: "s".into(),
+                    reason: "reset".into(),
+                },
+                ErrorKind::Upstream,
+                false,
+            ),
+            (
+                HydraError::Redis(redis::RedisError::from(std::io::Error::from(
+                    std::io::ErrorKind::ConnectionReset,
+                ))),
+                ErrorKind::Unavailable,
+                true,
+            ),
+            (
+                HydraError::Redis(redis::RedisError::from((
+                    redis::ErrorKind::Parse,
+                    "bad reply",
+                ))),
+                ErrorKind::Internal,
+                false,
+            ),
+            (
+                HydraError::Io(std::io::Error::other("x")),
+                ErrorKind::Internal,
+                false,
+            ),
+        ];
+        for (e, kind, retry) in cases {
+            assert_eq!(e.kind(), kind, "{e}");
+            assert_eq!(e.retryable(), retry, "{e}");
+        }
+        assert_eq!(HydraError::Timeout.node_status(), 504);
+        assert_eq!(HydraError::Unavailable("x".into()).node_status(), 503);
     }
 }

@@ -44,7 +44,7 @@ pub mod umf;
 
 pub use api::ApiResponse;
 pub use config::{Config, ConfigLoader, HydraConfig, RedisConfig, ServicePort};
-pub use error::HydraError;
+pub use error::{ErrorKind, HydraError};
 pub use hydra::{Hydra, HydraBuilder, DEFAULT_API_TIMEOUT};
 pub use messaging::Messages;
 pub use queue::{QueueDepth, QueuedMessage};

@@ -132,14 +132,14 @@ async fn bad_requests_and_unavailable_services_use_nodes_reasons() {
     for (msg, reason) in cases {
         let err = caller.api_request(&msg).await.unwrap_err();
         assert_eq!(err.to_string(), reason);
-        assert_eq!(err.status_code(), 400);
+        assert_eq!(err.node_status(), 400);
     }
     let err = caller
         .api_request(&Umf::new("web:[get]/v1/hi", "caller:/", json!({})))
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "Unavailable web instances");
-    assert_eq!(err.status_code(), 503);
+    assert_eq!(err.node_status(), 503);
 }
 
 #[tokio::test]

@@ -146,7 +146,7 @@ async fn unavailable_targets_give_nodes_reasons() {
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "Unavailable nobody instances");
-    assert_eq!(err.status_code(), 503);
+    assert_eq!(err.node_status(), 503);
     let err = h
         .send(&Umf::new("deadbeef@lonely:/", "lonely:/", json!(1)))
         .await
@@ -176,7 +176,7 @@ async fn unavailable_targets_give_nodes_reasons() {
         .send(&Umf::new("no-colon", "lonely:/", json!(1)))
         .await
         .unwrap_err();
-    assert_eq!(err.status_code(), 400);
+    assert_eq!(err.node_status(), 400);
     h.shutdown().await.unwrap();
 }
 

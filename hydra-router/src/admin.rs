@@ -307,16 +307,16 @@ async fn post_action(state: &RouterState, action: &str, umf: Umf) -> Response<Bo
                         None,
                     )
                 }
-                Err(e) => error_response(e.status_code(), &e.to_string(), None),
+                Err(e) => error_response(e.node_status(), &e.to_string(), None),
             }
         }
         "send" => match state.hydra.send(&umf).await {
             Ok(()) => ok(json!({"mid": umf.mid})),
-            Err(e) => error_response(e.status_code(), &e.to_string(), None),
+            Err(e) => error_response(e.node_status(), &e.to_string(), None),
         },
         _ => match state.hydra.queue_message(&umf).await {
             Ok(()) => ok(json!({"mid": umf.mid})),
-            Err(e) => error_response(e.status_code(), &e.to_string(), None),
+            Err(e) => error_response(e.node_status(), &e.to_string(), None),
         },
     }
 }

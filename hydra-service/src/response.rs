@@ -112,7 +112,7 @@ impl ApiError {
 
 impl From<HydraError> for ApiError {
     fn from(e: HydraError) -> Self {
-        match e.status_code() {
+        match e.node_status() {
             400 => Self::BadRequest(e.to_string()),
             503 => Self::Unavailable(e.to_string()),
             504 => Self::Timeout(e.to_string()),
