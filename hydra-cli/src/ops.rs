@@ -172,8 +172,8 @@ pub async fn routes(ctx: &Ctx, name: Option<&str>) -> anyhow::Result<()> {
         .either(&json!(routes), &table, "No routes registered.")
 }
 
-/// The longest time a running instance has no health key: the rewrite interval minus the key's
-/// lifetime.
+/// The longest time a running Node instance has no health key: the rewrite interval minus the
+/// key's lifetime (ours keep theirs present).
 fn health_gap() -> Duration {
     keys::HEALTH_INTERVAL.saturating_sub(Duration::from_secs(keys::KEY_TTL_SECS))
 }

@@ -36,12 +36,21 @@ pub(crate) struct Core {
     pub(crate) inbox: Inbox,
     pub(crate) routes: Mutex<Option<Vec<String>>>,
     pub(crate) registered: AtomicBool,
+    /// Serialises register and withdraw, and holds what a registration started.
+    registration: tokio::sync::Mutex<Registration>,
     pub(crate) http: reqwest::Client,
     pub(crate) api_timeout: Duration,
-    /// Cancelled to stop the heartbeats (first step of shutdown).
-    pub(crate) heartbeat_stop: CancellationToken,
     /// Cancelled to stop everything.
     pub(crate) stop: CancellationToken,
+}
+
+/// What a registration started: the subscriptions (kept until shutdown, so a withdrawn
+/// instance still receives replies while it drains) and the heartbeats (one set at a time).
+#[derive(Default)]
+struct Registration {
+    subscribed: bool,
+    /// Cancelled to stop this registration's heartbeats.
+    heartbeat: Option<CancellationToken>,
 }
 
 /// Owns the background tasks: when the last [`Hydra`] clone is dropped they are stopped.
@@ -167,9 +176,9 @@ impl HydraBuilder {
             ),
             routes: Mutex::new(None),
             registered: AtomicBool::new(false),
+            registration: tokio::sync::Mutex::new(Registration::default()),
             http,
             api_timeout: self.api_timeout,
-            heartbeat_stop: stop.child_token(),
             stop: stop.clone(),
             config,
         };
@@ -257,23 +266,33 @@ impl Hydra {
 
     /// Registers this process as an instance of its service: writes the service record, presence
     /// and nodes entry, subscribes to its channels, and keeps presence (every 1 s, TTL 3 s) and
-    /// health (every 5 s) fresh until shutdown. After a Redis outage it re-registers by itself.
+    /// health (every 5 s, TTL 10 s) fresh until shutdown. Registering again is a no-op; after
+    /// [`withdraw`](Self::withdraw) it registers anew. After a Redis outage it re-registers by itself.
     ///
     /// # Errors
     /// Redis errors, or [`HydraError::Timeout`] when the subscriptions cannot be made.
     pub async fn register_service(&self) -> Result<(), HydraError> {
         let core = &self.core;
+        let mut registration = core.registration.lock().await;
+        if registration.heartbeat.is_some() {
+            // Registered already: one set of heartbeats is enough.
+            return Ok(());
+        }
         core.write_service_entry().await?;
         core.write_presence().await?;
         core.write_health().await?;
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        self.spawn(crate::messaging::subscriber(core.clone(), ready_tx));
-        match tokio::time::timeout(SUBSCRIBE_WAIT, ready_rx).await {
-            Ok(Ok(())) => {}
-            _ => return Err(HydraError::Timeout),
+        if !registration.subscribed {
+            let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+            self.spawn(crate::messaging::subscriber(core.clone(), ready_tx));
+            match tokio::time::timeout(SUBSCRIBE_WAIT, ready_rx).await {
+                Ok(Ok(())) => registration.subscribed = true,
+                _ => return Err(HydraError::Timeout),
+            }
         }
-        self.spawn(presence_loop(core.clone()));
-        self.spawn(health_loop(core.clone()));
+        let beat = core.stop.child_token();
+        self.spawn(presence_loop(core.clone(), beat.clone()));
+        self.spawn(health_loop(core.clone(), beat.clone()));
+        registration.heartbeat = Some(beat);
         core.registered.store(true, Ordering::SeqCst);
         tracing::info!(service = %core.service, instance = %core.instance_id, ip = %core.ip, port = %core.port, "registered");
         Ok(())
@@ -317,7 +336,10 @@ impl Hydra {
     /// Redis errors.
     pub async fn withdraw(&self) -> Result<(), HydraError> {
         let core = &self.core;
-        core.heartbeat_stop.cancel();
+        let mut registration = core.registration.lock().await;
+        if let Some(beat) = registration.heartbeat.take() {
+            beat.cancel();
+        }
         if core.registered.swap(false, Ordering::SeqCst) {
             core.leave().await
         } else {
@@ -422,7 +444,7 @@ impl Core {
             .set_ex(
                 keys::health(&self.service, &self.instance_id),
                 text,
-                keys::KEY_TTL_SECS,
+                keys::HEALTH_TTL_SECS,
             )
             .ignore()
             .expire(
@@ -529,14 +551,14 @@ fn non_empty_or(s: &str, default: &str) -> String {
     }
 }
 
-async fn presence_loop(core: Arc<Core>) {
+async fn presence_loop(core: Arc<Core>, beat: CancellationToken) {
     let mut tick = tokio::time::interval(keys::PRESENCE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first beat was written by register_service
     let mut lost = false;
     loop {
         tokio::select! {
-            () = core.heartbeat_stop.cancelled() => return,
+            () = beat.cancelled() => return,
             _ = tick.tick() => {}
         }
         match core.write_presence().await {
@@ -562,13 +584,13 @@ async fn presence_loop(core: Arc<Core>) {
     }
 }
 
-async fn health_loop(core: Arc<Core>) {
+async fn health_loop(core: Arc<Core>, beat: CancellationToken) {
     let mut tick = tokio::time::interval(keys::HEALTH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tokio::select! {
-            () = core.heartbeat_stop.cancelled() => return,
+            () = beat.cancelled() => return,
             _ = tick.tick() => {}
         }
         if let Err(e) = core.write_health().await {

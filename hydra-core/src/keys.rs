@@ -15,8 +15,12 @@ pub const NODES: &str = "hydra:service:nodes";
 pub const PRESENCE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the health key is refreshed.
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
-/// TTL of presence and health keys, in seconds.
+/// TTL of presence keys, in seconds; also the TTL Node gives its health keys, and the one ours
+/// get when the instance leaves.
 pub const KEY_TTL_SECS: u64 = 3;
+/// TTL of the health key while the instance runs, in seconds: two write intervals, so the key is
+/// never missing between writes (Node's 3 s leaves it absent 2 s of every 5).
+pub const HEALTH_TTL_SECS: u64 = 10;
 /// TTL of the health log, in seconds (one week).
 pub const HEALTH_LOG_TTL_SECS: i64 = 604_800;
 /// Entries kept in a health log.

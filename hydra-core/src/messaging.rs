@@ -37,6 +37,15 @@ impl Inbox {
         }
     }
 
+    /// Routes the reply to `mid` to `tx` until the returned guard is dropped.
+    fn wait_for_reply(&self, mid: String, tx: oneshot::Sender<Umf>) -> PendingReply<'_> {
+        self.pending
+            .lock()
+            .expect("pending lock")
+            .insert(mid.clone(), tx);
+        PendingReply { inbox: self, mid }
+    }
+
     fn deliver(&self, channel: &str, payload: &[u8]) {
         let msg = match std::str::from_utf8(payload)
             .map_err(|e| e.to_string())
@@ -70,6 +79,20 @@ impl Inbox {
         }
         if self.tx.send(msg).is_err() {
             tracing::debug!(%channel, "message received with no reader");
+        }
+    }
+}
+
+/// A request's claim on its reply; dropping it forgets the request.
+struct PendingReply<'a> {
+    inbox: &'a Inbox,
+    mid: String,
+}
+
+impl Drop for PendingReply<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pending) = self.inbox.pending.lock() {
+            pending.remove(&self.mid);
         }
     }
 }
@@ -125,15 +148,22 @@ pub(crate) async fn subscriber(core: Arc<Core>, ready: oneshot::Sender<()>) {
                 continue;
             }
         };
-        let mut ok = true;
+        let mut refused = None;
         for ch in &channels {
             if let Err(e) = pubsub.subscribe(ch).await {
-                tracing::warn!(channel = %ch, error = %e, "subscribe failed");
-                ok = false;
+                refused = Some((ch, e));
                 break;
             }
         }
-        if !ok {
+        if let Some((ch, e)) = refused {
+            // A refusal (ACL, a server error) does not go away at once: back off as for a lost
+            // connection (at most one attempt, and one log line, a second).
+            tracing::warn!(channel = %ch, error = %e, retry_in = ?backoff, "subscribe failed");
+            tokio::select! {
+                () = core.stop.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(1));
             continue;
         }
         backoff = Duration::from_millis(100);
@@ -311,31 +341,53 @@ impl Hydra {
             msg.from = self.own_route();
         }
         let (tx, rx) = oneshot::channel();
-        let mid = msg.mid.clone();
-        self.core
-            .inbox
-            .pending
-            .lock()
-            .expect("pending lock")
-            .insert(mid.clone(), tx);
-        let forget = || {
-            self.core
-                .inbox
-                .pending
-                .lock()
-                .expect("pending lock")
-                .remove(&mid);
-        };
-        if let Err(e) = self.send(&msg).await {
-            forget();
-            return Err(e);
-        }
+        // Forgotten however this call ends: reply, error, timeout, or the caller dropping it.
+        let _waiting = self.core.inbox.wait_for_reply(msg.mid.clone(), tx);
+        self.send(&msg).await?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => Ok(reply),
-            _ => {
-                forget();
-                Err(HydraError::Timeout)
-            }
+            _ => Err(HydraError::Timeout),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HydraConfig, RedisConfig};
+    use hydra_testkit::RedisServer;
+
+    #[tokio::test]
+    async fn a_request_that_ends_any_way_leaves_no_pending_entry() {
+        let redis = RedisServer::start();
+        let mut config = HydraConfig::named("pending-svc");
+        config.service_ip = "127.0.0.1".into();
+        config.redis = RedisConfig::from_url(redis.url());
+        let h = Hydra::connect(config).await.unwrap();
+        h.register_service().await.unwrap();
+        let pending = || h.core.inbox.pending.lock().unwrap().len();
+        let ask = || Umf::new("pending-svc:/", "", Value::Null);
+        // Nobody answers: a timeout forgets the request.
+        let r = h.request(ask(), Duration::from_millis(50)).await;
+        assert!(matches!(r, Err(HydraError::Timeout)));
+        assert_eq!(pending(), 0);
+        // The caller gives up first (a select, a timeout around the call, a dropped task).
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(50),
+            h.request(ask(), Duration::from_secs(60)),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        assert_eq!(pending(), 0, "a dropped request left its pending entry");
+        // A send that fails forgets it too.
+        let r = h
+            .request(
+                Umf::new("nobody-svc:/", "", Value::Null),
+                Duration::from_secs(1),
+            )
+            .await;
+        assert!(matches!(r, Err(HydraError::Unavailable(_))));
+        assert_eq!(pending(), 0);
+        h.shutdown().await.unwrap();
     }
 }

@@ -1,0 +1,131 @@
+//! Registration, heartbeats and subscriptions over an instance's life: registering twice,
+//! registering again after a withdraw, a SUBSCRIBE that Redis refuses, and the health key that
+//! readers must always find.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{config, exists, raw};
+use hydra_core::{keys, Hydra, RedisConfig};
+use hydra_testkit::RedisServer;
+
+/// One `cmdstat_{cmd}` figure (`calls`, `rejected_calls`, …) from INFO commandstats.
+fn command_stat(redis: &RedisServer, cmd: &str, field: &str) -> u64 {
+    let info = redis.raw_command(&["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{cmd}:");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|stats| {
+            stats
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{field}=")))
+        })
+        .map_or(0, |v| v.trim().parse().unwrap_or(0))
+}
+
+/// Presence beats (each writes the nodes hash once) seen over `window`.
+async fn beats_during(redis: &RedisServer, window: Duration) -> u64 {
+    let before = command_stat(redis, "hset", "calls");
+    tokio::time::sleep(window).await;
+    command_stat(redis, "hset", "calls") - before
+}
+
+#[tokio::test]
+async fn registering_twice_keeps_one_heartbeat() {
+    let redis = RedisServer::start();
+    let h = Hydra::connect(config(&redis, "twice-svc")).await.unwrap();
+    h.register_service().await.unwrap();
+    h.register_service().await.unwrap();
+    // One presence loop beats once a second: 3 or 4 beats in 3.5 s; two loops would give 6+.
+    let beats = beats_during(&redis, Duration::from_millis(3500)).await;
+    assert!(
+        (2..=4).contains(&beats),
+        "{beats} presence beats in 3.5 s after registering twice"
+    );
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn registering_again_after_a_withdraw_beats_again() {
+    let redis = RedisServer::start();
+    let mut conn = raw(&redis).await;
+    let h = Hydra::connect(config(&redis, "again-svc")).await.unwrap();
+    h.register_service().await.unwrap();
+    h.withdraw().await.unwrap();
+    let presence = keys::presence("again-svc", h.instance_id());
+    assert!(!exists(&mut conn, &presence).await);
+    h.register_service().await.unwrap();
+    assert!(h.is_registered());
+    // Past the presence TTL (3 s) the key is still there only if the heartbeat runs again.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert!(
+        exists(&mut conn, &presence).await,
+        "presence expired: no heartbeat after registering again"
+    );
+    let beats = beats_during(&redis, Duration::from_millis(2500)).await;
+    assert!((1..=3).contains(&beats), "{beats} beats in 2.5 s");
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_health_key_is_always_present_while_registered() {
+    let redis = RedisServer::start();
+    let mut conn = raw(&redis).await;
+    let h = Hydra::connect(config(&redis, "health-svc")).await.unwrap();
+    h.register_service().await.unwrap();
+    let key = keys::health("health-svc", h.instance_id());
+    // Written every 5 s: sample over more than one write interval.
+    let (mut present, mut absent) = (0, 0);
+    let end = Instant::now() + Duration::from_secs(7);
+    while Instant::now() < end {
+        if exists(&mut conn, &key).await {
+            present += 1;
+        } else {
+            absent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        absent,
+        0,
+        "health key missing in {absent} of {} samples",
+        present + absent
+    );
+    // Leaving still lets it expire soon, as Node does.
+    h.shutdown().await.unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((0..=3).contains(&ttl), "health TTL after shutdown: {ttl}");
+}
+
+#[tokio::test]
+async fn a_refused_subscribe_is_retried_with_backoff() {
+    let redis = RedisServer::start();
+    // A user that may do everything except SUBSCRIBE.
+    let reply = redis.raw_command(&[
+        "ACL",
+        "SETUSER",
+        "nosub",
+        "on",
+        ">pw",
+        "~*",
+        "&*",
+        "+@all",
+        "-subscribe",
+    ]);
+    assert!(reply.starts_with("+OK"), "{reply}");
+    let mut cfg = config(&redis, "nosub-svc");
+    cfg.redis = RedisConfig::from_url(format!("redis://nosub:pw@127.0.0.1:{}/15", redis.port()));
+    let h = Hydra::connect(cfg).await.unwrap();
+    let registering = tokio::spawn(async move { h.register_service().await });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let refused = command_stat(&redis, "subscribe", "rejected_calls");
+    assert!(refused >= 1, "no SUBSCRIBE was tried");
+    // With backoff from 100 ms up to 1 s: about 6 attempts in 3 s, not a tight loop.
+    assert!(refused <= 12, "{refused} SUBSCRIBE attempts in 3 s");
+    registering.abort();
+}
