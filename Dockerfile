@@ -60,7 +60,7 @@ RUN cargo build --release --locked -p hydra-router -p hello-service -p hpp-servi
 #    touched to make cargo rebuild the workspace crates.
 COPY . .
 RUN set -eu; \
-    find hydra-core hydra-testkit hydra-service services hydra-cli hydra-router tests examples \
+    find hydra-protocol hydra-core hydra-testkit hydra-service services hydra-cli hydra-router tests examples \
         -name '*.rs' -exec touch {} +; \
     cargo build --release --locked -p hydra-router -p hello-service -p hpp-service -p hydra-cli; \
     mkdir -p /out; \

@@ -18,7 +18,7 @@ targets=("$@")
 if [ -n "${FUZZ_PROPTEST:-}" ] || ! { cargo +nightly --version && cargo fuzz --version; } >/dev/null 2>&1; then
   cases=${FUZZ_CASES:-20000}
   echo "cargo-fuzz or nightly missing (or FUZZ_PROPTEST set): running the property tests with $cases cases each instead"
-  PROPTEST_CASES=$cases cargo test -q -p hydra-core --lib properties
+  PROPTEST_CASES=$cases cargo test -q -p hydra-protocol --lib properties
   PROPTEST_CASES=$cases cargo test -q -p hydra-router --lib any_path
   exit 0
 fi

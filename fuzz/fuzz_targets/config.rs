@@ -2,8 +2,7 @@
 //! (service and router), `servicePort` forms. Every one is accepted or refused with an error.
 #![no_main]
 
-use hydra_core::config::{Label, ServiceOverride};
-use hydra_core::{Config, ServicePort};
+use hydra_protocol::config::{Config, Label, ServiceOverride, ServicePort};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

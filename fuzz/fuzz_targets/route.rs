@@ -2,7 +2,7 @@
 //! written back parses to the same route.
 #![no_main]
 
-use hydra_core::Route;
+use hydra_protocol::Route;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

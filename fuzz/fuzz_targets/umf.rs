@@ -1,7 +1,7 @@
 //! UMF text from a peer: parsing never panics, and what parses writes the same wire text back.
 #![no_main]
 
-use hydra_core::Umf;
+use hydra_protocol::Umf;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -31,16 +31,10 @@ pub mod discovery;
 pub mod error;
 pub mod health;
 mod hydra;
-pub mod jsjson;
-pub mod keys;
 pub mod messaging;
 pub mod queue;
-pub mod records;
-pub mod response;
-pub mod route;
-#[cfg(test)]
-mod testdata;
-pub mod umf;
+
+pub use hydra_protocol::{jsjson, keys, records, response, route, umf};
 
 pub use api::ApiResponse;
 pub use config::{Config, ConfigLoader, HydraConfig, RedisConfig, ServicePort};

@@ -1,0 +1,37 @@
+//! `name:version` labels of stored configs.
+
+use std::fmt;
+
+use super::ConfigError;
+
+/// A `name:version` label of a stored config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// Service name.
+    pub service: String,
+    /// Version (the hash field).
+    pub version: String,
+}
+
+impl Label {
+    /// Parses `name:version` (exactly one `:`, both parts non-empty).
+    ///
+    /// # Errors
+    /// [`ConfigError::Label`] otherwise.
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        let parts: Vec<&str> = s.split(':').collect();
+        match parts.as_slice() {
+            [service, version] if !service.is_empty() && !version.is_empty() => Ok(Self {
+                service: (*service).to_string(),
+                version: (*version).to_string(),
+            }),
+            _ => Err(ConfigError::Label(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.service, self.version)
+    }
+}

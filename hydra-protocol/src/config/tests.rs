@@ -1,0 +1,135 @@
+//! The config types parsed from what Node configs hold.
+
+use serde_json::{json, Value};
+
+use super::redis::with_db;
+use super::*;
+
+#[test]
+fn ports() {
+    assert_eq!(ServicePort::parse(&json!(0)).unwrap(), ServicePort::Any);
+    assert_eq!(ServicePort::parse(&json!("")).unwrap(), ServicePort::Any);
+    assert_eq!(ServicePort::parse(&Value::Null).unwrap(), ServicePort::Any);
+    assert_eq!(
+        ServicePort::parse(&json!(5000)).unwrap(),
+        ServicePort::Fixed(5000)
+    );
+    assert_eq!(
+        ServicePort::parse(&json!("5000")).unwrap(),
+        ServicePort::Fixed(5000)
+    );
+    assert_eq!(
+        ServicePort::parse(&json!("3000-3100")).unwrap(),
+        ServicePort::Ranges(vec![3000..=3100])
+    );
+    assert_eq!(
+        ServicePort::parse(&json!("3000, 3005,4000-4010,junk")).unwrap(),
+        ServicePort::Ranges(vec![3000..=3000, 3005..=3005, 4000..=4010])
+    );
+    for bad in [
+        json!("abc"),
+        json!("70000"),
+        json!("x-y,z"),
+        json!(-1),
+        json!([1]),
+    ] {
+        assert!(ServicePort::parse(&bad).is_err(), "{bad}");
+    }
+    assert_eq!(
+        ServicePort::parse(&json!("3000-3100")).unwrap().to_string(),
+        "3000-3100"
+    );
+}
+
+#[test]
+fn redis_urls() {
+    assert_eq!(RedisConfig::default().url(), DEFAULT_REDIS_URL);
+    let parts = RedisConfig {
+        host: Some("redis.local".into()),
+        port: Some(6380),
+        db: Some(3),
+        password: Some("pw".into()),
+        ..RedisConfig::default()
+    };
+    assert_eq!(parts.url(), "redis://:pw@redis.local:6380/3");
+    let url_and_db = RedisConfig {
+        url: Some("rediss://u:p@h:1/2".into()),
+        db: Some(5),
+        ..RedisConfig::default()
+    };
+    assert_eq!(url_and_db.url(), "rediss://u:p@h:1/5");
+    assert_eq!(with_db("redis://h:1", 4), "redis://h:1/4");
+    assert_eq!(with_db("redis://h:1/0?x=1", 4), "redis://h:1/4?x=1");
+}
+
+#[test]
+fn document_parsing_and_names() {
+    let c = Config::from_value(json!({"hydra":{"serviceName":"Hello-Service","servicePort":"5000","serviceIP":"127.0.0.1","queuerDB":3},"greeting":"hi"})).unwrap();
+    assert_eq!(c.hydra.service_name, "hello-service");
+    assert_eq!(c.hydra.service_port, ServicePort::Fixed(5000));
+    assert_eq!(c.hydra.extra["queuerDB"], json!(3));
+    assert_eq!(c.get("greeting"), Some(&json!("hi")));
+    assert!(matches!(
+        Config::from_value(json!({"hydra":{"serviceName":"a:b"}})),
+        Err(ConfigError::BadServiceName { what: "colon", .. })
+    ));
+    assert!(matches!(
+        Config::from_value(json!({"hydra":{"serviceName":"a b"}})),
+        Err(ConfigError::BadServiceName { what: "space", .. })
+    ));
+    assert!(matches!(
+        Config::from_value(json!({"hydra":{}})),
+        Err(ConfigError::MissingServiceName)
+    ));
+    assert!(matches!(
+        Config::from_value(json!({"hydra":{"serviceName":"x","servicePort":"nope"}})),
+        Err(ConfigError::Parse { .. })
+    ));
+    assert!(matches!(
+        Config::from_value(json!([1])),
+        Err(ConfigError::Parse { .. })
+    ));
+}
+
+#[test]
+fn hydra_service_forms() {
+    assert_eq!(ServiceOverride::parse("").unwrap(), None);
+    assert_eq!(
+        ServiceOverride::parse("hello-service:0.0.1").unwrap(),
+        Some(ServiceOverride::Pull(
+            Label::parse("hello-service:0.0.1").unwrap()
+        ))
+    );
+    let Some(ServiceOverride::Merge(m)) =
+        ServiceOverride::parse("serviceIP=127.0.0.1|servicePort=5000|").unwrap()
+    else {
+        panic!("k=v")
+    };
+    assert_eq!(m["serviceIP"], json!("127.0.0.1"));
+    assert_eq!(m["servicePort"], json!("5000"));
+    let Some(ServiceOverride::Merge(m)) =
+        ServiceOverride::parse(r#" {"serviceName":"x","servicePort":0} "#).unwrap()
+    else {
+        panic!("json")
+    };
+    assert_eq!(m["servicePort"], json!(0));
+    for bad in [
+        "{not json",
+        "[1]",
+        "a|b",
+        "just-a-name",
+        "a:b:c",
+        "=|=",
+        "=5000",
+        "|",
+        " | ",
+    ] {
+        assert!(
+            matches!(
+                ServiceOverride::parse(bad),
+                Err(ConfigError::HydraService { .. })
+            ),
+            "{bad}"
+        );
+    }
+}

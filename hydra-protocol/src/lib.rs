@@ -1,0 +1,30 @@
+//! # hydra-protocol
+//!
+//! The Hydra wire protocol as data, with no I/O: no sockets, no Redis client, no runtime. What
+//! two Hydra peers (Rust or Node) must agree on lives here, and nothing else does:
+//!
+//! - [`keys`]: every Redis key, channel name, interval and TTL.
+//! - [`umf`]: the UMF message (long and short field names, Node's defaults, replies, HMAC
+//!   signatures identical to Node's); [`route`]: `instance@service:[method]/path`.
+//! - [`jsjson`]: JSON written byte for byte as Node's `JSON.stringify` writes it.
+//! - [`records`]: the JSON records kept in Redis (service, nodes, health, health log);
+//!   [`response`]: Node's response envelope.
+//! - [`config`]: the `hydra` config branch and its parts, parsed as Node reads them.
+//!
+//! `hydra-core` (the engine: connection, registration, messaging, discovery, queues, API calls,
+//! the config loader) builds on it and re-exports it; the router, the CLI and the fuzz targets
+//! can use it alone.
+
+pub mod config;
+pub mod jsjson;
+pub mod keys;
+pub mod records;
+pub mod response;
+pub mod route;
+#[cfg(test)]
+mod testdata;
+pub mod umf;
+
+pub use records::{HealthEntry, HealthLogEntry, NodeEntry, PortValue, ServiceEntry};
+pub use route::Route;
+pub use umf::Umf;
