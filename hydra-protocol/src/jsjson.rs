@@ -167,6 +167,71 @@ pub fn js_number(f: f64) -> String {
     format!("{sign}{body}")
 }
 
+/// JavaScript truthiness of a JSON value.
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+/// Writes a JSON object field by field, leaving out empty and falsy values (as Node's `toShort`
+/// builds an object before `JSON.stringify` writes it).
+#[derive(Debug)]
+pub struct ObjectWriter {
+    out: String,
+    empty: bool,
+}
+
+impl Default for ObjectWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ObjectWriter {
+    /// An empty object.
+    pub fn new() -> Self {
+        let mut out = String::with_capacity(256);
+        out.push('{');
+        Self { out, empty: true }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        write_str(&mut self.out, k);
+        self.out.push(':');
+    }
+
+    /// `k: v` when `v` is not empty.
+    pub fn string(&mut self, k: &str, v: &str) {
+        if !v.is_empty() {
+            self.key(k);
+            write_str(&mut self.out, v);
+        }
+    }
+
+    /// `k: v` when `v` is present and truthy.
+    pub fn value(&mut self, k: &str, v: Option<&Value>) {
+        if let Some(v) = v.filter(|v| truthy(v)) {
+            self.key(k);
+            write_value(&mut self.out, v);
+        }
+    }
+
+    /// The object's text.
+    pub fn finish(mut self) -> String {
+        self.out.push('}');
+        self.out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

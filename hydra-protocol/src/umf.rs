@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use crate::jsjson;
+use crate::jsjson::{self, truthy, ObjectWriter};
 use crate::route::{Route, RouteError};
 
 /// The UMF version Node writes.
@@ -68,78 +68,94 @@ pub struct Umf {
     pub authorization: Option<Value>,
 }
 
-/// Writes a JSON object field by field, leaving out empty and falsy values (as Node's `toShort`).
-struct ObjectWriter {
-    out: String,
-    empty: bool,
+/// One UMF field's two names: the long form's and the short (wire) form's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// The long-form name (`from`).
+    pub long: &'static str,
+    /// The short-form name (`frm`).
+    pub short: &'static str,
 }
 
-impl ObjectWriter {
-    fn new() -> Self {
-        let mut out = String::with_capacity(256);
-        out.push('{');
-        Self { out, empty: true }
-    }
+/// Every UMF field, in Node's order: the one table of long and short names.
+pub mod field {
+    use super::Field;
 
-    fn key(&mut self, k: &str) {
-        if !self.empty {
-            self.out.push(',');
-        }
-        self.empty = false;
-        jsjson::write_str(&mut self.out, k);
-        self.out.push(':');
+    const fn f(long: &'static str, short: &'static str) -> Field {
+        Field { long, short }
     }
-
-    fn string(&mut self, k: &str, v: &str) {
-        if !v.is_empty() {
-            self.key(k);
-            jsjson::write_str(&mut self.out, v);
-        }
-    }
-
-    fn value(&mut self, k: &str, v: Option<&Value>) {
-        if let Some(v) = v.filter(|v| truthy(v)) {
-            self.key(k);
-            jsjson::write_value(&mut self.out, v);
-        }
-    }
-
-    fn finish(mut self) -> String {
-        self.out.push('}');
-        self.out
-    }
+    /// `to`.
+    pub const TO: Field = f("to", "to");
+    /// `from` / `frm`.
+    pub const FROM: Field = f("from", "frm");
+    /// `headers` / `hdr`.
+    pub const HEADERS: Field = f("headers", "hdr");
+    /// `mid`.
+    pub const MID: Field = f("mid", "mid");
+    /// `rmid`.
+    pub const RMID: Field = f("rmid", "rmid");
+    /// `signature` / `sig`.
+    pub const SIGNATURE: Field = f("signature", "sig");
+    /// `timeout` / `tmo`.
+    pub const TIMEOUT: Field = f("timeout", "tmo");
+    /// `timestamp` / `ts`.
+    pub const TIMESTAMP: Field = f("timestamp", "ts");
+    /// `type` / `typ`.
+    pub const TYPE: Field = f("type", "typ");
+    /// `version` / `ver`.
+    pub const VERSION: Field = f("version", "ver");
+    /// `via`.
+    pub const VIA: Field = f("via", "via");
+    /// `forward` / `fwd`.
+    pub const FORWARD: Field = f("forward", "fwd");
+    /// `body` / `bdy`.
+    pub const BODY: Field = f("body", "bdy");
+    /// `authorization` / `aut`.
+    pub const AUTHORIZATION: Field = f("authorization", "aut");
+    /// All of them, in the order Node writes them.
+    pub const ALL: [Field; 14] = [
+        TO,
+        FROM,
+        HEADERS,
+        MID,
+        RMID,
+        SIGNATURE,
+        TIMEOUT,
+        TIMESTAMP,
+        TYPE,
+        VERSION,
+        VIA,
+        FORWARD,
+        BODY,
+        AUTHORIZATION,
+    ];
 }
 
-/// JavaScript truthiness of a JSON value.
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
-    }
+/// A field's value as a message holds it: text (empty = absent) or JSON.
+enum FieldValue<'a> {
+    Text(&'a str),
+    Json(Option<&'a Value>),
 }
 
 /// `long || short`, as Node reads a field.
-fn pick<'a>(m: &'a Map<String, Value>, long: &str, short: &str) -> Option<&'a Value> {
-    [long, short]
-        .into_iter()
-        .filter_map(|k| m.get(k))
-        .find(|v| truthy(v))
+fn take(m: &mut Map<String, Value>, f: Field) -> Option<Value> {
+    let first = m.remove(f.long).filter(truthy);
+    let second = if f.long == f.short {
+        None
+    } else {
+        m.remove(f.short).filter(truthy)
+    };
+    first.or(second)
 }
 
-fn pick_str(
-    m: &Map<String, Value>,
-    long: &'static str,
-    short: &str,
-) -> Result<Option<String>, UmfError> {
-    match pick(m, long, short) {
+/// A text field's value. Node keeps any truthy value; a number where a string belongs is still
+/// usable as text.
+fn text(v: Option<Value>, f: Field) -> Result<Option<String>, UmfError> {
+    match v {
         None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        // Node keeps any truthy value; a number where a string belongs is still usable as text.
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(UmfError::NotAString(long)),
+        Some(_) => Err(UmfError::NotAString(f.long)),
     }
 }
 
@@ -213,39 +229,23 @@ impl Umf {
         let Value::Object(mut m) = value else {
             return Err(UmfError::NotObject);
         };
-        let mut take = |long: &'static str, short: &'static str| -> Option<Value> {
-            let first = m.remove(long).filter(truthy);
-            let second = if long == short {
-                None
-            } else {
-                m.remove(short).filter(truthy)
-            };
-            first.or(second)
-        };
-        let text = |v: Option<Value>, long: &'static str| -> Result<Option<String>, UmfError> {
-            match v {
-                None => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s)),
-                Some(Value::Number(n)) => Ok(Some(n.to_string())),
-                Some(_) => Err(UmfError::NotAString(long)),
-            }
-        };
+        let m = &mut m;
+        let txt = |m: &mut Map<String, Value>, f: Field| text(take(m, f), f);
         Ok(Self {
-            to: text(take("to", "to"), "to")?.unwrap_or_default(),
-            from: text(take("from", "frm"), "from")?.unwrap_or_default(),
-            headers: take("headers", "hdr"),
-            mid: text(take("mid", "mid"), "mid")?.unwrap_or_else(new_mid),
-            rmid: text(take("rmid", "rmid"), "rmid")?,
-            signature: text(take("signature", "sig"), "signature")?,
-            timeout: take("timeout", "tmo"),
-            timestamp: text(take("timestamp", "ts"), "timestamp")?.unwrap_or_else(timestamp),
-            typ: text(take("type", "typ"), "type")?,
-            version: text(take("version", "ver"), "version")?
-                .unwrap_or_else(|| UMF_VERSION.to_string()),
-            via: text(take("via", "via"), "via")?,
-            forward: take("forward", "fwd"),
-            body: take("body", "bdy").unwrap_or(Value::Null),
-            authorization: take("authorization", "aut"),
+            to: txt(m, field::TO)?.unwrap_or_default(),
+            from: txt(m, field::FROM)?.unwrap_or_default(),
+            headers: take(m, field::HEADERS),
+            mid: txt(m, field::MID)?.unwrap_or_else(new_mid),
+            rmid: txt(m, field::RMID)?,
+            signature: txt(m, field::SIGNATURE)?,
+            timeout: take(m, field::TIMEOUT),
+            timestamp: txt(m, field::TIMESTAMP)?.unwrap_or_else(timestamp),
+            typ: txt(m, field::TYPE)?,
+            version: txt(m, field::VERSION)?.unwrap_or_else(|| UMF_VERSION.to_string()),
+            via: txt(m, field::VIA)?,
+            forward: take(m, field::FORWARD),
+            body: take(m, field::BODY).unwrap_or(Value::Null),
+            authorization: take(m, field::AUTHORIZATION),
         })
     }
 
@@ -265,24 +265,10 @@ impl Umf {
     /// [`UmfError::NotObject`] when `value` is not an object, [`UmfError::NotAString`] when a
     /// string field holds an object or array.
     pub fn from_value(value: &Value) -> Result<Self, UmfError> {
-        let m = value.as_object().ok_or(UmfError::NotObject)?;
-        let cloned = |long, short| pick(m, long, short).cloned();
-        Ok(Self {
-            to: pick_str(m, "to", "to")?.unwrap_or_default(),
-            from: pick_str(m, "from", "frm")?.unwrap_or_default(),
-            headers: cloned("headers", "hdr"),
-            mid: pick_str(m, "mid", "mid")?.unwrap_or_else(new_mid),
-            rmid: pick_str(m, "rmid", "rmid")?,
-            signature: pick_str(m, "signature", "sig")?,
-            timeout: cloned("timeout", "tmo"),
-            timestamp: pick_str(m, "timestamp", "ts")?.unwrap_or_else(timestamp),
-            typ: pick_str(m, "type", "typ")?,
-            version: pick_str(m, "version", "ver")?.unwrap_or_else(|| UMF_VERSION.to_string()),
-            via: pick_str(m, "via", "via")?,
-            forward: cloned("forward", "fwd"),
-            body: cloned("body", "bdy").unwrap_or(Value::Null),
-            authorization: cloned("authorization", "aut"),
-        })
+        if !value.is_object() {
+            return Err(UmfError::NotObject);
+        }
+        Self::from_owned(value.clone())
     }
 
     /// A message is valid when it has `to`, `from` and a body.
@@ -304,32 +290,43 @@ impl Umf {
         Route::parse(&self.to)
     }
 
+    /// Visits every field in Node's order (the signature only when `with_signature`).
+    fn each_field(&self, with_signature: bool, mut visit: impl FnMut(Field, FieldValue<'_>)) {
+        fn opt(v: &Option<String>) -> &str {
+            v.as_deref().unwrap_or_default()
+        }
+        use FieldValue::{Json, Text};
+        visit(field::TO, Text(&self.to));
+        visit(field::FROM, Text(&self.from));
+        visit(field::HEADERS, Json(self.headers.as_ref()));
+        visit(field::MID, Text(&self.mid));
+        visit(field::RMID, Text(opt(&self.rmid)));
+        if with_signature {
+            visit(field::SIGNATURE, Text(opt(&self.signature)));
+        }
+        visit(field::TIMEOUT, Json(self.timeout.as_ref()));
+        visit(field::TIMESTAMP, Text(&self.timestamp));
+        visit(field::TYPE, Text(opt(&self.typ)));
+        visit(field::VERSION, Text(&self.version));
+        visit(field::VIA, Text(opt(&self.via)));
+        visit(field::FORWARD, Json(self.forward.as_ref()));
+        visit(field::BODY, Json(Some(&self.body)));
+        visit(field::AUTHORIZATION, Json(self.authorization.as_ref()));
+    }
+
+    /// The fields as a JSON object (short or long names), absent and falsy ones left out.
     fn fields(&self, short: bool, with_signature: bool) -> Map<String, Value> {
         let mut m = Map::new();
-        let name = |long: &'static str, s: &'static str| if short { s } else { long };
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v.filter(truthy) {
-                m.insert(k.to_string(), v);
+        self.each_field(with_signature, |f, v| {
+            let name = if short { f.short } else { f.long };
+            let v = match v {
+                FieldValue::Text(s) => Value::String(s.to_string()),
+                FieldValue::Json(v) => v.cloned().unwrap_or(Value::Null),
+            };
+            if truthy(&v) {
+                m.insert(name.to_string(), v);
             }
-        };
-        let s = |v: &str| Some(Value::String(v.to_string()));
-        let os = |v: &Option<String>| v.as_deref().and_then(s);
-        put("to", s(&self.to));
-        put(name("from", "frm"), s(&self.from));
-        put(name("headers", "hdr"), self.headers.clone());
-        put("mid", s(&self.mid));
-        put("rmid", os(&self.rmid));
-        if with_signature {
-            put(name("signature", "sig"), os(&self.signature));
-        }
-        put(name("timeout", "tmo"), self.timeout.clone());
-        put(name("timestamp", "ts"), s(&self.timestamp));
-        put(name("type", "typ"), os(&self.typ));
-        put(name("version", "ver"), s(&self.version));
-        put("via", os(&self.via));
-        put(name("forward", "fwd"), self.forward.clone());
-        put(name("body", "bdy"), Some(self.body.clone()));
-        put(name("authorization", "aut"), self.authorization.clone());
+        });
         m
     }
 
@@ -347,20 +344,10 @@ impl Umf {
     /// The wire text: the short form as Node's `JSON.stringify` writes it.
     pub fn to_wire(&self) -> String {
         let mut w = ObjectWriter::new();
-        w.string("to", &self.to);
-        w.string("frm", &self.from);
-        w.value("hdr", self.headers.as_ref());
-        w.string("mid", &self.mid);
-        w.string("rmid", self.rmid.as_deref().unwrap_or_default());
-        w.string("sig", self.signature.as_deref().unwrap_or_default());
-        w.value("tmo", self.timeout.as_ref());
-        w.string("ts", &self.timestamp);
-        w.string("typ", self.typ.as_deref().unwrap_or_default());
-        w.string("ver", &self.version);
-        w.string("via", self.via.as_deref().unwrap_or_default());
-        w.value("fwd", self.forward.as_ref());
-        w.value("bdy", Some(&self.body));
-        w.value("aut", self.authorization.as_ref());
+        self.each_field(true, |f, v| match v {
+            FieldValue::Text(s) => w.string(f.short, s),
+            FieldValue::Json(v) => w.value(f.short, v),
+        });
         w.finish()
     }
 
