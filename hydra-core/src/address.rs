@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use rand::Rng;
 
-use crate::config::{ConfigError, HydraConfig, ServicePort};
+use hydra_protocol::config::{ConfigError, HydraConfig, ServicePort};
 
 /// The address to advertise, from `serviceIP`, `serviceDNS` and `serviceInterface`:
 /// - `serviceIP` with a `*`: the first IPv4 address that starts with the text before it;

@@ -10,7 +10,9 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 
 use crate::error::HydraError;
-use crate::hydra::Hydra;
+use std::sync::Arc;
+
+use crate::discovery::Discovery;
 use crate::records::NodeEntry;
 use crate::response;
 use crate::umf::Umf;
@@ -71,20 +73,23 @@ fn is_connect_failure(e: &reqwest::Error) -> bool {
     e.is_connect() || (e.is_request() && !e.is_timeout() && !e.is_body())
 }
 
-impl Hydra {
-    /// Makes the HTTP call `msg` describes on an instance of its service: the instance named in
-    /// `to` when present, else a random one; on a connection failure the next instance is tried.
-    /// Headers come from `headers`, `Authorization` from `authorization`, the JSON body from
-    /// `body` (POST, PUT, PATCH), the timeout from `timeout` (seconds) or the builder's default.
-    ///
-    /// Any HTTP status is a successful call: look at [`ApiResponse::status`].
-    ///
-    /// # Errors
-    /// [`HydraError::BadRequest`] with Node's reasons for an unusable message;
-    /// [`HydraError::Unavailable`] "Unavailable {svc} instances" when none is present and
-    /// "An instance of {svc} is unavailable" when every one failed to connect;
-    /// [`HydraError::Timeout`] when the instance did not answer in time.
-    pub async fn api_request(&self, msg: &Umf) -> Result<ApiResponse, HydraError> {
+/// Makes the HTTP calls of API requests.
+pub(crate) struct ApiClient {
+    http: reqwest::Client,
+    timeout: Duration,
+    discovery: Arc<Discovery>,
+}
+
+impl ApiClient {
+    pub(crate) fn new(http: reqwest::Client, timeout: Duration, discovery: Arc<Discovery>) -> Self {
+        Self {
+            http,
+            timeout,
+            discovery,
+        }
+    }
+
+    pub(crate) async fn api_request(&self, msg: &Umf) -> Result<ApiResponse, HydraError> {
         if msg.validate().is_err() {
             return Err(HydraError::BadRequest(
                 "UMF message requires \"to\", \"from\" and \"body\" fields".into(),
@@ -106,7 +111,7 @@ impl Hydra {
         let method = Method::from_bytes(method.to_uppercase().as_bytes())
             .map_err(|_| HydraError::BadRequest(format!("invalid HTTP method {method:?}")))?;
         let service = route.service.as_str();
-        let present = self.core.presence(service, false).await?;
+        let present = self.discovery.presence(service, false).await?;
         if present.is_empty() {
             return Err(HydraError::Unavailable(format!(
                 "Unavailable {service} instances"
@@ -124,14 +129,13 @@ impl Hydra {
             .as_ref()
             .and_then(Value::as_f64)
             .filter(|s| *s > 0.0)
-            .map_or(self.core.api_timeout, Duration::from_secs_f64);
+            .map_or(self.timeout, Duration::from_secs_f64);
         let headers = request_headers(msg, &method);
         let body = matches!(method, Method::POST | Method::PUT | Method::PATCH)
             .then(|| crate::jsjson::to_string(&msg.body));
         for node in order {
             let url = format!("{}{}", node.base_url(), route.path);
             let mut req = self
-                .core
                 .http
                 .request(method.clone(), &url)
                 .headers(headers.clone())

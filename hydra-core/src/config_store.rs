@@ -3,14 +3,13 @@
 use redis::AsyncCommands;
 use serde_json::Value;
 
-use crate::config::{ConfigError, Label};
 use crate::connection::Redis;
 use crate::error::HydraError;
-use crate::hydra::Hydra;
 use crate::{jsjson, keys};
+use hydra_protocol::config::{ConfigError, Label};
 
 /// Pulls the config stored under `label` from the Redis at `url` (used by the config loader
-/// before there is a [`Hydra`]), waiting for it up to `budget` (`None`: no limit).
+/// before there is a [`Hydra`](crate::Hydra)), waiting for it up to `budget` (`None`: no limit).
 pub(crate) async fn pull(
     url: &str,
     label: &Label,
@@ -34,15 +33,19 @@ pub(crate) async fn pull(
     serde_json::from_str(&text).map_err(|e| err(format!("stored config is not JSON: {e}")))
 }
 
-impl Hydra {
-    /// Stores `config` under `label` (`name:version`).
-    ///
-    /// # Errors
-    /// [`ConfigError::Label`] for a bad label; Redis errors.
-    pub async fn put_config(&self, label: &str, config: &Value) -> Result<(), HydraError> {
+/// The configs stored in Redis.
+pub(crate) struct ConfigStore {
+    redis: Redis,
+}
+
+impl ConfigStore {
+    pub(crate) fn new(redis: Redis) -> Self {
+        Self { redis }
+    }
+
+    pub(crate) async fn put_config(&self, label: &str, config: &Value) -> Result<(), HydraError> {
         let label = Label::parse(label)?;
         let () = self
-            .core
             .redis
             .conn()
             .hset(
@@ -54,15 +57,9 @@ impl Hydra {
         Ok(())
     }
 
-    /// The config stored under `label`; `None` when there is none.
-    ///
-    /// # Errors
-    /// [`ConfigError::Label`] for a bad label, [`ConfigError::Parse`] when the stored text is not
-    /// JSON; Redis errors.
-    pub async fn get_config(&self, label: &str) -> Result<Option<Value>, HydraError> {
+    pub(crate) async fn get_config(&self, label: &str) -> Result<Option<Value>, HydraError> {
         let label = Label::parse(label)?;
         let text: Option<String> = self
-            .core
             .redis
             .conn()
             .hget(keys::configs(&label.service), &label.version)
@@ -78,13 +75,8 @@ impl Hydra {
         .transpose()
     }
 
-    /// The labels stored for `service`, sorted (`["svc:0.0.1", "svc:0.0.2"]`).
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn list_config(&self, service: &str) -> Result<Vec<String>, HydraError> {
-        let mut versions: Vec<String> =
-            self.core.redis.conn().hkeys(keys::configs(service)).await?;
+    pub(crate) async fn list_config(&self, service: &str) -> Result<Vec<String>, HydraError> {
+        let mut versions: Vec<String> = self.redis.conn().hkeys(keys::configs(service)).await?;
         versions.sort();
         Ok(versions
             .into_iter()
@@ -92,14 +84,9 @@ impl Hydra {
             .collect())
     }
 
-    /// Removes the config stored under `label`; whether there was one.
-    ///
-    /// # Errors
-    /// [`ConfigError::Label`] for a bad label; Redis errors.
-    pub async fn remove_config(&self, label: &str) -> Result<bool, HydraError> {
+    pub(crate) async fn remove_config(&self, label: &str) -> Result<bool, HydraError> {
         let label = Label::parse(label)?;
         let n: u64 = self
-            .core
             .redis
             .conn()
             .hdel(keys::configs(&label.service), &label.version)

@@ -1,20 +1,26 @@
 //! Discovery: services, instances, presence, routes and health, read as Node reads them.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rand::seq::SliceRandom;
 use redis::AsyncCommands;
 use serde::de::DeserializeOwned;
 
+use crate::connection::Redis;
 use crate::error::HydraError;
-use crate::hydra::{Core, Hydra};
 use crate::keys;
 use crate::records::{HealthEntry, HealthLogEntry, NodeEntry, ServiceEntry};
 
+/// Reads the Hydra world from Redis, and keeps the presence lists it read for 3 s.
+pub(crate) struct Discovery {
+    redis: Redis,
+    cache: Mutex<HashMap<String, CachedPresence>>,
+}
+
 /// A presence list and when it was read.
-pub(crate) struct CachedPresence {
+struct CachedPresence {
     at: Instant,
     nodes: Arc<Vec<NodeEntry>>,
 }
@@ -30,7 +36,14 @@ fn parse_record<T: DeserializeOwned>(key: &str, text: &str) -> Option<T> {
     }
 }
 
-impl Core {
+impl Discovery {
+    pub(crate) fn new(redis: Redis) -> Self {
+        Self {
+            redis,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// All keys matching `pattern`, by `SCAN` (never `KEYS`).
     pub(crate) async fn scan_keys(&self, pattern: &str) -> Result<Vec<String>, HydraError> {
         let mut conn = self.redis.conn();
@@ -65,7 +78,7 @@ impl Core {
         fresh: bool,
     ) -> Result<Arc<Vec<NodeEntry>>, HydraError> {
         if !fresh {
-            let cache = self.presence_cache.lock().expect("presence cache lock");
+            let cache = self.cache.lock().expect("presence cache lock");
             if let Some(c) = cache.get(service) {
                 if c.at.elapsed() < keys::PRESENCE_CACHE_TTL {
                     return Ok(c.nodes.clone());
@@ -91,7 +104,7 @@ impl Core {
             }
         }
         let nodes = Arc::new(nodes);
-        let mut cache = self.presence_cache.lock().expect("presence cache lock");
+        let mut cache = self.cache.lock().expect("presence cache lock");
         if nodes.is_empty() {
             cache.remove(service);
         } else {
@@ -132,35 +145,21 @@ fn millis_since(iso: &str) -> Option<i64> {
     Some(((time::OffsetDateTime::now_utc() - t).whole_milliseconds()) as i64)
 }
 
-impl Hydra {
-    /// Every registered service's record (`SCAN *:service`). Records outlive their instances:
-    /// use presence for liveness.
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn get_services(&self) -> Result<Vec<ServiceEntry>, HydraError> {
-        let keys = self.core.scan_keys(keys::SERVICES_PATTERN).await?;
-        self.core.get_json_values(&keys).await
+impl Discovery {
+    pub(crate) async fn get_services(&self) -> Result<Vec<ServiceEntry>, HydraError> {
+        let keys = self.scan_keys(keys::SERVICES_PATTERN).await?;
+        self.get_json_values(&keys).await
     }
 
-    /// The record of one service.
-    ///
-    /// # Errors
-    /// [`HydraError::BadRequest`] "Can't find {name} service" when there is none; Redis errors.
-    pub async fn find_service(&self, name: &str) -> Result<ServiceEntry, HydraError> {
-        let text: Option<String> = self.core.redis.conn().get(keys::service(name)).await?;
+    pub(crate) async fn find_service(&self, name: &str) -> Result<ServiceEntry, HydraError> {
+        let text: Option<String> = self.redis.conn().get(keys::service(name)).await?;
         text.as_deref()
             .and_then(|t| parse_record(&keys::service(name), t))
             .ok_or_else(|| HydraError::BadRequest(format!("Can't find {name} service")))
     }
 
-    /// Every instance record in the nodes hash, live or not, with `elapsed` seconds since its last
-    /// update.
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn get_service_nodes(&self) -> Result<Vec<NodeEntry>, HydraError> {
-        let all: BTreeMap<String, String> = self.core.redis.conn().hgetall(keys::NODES).await?;
+    pub(crate) async fn get_service_nodes(&self) -> Result<Vec<NodeEntry>, HydraError> {
+        let all: BTreeMap<String, String> = self.redis.conn().hgetall(keys::NODES).await?;
         Ok(all
             .values()
             .filter_map(|text| parse_record::<NodeEntry>(keys::NODES, text))
@@ -171,49 +170,32 @@ impl Hydra {
             .collect())
     }
 
-    /// The present instances of `service`, shuffled (cached for 3 s, as Node).
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn get_service_presence(&self, service: &str) -> Result<Vec<NodeEntry>, HydraError> {
-        let mut nodes = (*self.core.presence(service, false).await?).clone();
+    pub(crate) async fn get_service_presence(
+        &self,
+        service: &str,
+    ) -> Result<Vec<NodeEntry>, HydraError> {
+        let mut nodes = (*self.presence(service, false).await?).clone();
         nodes.shuffle(&mut rand::thread_rng());
         Ok(nodes)
     }
 
-    /// Whether at least one instance of `service` is present (not cached).
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn has_service_presence(&self, service: &str) -> Result<bool, HydraError> {
+    pub(crate) async fn has_service_presence(&self, service: &str) -> Result<bool, HydraError> {
         Ok(!self
-            .core
             .scan_keys(&keys::presence_pattern(service))
             .await?
             .is_empty())
     }
 
-    /// Every service's registered routes (`SCAN *:routes`), by service name. A route key that
-    /// cannot be read (not a set: any Redis writer can leave one) is skipped; see
-    /// [`scan_service_routes`](Self::scan_service_routes) to learn which.
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn get_all_service_routes(
+    pub(crate) async fn get_all_service_routes(
         &self,
     ) -> Result<BTreeMap<String, Vec<String>>, HydraError> {
         Ok(self.scan_service_routes().await?.routes)
     }
 
-    /// Every service's registered routes, and the route keys that could not be read with the
-    /// reason (a key of another type answers WRONGTYPE). One bad key spoils only its own service.
-    ///
-    /// # Errors
-    /// Redis errors that concern the connection (not one key): Redis away, timeouts.
-    pub async fn scan_service_routes(&self) -> Result<RouteScan, HydraError> {
-        let found = self.core.scan_keys(keys::ROUTES_PATTERN).await?;
+    pub(crate) async fn scan_service_routes(&self) -> Result<RouteScan, HydraError> {
+        let found = self.scan_keys(keys::ROUTES_PATTERN).await?;
         let mut out = RouteScan::default();
-        let mut conn = self.core.redis.conn();
+        let mut conn = self.redis.conn();
         for key in found {
             let Some(service) = keys::service_of_routes_key(&key) else {
                 continue;
@@ -232,17 +214,11 @@ impl Hydra {
         Ok(out)
     }
 
-    /// Removes nodes entries that were not updated for longer than `older_than` and whose
-    /// instance has no presence key (the router's `/v1/router/clear`, `hydra-cli refresh`).
-    /// Entries whose time cannot be read count as old. Returns the removed entries.
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn clear_stale_nodes(
+    pub(crate) async fn clear_stale_nodes(
         &self,
         older_than: std::time::Duration,
     ) -> Result<Vec<NodeEntry>, HydraError> {
-        let mut conn = self.core.redis.conn();
+        let mut conn = self.redis.conn();
         let all: BTreeMap<String, String> = conn.hgetall(keys::NODES).await?;
         let limit = older_than.as_millis() as i64;
         let old: Vec<NodeEntry> = all
@@ -271,44 +247,29 @@ impl Hydra {
         Ok(removed)
     }
 
-    /// The registered routes of one service.
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn get_service_routes(&self, service: &str) -> Result<Vec<String>, HydraError> {
-        let mut routes: Vec<String> = self
-            .core
-            .redis
-            .conn()
-            .smembers(keys::routes(service))
-            .await?;
+    pub(crate) async fn get_service_routes(
+        &self,
+        service: &str,
+    ) -> Result<Vec<String>, HydraError> {
+        let mut routes: Vec<String> = self.redis.conn().smembers(keys::routes(service)).await?;
         routes.sort();
         Ok(routes)
     }
 
-    /// The health records of the instances of `service` whose health key is current.
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn get_service_health(&self, service: &str) -> Result<Vec<HealthEntry>, HydraError> {
-        let keys = self.core.scan_keys(&keys::health_pattern(service)).await?;
-        self.core.get_json_values(&keys).await
+    pub(crate) async fn get_service_health(
+        &self,
+        service: &str,
+    ) -> Result<Vec<HealthEntry>, HydraError> {
+        let keys = self.scan_keys(&keys::health_pattern(service)).await?;
+        self.get_json_values(&keys).await
     }
 
-    /// The health log entries of every instance of `service`, newest first. (Node returns only the
-    /// first instance's log; this returns all of them.)
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn get_service_health_log(
+    pub(crate) async fn get_service_health_log(
         &self,
         service: &str,
     ) -> Result<Vec<HealthLogEntry>, HydraError> {
-        let found = self
-            .core
-            .scan_keys(&keys::health_log_pattern(service))
-            .await?;
-        let mut conn = self.core.redis.conn();
+        let found = self.scan_keys(&keys::health_log_pattern(service)).await?;
+        let mut conn = self.redis.conn();
         let mut entries = Vec::new();
         for key in found {
             let texts: Vec<String> = conn.lrange(&key, 0, keys::HEALTH_LOG_MAX - 1).await?;
@@ -323,7 +284,7 @@ impl Hydra {
     }
 }
 
-/// What [`Hydra::scan_service_routes`] found.
+/// What [`Hydra::scan_service_routes`](crate::Hydra::scan_service_routes) found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteScan {
     /// The routes of each service whose route key could be read.

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use crate::config::ConfigError;
 use crate::response;
 use crate::route::RouteError;
 use crate::umf::UmfError;
+use hydra_protocol::config::ConfigError;
 
 /// Everything a Hydra call can fail with.
 #[derive(Debug, thiserror::Error)]

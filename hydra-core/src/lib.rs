@@ -4,14 +4,20 @@
 //! library, wire-compatible with Node `hydra` 1.9: a Rust service and a Node service on the same
 //! Redis see, message and call each other.
 //!
+//! Two layers. The protocol (keys, UMF, routes, Node-exact JSON, records, envelopes, config
+//! types) is the [`hydra_protocol`] crate, with no I/O; it is re-exported here under the same
+//! names. This crate is the engine on top of it: components that each own their state, and the
+//! [`Hydra`] handle that holds them.
+//!
 //! A tour, in the order a service meets it:
 //!
 //! - [`config`]: the `hydra` config branch, loaded from a file or defaults, then
 //!   `HYDRA_REDIS_URL` and `HYDRA_SERVICE` as Node applies them ([`ConfigLoader`]).
-//! - [`Hydra`]: the handle. [`Hydra::connect`] reaches Redis (retrying for a bounded time);
-//!   [`Hydra::register_service`] makes the process an instance: service record, presence every
-//!   second (TTL 3 s), health every 5 s, its two pub/sub channels, and self-healing after a Redis
-//!   outage. [`Hydra::register_routes`] announces HTTP routes to the routers.
+//! - [`Hydra`]: the handle. [`Hydra::connect`] reaches Redis (waiting for it, or for
+//!   `redis.connectTimeoutSeconds`); [`Hydra::register_service`] makes the process an instance:
+//!   service record, presence every second (TTL 3 s), health every 5 s (kept present), its two
+//!   pub/sub channels, and self-healing after a Redis outage. [`Hydra::register_routes`]
+//!   announces HTTP routes to the routers.
 //! - [`discovery`]: services, instances, presence (cached 3 s), routes, health and health logs.
 //! - [`umf`] and [`route`]: the message type (long and short field names, Node's defaults,
 //!   replies, HMAC signatures identical to Node's) and `instance@service:[method]/path` routes.
@@ -19,8 +25,15 @@
 //!   [`Hydra::reply`], and [`Hydra::request`] (send and await the reply, which Node lacks).
 //! - [`queue`]: Redis message queues. [`config_store`]: stored configs (`cfg push/pull`).
 //! - [`api`]: HTTP calls to instances ([`Hydra::api_request`]).
+//! - [`error`]: [`HydraError`] and its [`ErrorKind`] (who caused it, whether a retry may help).
 //! - [`keys`]: every Redis key and channel name, in one place. [`response`]: Node's response
 //!   envelope. [`records`]: the JSON records in Redis.
+//!
+//! Inside, the handle's files (`hydra/`: identity and lifecycle, then one file per area) hand
+//! each call to the component that owns the state: `Discovery` (the presence cache),
+//! `Messaging` (the inbox and waiting requests), `Registration` (the records and heartbeats),
+//! `Queues`, `ConfigStore` and `ApiClient`, over one shared [`connection::Redis`]. No component
+//! knows the handle, and no module imports one that imports it back.
 
 pub mod address;
 pub mod api;
@@ -31,8 +44,11 @@ pub mod discovery;
 pub mod error;
 pub mod health;
 mod hydra;
+mod instance;
 pub mod messaging;
 pub mod queue;
+mod registration;
+mod tasks;
 
 pub use hydra_protocol::{jsjson, keys, records, response, route, umf};
 

@@ -7,11 +7,14 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use rand::Rng;
 use redis::AsyncCommands;
-use serde_json::Value;
 use tokio::sync::{broadcast, oneshot};
 
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::Redis;
+use crate::discovery::Discovery;
 use crate::error::HydraError;
-use crate::hydra::{Core, Hydra};
+use crate::instance::Instance;
 use crate::keys;
 use crate::route::Route;
 use crate::umf::Umf;
@@ -21,7 +24,7 @@ const INBOX_CAPACITY: usize = 4096;
 
 /// Where incoming messages go: to the waiter of a request when the `rmid` matches one, else to
 /// every [`Messages`] reader.
-pub(crate) struct Inbox {
+struct Inbox {
     tx: broadcast::Sender<Umf>,
     pending: Mutex<HashMap<String, oneshot::Sender<Umf>>>,
     /// With `forceMessageSignature`: the secret every incoming message must be signed with.
@@ -29,7 +32,7 @@ pub(crate) struct Inbox {
 }
 
 impl Inbox {
-    pub(crate) fn new(verify: Option<Vec<u8>>) -> Self {
+    fn new(verify: Option<Vec<u8>>) -> Self {
         Self {
             tx: broadcast::channel(INBOX_CAPACITY).0,
             pending: Mutex::new(HashMap::new()),
@@ -98,7 +101,7 @@ impl Drop for PendingReply<'_> {
 }
 
 /// A reader of this instance's incoming messages (broadcasts and direct messages, replies that
-/// no [`Hydra::request`] waits for). Create it before registering so nothing is missed.
+/// no [`Hydra::request`](crate::Hydra::request) waits for). Create it before registering so nothing is missed.
 #[derive(Debug)]
 pub struct Messages {
     rx: broadcast::Receiver<Umf>,
@@ -122,272 +125,207 @@ impl Messages {
     }
 }
 
-/// Keeps the two subscriptions of a registered instance alive: on a lost connection it
-/// reconnects with backoff and subscribes again.
-pub(crate) async fn subscriber(core: Arc<Core>, ready: oneshot::Sender<()>) {
-    let channels = [
-        keys::broadcast_channel(&core.service),
-        keys::instance_channel(&core.service, &core.instance_id),
-    ];
-    let mut ready = Some(ready);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        let connected = tokio::select! {
-            () = core.stop.cancelled() => return,
-            r = core.redis.pubsub() => r,
-        };
-        let mut pubsub = match connected {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::debug!(error = %e, "subscriber cannot connect yet");
+/// Sends and receives UMF messages for one instance over Redis pub/sub.
+pub(crate) struct Messaging {
+    instance: Arc<Instance>,
+    redis: Redis,
+    discovery: Arc<Discovery>,
+    inbox: Inbox,
+}
+
+impl Messaging {
+    pub(crate) fn new(instance: Arc<Instance>, redis: Redis, discovery: Arc<Discovery>) -> Self {
+        Self {
+            inbox: Inbox::new(instance.required_signature()),
+            instance,
+            redis,
+            discovery,
+        }
+    }
+
+    pub(crate) fn messages(&self) -> Messages {
+        Messages {
+            rx: self.inbox.tx.subscribe(),
+        }
+    }
+
+    /// Keeps the two subscriptions of a registered instance alive: on a lost connection it
+    /// reconnects with backoff and subscribes again. `ready` is told once they first stand.
+    pub(crate) async fn subscribe(
+        self: Arc<Self>,
+        stop: CancellationToken,
+        ready: oneshot::Sender<()>,
+    ) {
+        let channels = [
+            keys::broadcast_channel(&self.instance.service),
+            keys::instance_channel(&self.instance.service, &self.instance.id),
+        ];
+        let mut ready = Some(ready);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let connected = tokio::select! {
+                () = stop.cancelled() => return,
+                r = self.redis.pubsub() => r,
+            };
+            let mut pubsub = match connected {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(error = %e, "subscriber cannot connect yet");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let mut refused = None;
+            for ch in &channels {
+                if let Err(e) = pubsub.subscribe(ch).await {
+                    refused = Some((ch, e));
+                    break;
+                }
+            }
+            if let Some((ch, e)) = refused {
+                // A refusal (ACL, a server error) does not go away at once: back off as for a lost
+                // connection (at most one attempt, and one log line, a second).
+                tracing::warn!(channel = %ch, error = %e, retry_in = ?backoff, "subscribe failed");
                 tokio::select! {
-                    () = core.stop.cancelled() => return,
+                    () = stop.cancelled() => return,
                     () = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
             }
-        };
-        let mut refused = None;
-        for ch in &channels {
-            if let Err(e) = pubsub.subscribe(ch).await {
-                refused = Some((ch, e));
-                break;
+            backoff = Duration::from_millis(100);
+            match ready.take() {
+                Some(tx) => {
+                    let _ = tx.send(());
+                }
+                None => {
+                    tracing::info!(service = %self.instance.service, "subscriptions re-established")
+                }
             }
-        }
-        if let Some((ch, e)) = refused {
-            // A refusal (ACL, a server error) does not go away at once: back off as for a lost
-            // connection (at most one attempt, and one log line, a second).
-            tracing::warn!(channel = %ch, error = %e, retry_in = ?backoff, "subscribe failed");
-            tokio::select! {
-                () = core.stop.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(1));
-            continue;
-        }
-        backoff = Duration::from_millis(100);
-        match ready.take() {
-            Some(tx) => {
-                let _ = tx.send(());
-            }
-            None => tracing::info!(service = %core.service, "subscriptions re-established"),
-        }
-        let mut stream = pubsub.into_on_message();
-        loop {
-            tokio::select! {
-                () = core.stop.cancelled() => return,
-                next = stream.next() => match next {
-                    Some(m) => core.inbox.deliver(m.get_channel_name(), m.get_payload_bytes()),
-                    None => {
-                        tracing::warn!(service = %core.service, "subscription connection lost, reconnecting");
-                        break;
+            let mut stream = pubsub.into_on_message();
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    next = stream.next() => match next {
+                        Some(m) => self.inbox.deliver(m.get_channel_name(), m.get_payload_bytes()),
+                        None => {
+                            tracing::warn!(service = %self.instance.service, "subscription connection lost, reconnecting");
+                            break;
+                        }
                     }
                 }
             }
         }
     }
-}
 
-/// The wire text of `msg` as this instance sends it: signed with `signatureSharedSecret` when
-/// one is set (replacing any signature it carried, such as the one a reply inherits).
-pub(crate) fn outgoing_wire(core: &Core, msg: &Umf) -> String {
-    let secret = &core.config.signature_shared_secret;
-    if secret.is_empty() {
-        return msg.to_wire();
+    fn target_service<'a>(&'a self, route: &'a Route) -> &'a str {
+        // Node looks up its own service when the route names none.
+        if route.service.is_empty() {
+            &self.instance.service
+        } else {
+            &route.service
+        }
     }
-    let mut signed = msg.clone();
-    signed.sign(secret.as_bytes());
-    signed.to_wire()
-}
 
-fn target_service<'a>(core: &'a Core, route: &'a Route) -> &'a str {
-    // Node looks up its own service when the route names none.
-    if route.service.is_empty() {
-        &core.service
-    } else {
-        &route.service
-    }
-}
-
-pub(crate) async fn send_core(core: &Core, msg: &Umf) -> Result<(), HydraError> {
-    let route = Route::parse(&msg.to)?;
-    let service = target_service(core, &route);
-    let instances = core.presence(service, false).await?;
-    if instances.is_empty() {
-        return Err(HydraError::Unavailable(format!(
-            "Unavailable {service} instances"
-        )));
-    }
-    let wire = outgoing_wire(core, msg);
-    if let Some(id) = &route.instance {
-        let found = instances.iter().any(|n| &n.instance_id == id);
-        // A cached list can predate the instance: look once more before giving up.
-        let found = found
-            || core
-                .presence(service, true)
-                .await?
-                .iter()
-                .any(|n| &n.instance_id == id);
-        // Nobody listening on its channel: it is gone even if its presence has not expired yet.
-        if !found || publish_text(core, &keys::instance_channel(service, id), &wire).await? == 0 {
+    pub(crate) async fn send(&self, msg: &Umf) -> Result<(), HydraError> {
+        let route = Route::parse(&msg.to)?;
+        let service = self.target_service(&route);
+        let instances = self.discovery.presence(service, false).await?;
+        if instances.is_empty() {
             return Err(HydraError::Unavailable(format!(
-                "Unavailable {service} instance named {id}"
+                "Unavailable {service} instances"
             )));
         }
-        return Ok(());
-    }
-    // A random present instance; one that died since its last heartbeat has no subscriber, so
-    // the message goes to the next.
-    let start = rand::thread_rng().gen_range(0..instances.len());
-    for i in 0..instances.len() {
-        let target = &instances[(start + i) % instances.len()].instance_id;
-        if publish_text(core, &keys::instance_channel(service, target), &wire).await? > 0 {
+        let wire = self.instance.wire(msg);
+        if let Some(id) = &route.instance {
+            let found = instances.iter().any(|n| &n.instance_id == id);
+            // A cached list can predate the instance: look once more before giving up.
+            let found = found
+                || self
+                    .discovery
+                    .presence(service, true)
+                    .await?
+                    .iter()
+                    .any(|n| &n.instance_id == id);
+            // Nobody listening on its channel: it is gone even if its presence has not expired
+            // yet.
+            if !found
+                || self
+                    .publish(&keys::instance_channel(service, id), &wire)
+                    .await?
+                    == 0
+            {
+                return Err(HydraError::Unavailable(format!(
+                    "Unavailable {service} instance named {id}"
+                )));
+            }
             return Ok(());
         }
-    }
-    Err(HydraError::Unavailable(format!(
-        "Unavailable {service} instances"
-    )))
-}
-
-async fn publish_text(core: &Core, channel: &str, text: &str) -> Result<i64, HydraError> {
-    Ok(core.redis.conn().publish(channel, text).await?)
-}
-
-pub(crate) async fn broadcast_core(core: &Core, msg: &Umf) -> Result<(), HydraError> {
-    let route = Route::parse(&msg.to)?;
-    let service = target_service(core, &route);
-    if core.presence(service, false).await?.is_empty() {
-        if service == keys::ROUTER_SERVICE {
-            return Ok(());
+        // A random present instance; one that died since its last heartbeat has no subscriber,
+        // so the message goes to the next.
+        let start = rand::thread_rng().gen_range(0..instances.len());
+        for i in 0..instances.len() {
+            let target = &instances[(start + i) % instances.len()].instance_id;
+            if self
+                .publish(&keys::instance_channel(service, target), &wire)
+                .await?
+                > 0
+            {
+                return Ok(());
+            }
         }
-        return Err(HydraError::Unavailable(format!(
+        Err(HydraError::Unavailable(format!(
             "Unavailable {service} instances"
-        )));
+        )))
     }
-    publish_text(
-        core,
-        &keys::broadcast_channel(service),
-        &outgoing_wire(core, msg),
-    )
-    .await?;
-    Ok(())
-}
 
-impl Hydra {
-    /// A reader of incoming messages. See [`Messages`].
-    pub fn messages(&self) -> Messages {
-        Messages {
-            rx: self.core.inbox.tx.subscribe(),
+    async fn publish(&self, channel: &str, text: &str) -> Result<i64, HydraError> {
+        Ok(self.redis.conn().publish(channel, text).await?)
+    }
+
+    pub(crate) async fn broadcast(&self, msg: &Umf) -> Result<(), HydraError> {
+        let route = Route::parse(&msg.to)?;
+        let service = self.target_service(&route);
+        if self.discovery.presence(service, false).await?.is_empty() {
+            if service == keys::ROUTER_SERVICE {
+                return Ok(());
+            }
+            return Err(HydraError::Unavailable(format!(
+                "Unavailable {service} instances"
+            )));
         }
+        self.publish(&keys::broadcast_channel(service), &self.instance.wire(msg))
+            .await?;
+        Ok(())
     }
 
-    /// Sends `msg` to one instance: the one named in `to` (`id@svc:/path`), else a random
-    /// present instance of the service.
-    ///
-    /// # Errors
-    /// [`HydraError::Unavailable`] with Node's reason ("Unavailable {svc} instances",
-    /// "Unavailable {svc} instance named {id}"), a route error, or a Redis error.
-    pub async fn send(&self, msg: &Umf) -> Result<(), HydraError> {
-        send_core(&self.core, msg).await
-    }
-
-    /// Sends `msg` to every instance of the service in `to`.
-    ///
-    /// # Errors
-    /// [`HydraError::Unavailable`] when no instance is present (a broadcast to `hydra-router`
-    /// with no router is not an error), a route error, or a Redis error.
-    pub async fn broadcast(&self, msg: &Umf) -> Result<(), HydraError> {
-        broadcast_core(&self.core, msg).await
-    }
-
-    /// Replies to `original` with `body`, as Node's `sendReplyMessage` does (see [`Umf::reply`]).
-    ///
-    /// # Errors
-    /// As [`Hydra::send`].
-    pub async fn reply(&self, original: &Umf, body: Value) -> Result<(), HydraError> {
-        let response = Umf {
-            body,
-            ..Umf::new("", "", Value::Null)
-        };
-        self.send(&original.reply(&response)).await
-    }
-
-    /// Replies to `original` with the fields of `response` on top.
-    ///
-    /// # Errors
-    /// As [`Hydra::send`].
-    pub async fn reply_with(&self, original: &Umf, response: &Umf) -> Result<(), HydraError> {
-        self.send(&original.reply(response)).await
-    }
-
-    /// Sends `msg` and waits up to `timeout` for the reply (the message whose `rmid` is its
-    /// `mid`). The `from` is set to this instance so the reply comes back here.
-    ///
-    /// # Errors
-    /// [`HydraError::NotRegistered`] before [`Hydra::register_service`], [`HydraError::Timeout`]
-    /// when no reply came, or the errors of [`Hydra::send`].
-    pub async fn request(&self, msg: Umf, timeout: Duration) -> Result<Umf, HydraError> {
-        if !self.is_registered() {
-            return Err(HydraError::NotRegistered);
-        }
+    /// Sends `msg` with this instance as `from` and waits up to `timeout` for the reply.
+    pub(crate) async fn request(&self, msg: Umf, timeout: Duration) -> Result<Umf, HydraError> {
         let mut msg = msg;
         let own = Route::parse(&msg.from)
             .ok()
             .and_then(|r| r.instance)
-            .is_some_and(|i| i == self.core.instance_id);
+            .is_some_and(|i| i == self.instance.id);
         if !own {
-            msg.from = self.own_route();
+            msg.from = self.instance.own_route();
         }
         let (tx, rx) = oneshot::channel();
         // Forgotten however this call ends: reply, error, timeout, or the caller dropping it.
-        let _waiting = self.core.inbox.wait_for_reply(msg.mid.clone(), tx);
+        let _waiting = self.inbox.wait_for_reply(msg.mid.clone(), tx);
         self.send(&msg).await?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => Ok(reply),
             _ => Err(HydraError::Timeout),
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{HydraConfig, RedisConfig};
-    use hydra_testkit::RedisServer;
-
-    #[tokio::test]
-    async fn a_request_that_ends_any_way_leaves_no_pending_entry() {
-        let redis = RedisServer::start();
-        let mut config = HydraConfig::named("pending-svc");
-        config.service_ip = "127.0.0.1".into();
-        config.redis = RedisConfig::from_url(redis.url());
-        let h = Hydra::connect(config).await.unwrap();
-        h.register_service().await.unwrap();
-        let pending = || h.core.inbox.pending.lock().unwrap().len();
-        let ask = || Umf::new("pending-svc:/", "", Value::Null);
-        // Nobody answers: a timeout forgets the request.
-        let r = h.request(ask(), Duration::from_millis(50)).await;
-        assert!(matches!(r, Err(HydraError::Timeout)));
-        assert_eq!(pending(), 0);
-        // The caller gives up first (a select, a timeout around the call, a dropped task).
-        let gave_up = tokio::time::timeout(
-            Duration::from_millis(50),
-            h.request(ask(), Duration::from_secs(60)),
-        )
-        .await;
-        assert!(gave_up.is_err());
-        assert_eq!(pending(), 0, "a dropped request left its pending entry");
-        // A send that fails forgets it too.
-        let r = h
-            .request(
-                Umf::new("nobody-svc:/", "", Value::Null),
-                Duration::from_secs(1),
-            )
-            .await;
-        assert!(matches!(r, Err(HydraError::Unavailable(_))));
-        assert_eq!(pending(), 0);
-        h.shutdown().await.unwrap();
+    /// Requests waiting for their reply.
+    #[cfg(test)]
+    pub(crate) fn pending_replies(&self) -> usize {
+        self.inbox.pending.lock().expect("pending lock").len()
     }
 }

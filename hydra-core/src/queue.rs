@@ -4,7 +4,10 @@ use redis::AsyncCommands;
 use serde_json::Value;
 
 use crate::error::HydraError;
-use crate::hydra::Hydra;
+use std::sync::Arc;
+
+use crate::connection::Redis;
+use crate::instance::Instance;
 use crate::keys;
 use crate::umf::Umf;
 
@@ -32,38 +35,36 @@ pub struct QueueDepth {
     pub incomplete: u64,
 }
 
-impl Hydra {
-    /// Queues `msg` for the service in its `to` (`LPUSH …:mqrecieved`, short form), signed with
-    /// `signatureSharedSecret` when one is set, as a sent message is.
-    ///
-    /// # Errors
-    /// [`HydraError::Umf`] for an invalid message, a route error, or a Redis error.
-    pub async fn queue_message(&self, msg: &Umf) -> Result<(), HydraError> {
+/// A service's message queues in Redis.
+pub(crate) struct Queues {
+    redis: Redis,
+    instance: Arc<Instance>,
+}
+
+impl Queues {
+    pub(crate) fn new(redis: Redis, instance: Arc<Instance>) -> Self {
+        Self { redis, instance }
+    }
+
+    pub(crate) async fn queue_message(&self, msg: &Umf) -> Result<(), HydraError> {
         msg.validate()?;
         let route = msg.to_route()?;
         let () = self
-            .core
             .redis
             .conn()
             .lpush(
                 keys::queue::received(&route.service),
-                crate::messaging::outgoing_wire(&self.core, msg),
+                self.instance.wire(msg),
             )
             .await?;
         Ok(())
     }
 
-    /// Takes the oldest queued message of `service` (`RPOPLPUSH` into `…:mqinprogress`).
-    /// `None` when the queue is empty. A stored entry that is not UMF is moved to
-    /// `…:mqincomplete` with a log line, and the next one is taken.
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn take_queued_message(
+    pub(crate) async fn take_queued_message(
         &self,
         service: &str,
     ) -> Result<Option<QueuedMessage>, HydraError> {
-        let mut conn = self.core.redis.conn();
+        let mut conn = self.redis.conn();
         loop {
             let raw: Option<String> = conn
                 .rpoplpush(
@@ -95,12 +96,7 @@ impl Hydra {
         }
     }
 
-    /// Marks a taken message: completed (removed from `…:mqinprogress`), or not completed
-    /// (moved to `…:mqincomplete` with `bdy.reason` set; "reason not provided" when `None`).
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn mark_queued_message(
+    pub(crate) async fn mark_queued_message(
         &self,
         taken: &QueuedMessage,
         completed: bool,
@@ -123,20 +119,16 @@ impl Hydra {
             pipe.rpush(keys::queue::incomplete(service), msg.to_wire())
                 .ignore();
         }
-        let () = pipe.query_async(&mut self.core.redis.conn()).await?;
+        let () = pipe.query_async(&mut self.redis.conn()).await?;
         Ok(())
     }
 
-    /// The number of messages in each list of `service`'s queue.
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn queue_depth(&self, service: &str) -> Result<QueueDepth, HydraError> {
+    pub(crate) async fn queue_depth(&self, service: &str) -> Result<QueueDepth, HydraError> {
         let (received, in_progress, incomplete): (u64, u64, u64) = redis::pipe()
             .llen(keys::queue::received(service))
             .llen(keys::queue::in_progress(service))
             .llen(keys::queue::incomplete(service))
-            .query_async(&mut self.core.redis.conn())
+            .query_async(&mut self.redis.conn())
             .await?;
         Ok(QueueDepth {
             received,

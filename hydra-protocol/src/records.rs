@@ -78,7 +78,7 @@ pub struct NodeEntry {
     /// Host name.
     #[serde(default)]
     pub host_name: String,
-    /// Seconds since `updatedOn` (added by [`crate::Hydra::get_service_nodes`], not stored).
+    /// Seconds since `updatedOn` (added by hydra-core's `Hydra::get_service_nodes`, not stored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elapsed: Option<i64>,
     /// Fields other writers added.
@@ -134,7 +134,7 @@ pub struct HealthLogEntry {
 }
 
 /// Memory figures of a health record (bytes). Node's heap fields are filled with the closest
-/// figures a Rust process has: see [`crate::health`].
+/// figures a Rust process has (hydra-core's `health` module samples them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Memory {

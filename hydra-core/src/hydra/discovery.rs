@@ -1,0 +1,115 @@
+//! Discovery through the handle: services, instances, presence, routes and health, read as Node
+//! reads them (the work is [`Discovery`](crate::discovery)'s).
+
+use std::collections::BTreeMap;
+
+use super::Hydra;
+use crate::discovery::RouteScan;
+use crate::error::HydraError;
+use crate::records::{HealthEntry, HealthLogEntry, NodeEntry, ServiceEntry};
+
+impl Hydra {
+    /// Every registered service's record (`SCAN *:service`). Records outlive their instances:
+    /// use presence for liveness.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_services(&self) -> Result<Vec<ServiceEntry>, HydraError> {
+        self.engine.discovery.get_services().await
+    }
+
+    /// The record of one service.
+    ///
+    /// # Errors
+    /// [`HydraError::BadRequest`] "Can't find {name} service" when there is none; Redis errors.
+    pub async fn find_service(&self, name: &str) -> Result<ServiceEntry, HydraError> {
+        self.engine.discovery.find_service(name).await
+    }
+
+    /// Every instance record in the nodes hash, live or not, with `elapsed` seconds since its last
+    /// update.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_service_nodes(&self) -> Result<Vec<NodeEntry>, HydraError> {
+        self.engine.discovery.get_service_nodes().await
+    }
+
+    /// The present instances of `service`, shuffled (cached for 3 s, as Node).
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_service_presence(&self, service: &str) -> Result<Vec<NodeEntry>, HydraError> {
+        self.engine.discovery.get_service_presence(service).await
+    }
+
+    /// Whether at least one instance of `service` is present (not cached).
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn has_service_presence(&self, service: &str) -> Result<bool, HydraError> {
+        self.engine.discovery.has_service_presence(service).await
+    }
+
+    /// Every service's registered routes (`SCAN *:routes`), by service name. A route key that
+    /// cannot be read (not a set: any Redis writer can leave one) is skipped; see
+    /// [`scan_service_routes`](Self::scan_service_routes) to learn which.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_all_service_routes(
+        &self,
+    ) -> Result<BTreeMap<String, Vec<String>>, HydraError> {
+        self.engine.discovery.get_all_service_routes().await
+    }
+
+    /// Every service's registered routes, and the route keys that could not be read with the
+    /// reason (a key of another type answers WRONGTYPE). One bad key spoils only its own service.
+    ///
+    /// # Errors
+    /// Redis errors that concern the connection (not one key): Redis away, timeouts.
+    pub async fn scan_service_routes(&self) -> Result<RouteScan, HydraError> {
+        self.engine.discovery.scan_service_routes().await
+    }
+
+    /// Removes nodes entries that were not updated for longer than `older_than` and whose
+    /// instance has no presence key (the router's `/v1/router/clear`, `hydra-cli refresh`).
+    /// Entries whose time cannot be read count as old. Returns the removed entries.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn clear_stale_nodes(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<Vec<NodeEntry>, HydraError> {
+        self.engine.discovery.clear_stale_nodes(older_than).await
+    }
+
+    /// The registered routes of one service.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_service_routes(&self, service: &str) -> Result<Vec<String>, HydraError> {
+        self.engine.discovery.get_service_routes(service).await
+    }
+
+    /// The health records of the instances of `service` whose health key is current.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_service_health(&self, service: &str) -> Result<Vec<HealthEntry>, HydraError> {
+        self.engine.discovery.get_service_health(service).await
+    }
+
+    /// The health log entries of every instance of `service`, newest first. (Node returns only the
+    /// first instance's log; this returns all of them.)
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn get_service_health_log(
+        &self,
+        service: &str,
+    ) -> Result<Vec<HealthLogEntry>, HydraError> {
+        self.engine.discovery.get_service_health_log(service).await
+    }
+}

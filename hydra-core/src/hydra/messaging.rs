@@ -1,0 +1,116 @@
+//! Messaging through the handle: receive, send, broadcast, reply and request/reply (the work is
+//! [`Messaging`](crate::messaging)'s).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::Hydra;
+use crate::error::HydraError;
+use crate::messaging::Messages;
+use crate::umf::Umf;
+
+impl Hydra {
+    /// A reader of incoming messages. See [`Messages`].
+    pub fn messages(&self) -> Messages {
+        self.engine.messaging.messages()
+    }
+
+    /// Sends `msg` to one instance: the one named in `to` (`id@svc:/path`), else a random
+    /// present instance of the service.
+    ///
+    /// # Errors
+    /// [`HydraError::Unavailable`] with Node's reason ("Unavailable {svc} instances",
+    /// "Unavailable {svc} instance named {id}"), a route error, or a Redis error.
+    pub async fn send(&self, msg: &Umf) -> Result<(), HydraError> {
+        self.engine.messaging.send(msg).await
+    }
+
+    /// Sends `msg` to every instance of the service in `to`.
+    ///
+    /// # Errors
+    /// [`HydraError::Unavailable`] when no instance is present (a broadcast to `hydra-router`
+    /// with no router is not an error), a route error, or a Redis error.
+    pub async fn broadcast(&self, msg: &Umf) -> Result<(), HydraError> {
+        self.engine.messaging.broadcast(msg).await
+    }
+
+    /// Replies to `original` with `body`, as Node's `sendReplyMessage` does (see [`Umf::reply`]).
+    ///
+    /// # Errors
+    /// As [`Hydra::send`].
+    pub async fn reply(&self, original: &Umf, body: Value) -> Result<(), HydraError> {
+        let response = Umf {
+            body,
+            ..Umf::new("", "", Value::Null)
+        };
+        self.send(&original.reply(&response)).await
+    }
+
+    /// Replies to `original` with the fields of `response` on top.
+    ///
+    /// # Errors
+    /// As [`Hydra::send`].
+    pub async fn reply_with(&self, original: &Umf, response: &Umf) -> Result<(), HydraError> {
+        self.send(&original.reply(response)).await
+    }
+
+    /// Sends `msg` and waits up to `timeout` for the reply (the message whose `rmid` is its
+    /// `mid`). The `from` is set to this instance so the reply comes back here. Dropping the
+    /// future forgets the request.
+    ///
+    /// # Errors
+    /// [`HydraError::NotRegistered`] before [`Hydra::register_service`], [`HydraError::Timeout`]
+    /// when no reply came, or the errors of [`Hydra::send`].
+    pub async fn request(&self, msg: Umf, timeout: Duration) -> Result<Umf, HydraError> {
+        if !self.is_registered() {
+            return Err(HydraError::NotRegistered);
+        }
+        self.engine.messaging.request(msg, timeout).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hydra_testkit::RedisServer;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::{HydraConfig, RedisConfig};
+
+    #[tokio::test]
+    async fn a_request_that_ends_any_way_leaves_no_pending_entry() {
+        let redis = RedisServer::start();
+        let mut config = HydraConfig::named("pending-svc");
+        config.service_ip = "127.0.0.1".into();
+        config.redis = RedisConfig::from_url(redis.url());
+        let h = Hydra::connect(config).await.unwrap();
+        h.register_service().await.unwrap();
+        let pending = || h.engine.messaging.pending_replies();
+        let ask = || Umf::new("pending-svc:/", "", Value::Null);
+        // Nobody answers: a timeout forgets the request.
+        let r = h.request(ask(), Duration::from_millis(50)).await;
+        assert!(matches!(r, Err(HydraError::Timeout)));
+        assert_eq!(pending(), 0);
+        // The caller gives up first (a select, a timeout around the call, a dropped task).
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(50),
+            h.request(ask(), Duration::from_secs(60)),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        assert_eq!(pending(), 0, "a dropped request left its pending entry");
+        // A send that fails forgets it too.
+        let r = h
+            .request(
+                Umf::new("nobody-svc:/", "", Value::Null),
+                Duration::from_secs(1),
+            )
+            .await;
+        assert!(matches!(r, Err(HydraError::Unavailable(_))));
+        assert_eq!(pending(), 0);
+        h.shutdown().await.unwrap();
+    }
+}

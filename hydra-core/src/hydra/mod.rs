@@ -1,0 +1,288 @@
+//! The [`Hydra`] handle: one process's connection to the Hydra world.
+//!
+//! The handle holds the engine's components and is their public face: its identity and
+//! lifecycle are here; discovery, messaging, queues, stored configs and API requests each have
+//! a file of methods that hand the work to their component.
+
+mod api;
+mod configs;
+mod discovery;
+mod messaging;
+mod queues;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hydra_protocol::config::{HydraConfig, ServicePort};
+
+use crate::api::ApiClient;
+use crate::config_store::ConfigStore;
+use crate::connection::Redis;
+use crate::discovery::Discovery;
+use crate::error::HydraError;
+use crate::instance::Instance;
+use crate::messaging::Messaging;
+use crate::queue::Queues;
+use crate::records::{HealthEntry, PortValue};
+use crate::registration::Registration;
+use crate::tasks::Tasks;
+use crate::umf::new_instance_id;
+use crate::{address, health};
+
+/// Default timeout of an HTTP API request to an instance.
+pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The components of one connected process; each owns its state.
+struct Engine {
+    instance: Arc<Instance>,
+    redis: Redis,
+    discovery: Arc<Discovery>,
+    messaging: Arc<Messaging>,
+    registration: Arc<Registration>,
+    queues: Queues,
+    configs: ConfigStore,
+    api: ApiClient,
+}
+
+/// A connection to the Hydra world: discovery, messaging, queues, configs, API requests, and,
+/// once [`registered`](Hydra::register_service), presence as a service instance.
+///
+/// Cheap to clone; every clone is the same instance. Background tasks stop when
+/// [`shutdown`](Hydra::shutdown) is called or the last clone is dropped (the latter is what a
+/// crash looks like to peers: presence simply expires).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), hydra_core::HydraError> {
+/// use hydra_core::{Hydra, HydraConfig};
+/// let mut config = HydraConfig::named("echo-service");
+/// config.redis.url = Some("redis://127.0.0.1:6379/15".into());
+/// let hydra = Hydra::connect(config).await?;
+/// hydra.register_service().await?;
+/// let mut inbox = hydra.messages();
+/// while let Some(msg) = inbox.recv().await {
+///     hydra.reply(&msg, serde_json::json!({"echo": msg.body})).await?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Hydra {
+    engine: Arc<Engine>,
+    /// The background tasks; stopped when the last clone is dropped.
+    tasks: Arc<Tasks>,
+}
+
+impl std::fmt::Debug for Hydra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hydra")
+            .field("service", &self.engine.instance.service)
+            .field("instance_id", &self.engine.instance.id)
+            .field("redis", &self.engine.redis)
+            .finish()
+    }
+}
+
+/// Builds a [`Hydra`].
+#[derive(Debug)]
+pub struct HydraBuilder {
+    config: HydraConfig,
+    port: Option<u16>,
+    api_timeout: Duration,
+}
+
+impl HydraBuilder {
+    /// The port this instance really listens on (e.g. of a listener bound with
+    /// [`address::bind`]); advertised instead of one picked from `servicePort`.
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Timeout of API requests whose message has no `timeout` (default 30 s).
+    #[must_use]
+    pub fn api_timeout(mut self, timeout: Duration) -> Self {
+        self.api_timeout = timeout;
+        self
+    }
+
+    /// Resolves the address, connects to Redis (retrying up to `redis.connectTimeoutSeconds`),
+    /// and returns the handle. Nothing is written to Redis until
+    /// [`Hydra::register_service`].
+    ///
+    /// # Errors
+    /// Invalid config, an address that cannot be determined, Redis unreachable.
+    pub async fn connect(self) -> Result<Hydra, HydraError> {
+        health::mark_start();
+        let mut config = self.config;
+        config.validate()?;
+        let ip = address::advertised_ip(&config).await?;
+        let port = match (self.port, &config.service_port) {
+            (Some(p), ServicePort::Fixed(f)) if p == *f => PortValue::Text(p.to_string()),
+            (Some(p), _) => PortValue::Number(u64::from(p)),
+            (None, ServicePort::Fixed(f)) => PortValue::Text(f.to_string()),
+            (None, spec) => {
+                // As Node: find a free port by binding it, and let it go again.
+                let l = address::bind(&ip, spec).await?;
+                PortValue::Number(u64::from(l.local_addr()?.port()))
+            }
+        };
+        let redis = Redis::connect(&config.redis.url(), config.redis.connect_timeout()).await?;
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| HydraError::Http {
+                service: String::new(),
+                reason: e.to_string(),
+            })?;
+        let instance = Arc::new(Instance {
+            service: config.service_name.clone(),
+            id: new_instance_id(),
+            ip,
+            port,
+            host_name: health::host_name(),
+            config,
+        });
+        let discovery = Arc::new(Discovery::new(redis.clone()));
+        let messaging = Arc::new(Messaging::new(
+            instance.clone(),
+            redis.clone(),
+            discovery.clone(),
+        ));
+        let engine = Engine {
+            registration: Arc::new(Registration::new(
+                instance.clone(),
+                redis.clone(),
+                messaging.clone(),
+            )),
+            queues: Queues::new(redis.clone(), instance.clone()),
+            configs: ConfigStore::new(redis.clone()),
+            api: ApiClient::new(http, self.api_timeout, discovery.clone()),
+            instance,
+            redis,
+            discovery,
+            messaging,
+        };
+        tracing::debug!(service = %engine.instance.service, instance = %engine.instance.id, redis = %engine.redis.display_url(), "connected");
+        Ok(Hydra {
+            engine: Arc::new(engine),
+            tasks: Arc::new(Tasks::new()),
+        })
+    }
+}
+
+impl Hydra {
+    /// A builder for `config`.
+    pub fn builder(config: HydraConfig) -> HydraBuilder {
+        HydraBuilder {
+            config,
+            port: None,
+            api_timeout: DEFAULT_API_TIMEOUT,
+        }
+    }
+
+    /// Shorthand for `Hydra::builder(config).connect()`.
+    ///
+    /// # Errors
+    /// As [`HydraBuilder::connect`].
+    pub async fn connect(config: HydraConfig) -> Result<Self, HydraError> {
+        Self::builder(config).connect().await
+    }
+
+    /// The service name (lower-cased).
+    pub fn service_name(&self) -> &str {
+        &self.engine.instance.service
+    }
+
+    /// This instance's id (32 hex characters).
+    pub fn instance_id(&self) -> &str {
+        &self.engine.instance.id
+    }
+
+    /// The advertised address.
+    pub fn ip(&self) -> &str {
+        &self.engine.instance.ip
+    }
+
+    /// The advertised port (a string when it was configured, a number when picked, as Node).
+    pub fn port(&self) -> &PortValue {
+        &self.engine.instance.port
+    }
+
+    /// The config this instance runs with.
+    pub fn config(&self) -> &HydraConfig {
+        &self.engine.instance.config
+    }
+
+    /// This process's health record, sampled now (what the health key holds).
+    pub fn health_entry(&self) -> HealthEntry {
+        self.engine.instance.health_entry()
+    }
+
+    /// The shared Redis command connection, for what the library does not cover.
+    pub fn redis(&self) -> redis::aio::ConnectionManager {
+        self.engine.redis.conn()
+    }
+
+    /// Whether [`register_service`](Self::register_service) has run and shutdown has not.
+    pub fn is_registered(&self) -> bool {
+        self.engine.registration.is_registered()
+    }
+
+    /// This instance's own address for replies: `{id}@{service}:/`.
+    pub fn own_route(&self) -> String {
+        self.engine.instance.own_route()
+    }
+
+    /// Registers this process as an instance of its service: writes the service record, presence
+    /// and nodes entry, subscribes to its channels, and keeps presence (every 1 s, TTL 3 s) and
+    /// health (every 5 s, TTL 10 s) fresh until shutdown. Registering again is a no-op; after
+    /// [`withdraw`](Self::withdraw) it registers anew. After a Redis outage it re-registers by itself.
+    ///
+    /// # Errors
+    /// Redis errors, or [`HydraError::Timeout`] when the subscriptions cannot be made.
+    pub async fn register_service(&self) -> Result<(), HydraError> {
+        self.engine.registration.register(&self.tasks).await
+    }
+
+    /// Registers the service's HTTP routes (`[get]/v1/hello/test`, …) plus the three Node adds
+    /// (`[get]/{svc}`, `[get]/{svc}/`, `[get]/{svc}/:rest`), then tells the routers to reload.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn register_routes<S: AsRef<str>>(&self, routes: &[S]) -> Result<(), HydraError> {
+        let routes = routes.iter().map(|r| r.as_ref().to_string()).collect();
+        self.engine.registration.register_routes(routes).await
+    }
+
+    /// Appends an entry to this instance's health log (kept: 64 entries, one week).
+    ///
+    /// # Errors
+    /// Redis errors. Nothing is written when the instance is not registered.
+    pub async fn log(&self, level: &str, msg: &str) -> Result<(), HydraError> {
+        self.engine.registration.log(level, msg).await
+    }
+
+    /// The first step of leaving: stops the heartbeats and deletes presence, so no peer picks
+    /// this instance any more, while messaging and API calls keep working (for draining
+    /// in-flight work). [`shutdown`](Self::shutdown) does this too; calling both is fine.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn withdraw(&self) -> Result<(), HydraError> {
+        self.engine.registration.withdraw().await
+    }
+
+    /// Leaves cleanly: stops the heartbeats, deletes presence (so no peer picks this instance
+    /// any more), lets health expire, closes the subscriptions and stops every task.
+    ///
+    /// # Errors
+    /// Redis errors while cleaning up (the tasks are stopped regardless).
+    pub async fn shutdown(&self) -> Result<(), HydraError> {
+        let result = self.withdraw().await;
+        self.tasks.stop(Duration::from_secs(2)).await;
+        let i = &self.engine.instance;
+        tracing::info!(service = %i.service, instance = %i.id, "shut down");
+        result
+    }
+}
