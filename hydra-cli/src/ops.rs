@@ -23,20 +23,7 @@ const STALE_AFTER_MS: i64 = 5_000;
 /// # Errors
 /// Redis errors.
 pub async fn present_ids(hydra: &Hydra, nodes: &[NodeEntry]) -> anyhow::Result<HashSet<String>> {
-    if nodes.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let mut pipe = redis::pipe();
-    for n in nodes {
-        pipe.exists(keys::presence(&n.service_name, &n.instance_id));
-    }
-    let found: Vec<bool> = pipe.query_async(&mut hydra.redis()).await?;
-    Ok(nodes
-        .iter()
-        .zip(found)
-        .filter(|(_, present)| *present)
-        .map(|(n, _)| n.instance_id.clone())
-        .collect())
+    Ok(hydra.present_among(nodes).await?)
 }
 
 /// Fails with "unknown service" unless `name` has a service record.

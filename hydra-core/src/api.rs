@@ -52,7 +52,6 @@ impl ApiResponse {
     /// fields merged on top (non-JSON bodies under `payLoad` as text).
     pub fn envelope(&self) -> Value {
         let mut fields = Map::new();
-        fields.insert("statusCode".into(), Value::from(self.status));
         match self.json() {
             Some(Value::Object(m)) => fields.extend(m),
             Some(other) => {
@@ -65,7 +64,7 @@ impl ApiResponse {
                 );
             }
         }
-        response::envelope(self.status, Value::Object(fields))
+        response::service_answer(self.status, fields)
     }
 }
 

@@ -86,23 +86,23 @@ impl Discovery {
             }
         }
         let found = self.scan_keys(&keys::presence_pattern(service)).await?;
-        let ids: Vec<&str> = found
+        let ids: Vec<String> = found
             .iter()
             .filter_map(|k| keys::instance_of_presence_key(k))
+            .map(String::from)
             .collect();
-        let mut nodes = Vec::with_capacity(ids.len());
-        if !ids.is_empty() {
-            let mut pipe = redis::pipe();
-            for id in &ids {
-                pipe.hget(keys::NODES, *id);
-            }
-            let entries: Vec<Option<String>> = pipe.query_async(&mut self.redis.conn()).await?;
-            for text in entries.into_iter().flatten() {
-                if let Some(node) = parse_record::<NodeEntry>(keys::NODES, &text) {
-                    nodes.push(node);
-                }
-            }
-        }
+        let nodes: Vec<NodeEntry> = self
+            .node_entries(&ids)
+            .await?
+            .into_iter()
+            .filter_map(|(id, entry)| {
+                entry
+                    .map_err(|error| {
+                        tracing::warn!(instance = %id, %error, "skipping a nodes entry that cannot be read");
+                    })
+                    .ok()
+            })
+            .collect();
         let nodes = Arc::new(nodes);
         let mut cache = self.cache.lock().expect("presence cache lock");
         if nodes.is_empty() {
@@ -117,6 +117,87 @@ impl Discovery {
             );
         }
         Ok(nodes)
+    }
+
+    /// The nodes entries of `ids`, in one pipelined batch: each parsed, or why it could not be
+    /// (missing entries are left out).
+    async fn node_entries(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, Result<NodeEntry, String>)>, HydraError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hget(keys::NODES, id);
+        }
+        let entries: Vec<Option<String>> = pipe.query_async(&mut self.redis.conn()).await?;
+        Ok(ids
+            .iter()
+            .zip(entries)
+            .filter_map(|(id, text)| {
+                let parsed = serde_json::from_str::<NodeEntry>(&text?)
+                    .map_err(|e| format!("not valid JSON: {e}"));
+                Some((id.clone(), parsed))
+            })
+            .collect())
+    }
+
+    /// Every present instance of every service: one `SCAN` of the presence keys and one batch
+    /// of nodes entries.
+    pub(crate) async fn scan_presence(&self) -> Result<PresenceScan, HydraError> {
+        let found = self.scan_keys(keys::ALL_PRESENCE_PATTERN).await?;
+        let mut seen = HashSet::new();
+        let mut services = HashMap::new();
+        let mut ids = Vec::new();
+        for key in &found {
+            if let (Some(svc), Some(id)) = (
+                keys::service_of_presence_key(key),
+                keys::instance_of_presence_key(key),
+            ) {
+                if seen.insert(id) {
+                    services.insert(id.to_string(), svc.to_string());
+                    ids.push(id.to_string());
+                }
+            }
+        }
+        let mut out = PresenceScan::default();
+        for (id, entry) in self.node_entries(&ids).await? {
+            match entry {
+                // Grouped by the service its presence key names.
+                Ok(node) => out
+                    .instances
+                    .entry(services.remove(&id).unwrap_or_default())
+                    .or_default()
+                    .push(node),
+                Err(reason) => {
+                    out.unreadable.insert(id, reason);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ids among `nodes` that have a presence key right now (not cached).
+    pub(crate) async fn present_among(
+        &self,
+        nodes: &[NodeEntry],
+    ) -> Result<HashSet<String>, HydraError> {
+        if nodes.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut pipe = redis::pipe();
+        for n in nodes {
+            pipe.exists(keys::presence(&n.service_name, &n.instance_id));
+        }
+        let found: Vec<bool> = pipe.query_async(&mut self.redis.conn()).await?;
+        Ok(nodes
+            .iter()
+            .zip(found)
+            .filter(|(_, present)| *present)
+            .map(|(n, _)| n.instance_id.clone())
+            .collect())
     }
 
     async fn get_json_values<T: DeserializeOwned>(
@@ -229,14 +310,10 @@ impl Discovery {
         if old.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for n in &old {
-            pipe.exists(keys::presence(&n.service_name, &n.instance_id));
-        }
-        let present: Vec<bool> = pipe.query_async(&mut conn).await?;
+        let present = self.present_among(&old).await?;
         let mut removed = Vec::new();
-        for (node, present) in old.into_iter().zip(present) {
-            if present {
+        for node in old {
+            if present.contains(&node.instance_id) {
                 continue;
             }
             let n: u64 = conn.hdel(keys::NODES, &node.instance_id).await?;
@@ -282,6 +359,15 @@ impl Discovery {
         entries.sort_by(|a, b| b.ts.cmp(&a.ts));
         Ok(entries)
     }
+}
+
+/// What [`Hydra::scan_presence`](crate::Hydra::scan_presence) found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PresenceScan {
+    /// The present instances, by service.
+    pub instances: BTreeMap<String, Vec<NodeEntry>>,
+    /// Present instances whose nodes entry could not be read: instance id → reason.
+    pub unreadable: BTreeMap<String, String>,
 }
 
 /// What [`Hydra::scan_service_routes`](crate::Hydra::scan_service_routes) found.

@@ -87,13 +87,22 @@ pub struct NodeEntry {
 }
 
 impl NodeEntry {
-    /// `http://{ip}:{port}`.
-    pub fn base_url(&self) -> String {
+    /// `{ip}:{port}`, an IPv6 address in brackets (`[::1]:5000`).
+    pub fn authority(&self) -> String {
+        let port = self
+            .port
+            .as_u16()
+            .map_or_else(|| self.port.to_string(), |p| p.to_string());
         if self.ip.contains(':') {
-            format!("http://[{}]:{}", self.ip, self.port)
+            format!("[{}]:{port}", self.ip)
         } else {
-            format!("http://{}:{}", self.ip, self.port)
+            format!("{}:{port}", self.ip)
         }
+    }
+
+    /// `http://{authority}`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.authority())
     }
 }
 

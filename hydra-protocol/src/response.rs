@@ -52,6 +52,15 @@ pub fn envelope(code: u16, payload: Value) -> Value {
     Value::Object(out)
 }
 
+/// What Node answers for a service's JSON answer: `createResponseObject(code, {statusCode:
+/// code, ...answer})`, the envelope with the service's own fields on top.
+pub fn service_answer(code: u16, answer: Map<String, Value>) -> Value {
+    let mut payload = Map::new();
+    payload.insert("statusCode".into(), Value::from(code));
+    payload.extend(answer);
+    envelope(code, Value::Object(payload))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use hydra_core::{keys, Hydra, NodeEntry};
+use hydra_core::{Hydra, HydraError, NodeEntry};
 
 /// Consecutive timeouts that eject an instance.
 const TIMEOUTS_TO_EJECT: u32 = 2;
@@ -74,19 +74,14 @@ impl Drop for InFlight {
 
 impl Instance {
     fn from_node(n: &NodeEntry) -> Option<Self> {
-        let port = n.port.as_u16()?;
+        n.port.as_u16()?;
         if n.ip.is_empty() {
             return None;
         }
-        let authority = if n.ip.contains(':') {
-            format!("[{}]:{port}", n.ip)
-        } else {
-            format!("{}:{port}", n.ip)
-        };
         Some(Self::new(
             n.instance_id.clone(),
             n.service_name.clone(),
-            authority,
+            n.authority(),
         ))
     }
 }
@@ -276,64 +271,25 @@ impl Pool {
     }
 }
 
-/// Reads every present instance of every service: one `SCAN` and one pipelined `HGET` batch.
-/// Nodes entries that cannot be read are returned apart, for the caller to log.
+/// Reads every present instance of every service ([`Hydra::scan_presence`]). Nodes entries that
+/// cannot be read are returned apart, for the caller to log.
 ///
 /// # Errors
 /// Redis errors (the caller keeps the previous pool).
-pub async fn scan_presence(hydra: &Hydra) -> Result<PresenceScan, redis::RedisError> {
-    let mut conn = hydra.redis();
-    let mut cursor: u64 = 0;
-    let mut ids: Vec<(String, String)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(keys::ALL_PRESENCE_PATTERN)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await?;
-        for key in batch {
-            if let (Some(svc), Some(id)) = (
-                keys::service_of_presence_key(&key),
-                keys::instance_of_presence_key(&key),
-            ) {
-                if seen.insert(id.to_string()) {
-                    ids.push((svc.to_string(), id.to_string()));
-                }
-            }
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+pub async fn scan_presence(hydra: &Hydra) -> Result<PresenceScan, HydraError> {
+    let scan = hydra.scan_presence().await?;
     let mut map: HashMap<String, Vec<Arc<Instance>>> = HashMap::new();
-    let mut bad = BTreeMap::new();
-    if ids.is_empty() {
-        return Ok((map, bad));
-    }
-    let mut pipe = redis::pipe();
-    for (_, id) in &ids {
-        pipe.hget(keys::NODES, id);
-    }
-    let entries: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
-    for ((svc, id), entry) in ids.into_iter().zip(entries) {
-        let Some(text) = entry else { continue };
-        match serde_json::from_str::<NodeEntry>(&text) {
-            Ok(node) => {
-                if let Some(i) = Instance::from_node(&node) {
-                    map.entry(svc).or_default().push(Arc::new(i));
-                }
-            }
-            Err(e) => {
-                bad.insert(id, format!("not valid JSON: {e}"));
-            }
+    for (svc, nodes) in scan.instances {
+        let usable: Vec<Arc<Instance>> = nodes
+            .iter()
+            .filter_map(Instance::from_node)
+            .map(Arc::new)
+            .collect();
+        if !usable.is_empty() {
+            map.insert(svc, usable);
         }
     }
-    Ok((map, bad))
+    Ok((map, scan.unreadable))
 }
 
 /// The present instances by service, and the nodes entries of present instances that could not

@@ -1,10 +1,10 @@
 //! Discovery through the handle: services, instances, presence, routes and health, read as Node
 //! reads them (the work is [`Discovery`](crate::discovery)'s).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::Hydra;
-use crate::discovery::RouteScan;
+use crate::discovery::{PresenceScan, RouteScan};
 use crate::error::HydraError;
 use crate::records::{HealthEntry, HealthLogEntry, NodeEntry, ServiceEntry};
 
@@ -111,5 +111,22 @@ impl Hydra {
         service: &str,
     ) -> Result<Vec<HealthLogEntry>, HydraError> {
         self.engine.discovery.get_service_health_log(service).await
+    }
+
+    /// Every present instance of every service, by service, and the present instances whose
+    /// nodes entry could not be read (one `SCAN`, one pipelined batch; not cached).
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn scan_presence(&self) -> Result<PresenceScan, HydraError> {
+        self.engine.discovery.scan_presence().await
+    }
+
+    /// The instance ids among `nodes` that have a presence key right now (not cached).
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn present_among(&self, nodes: &[NodeEntry]) -> Result<HashSet<String>, HydraError> {
+        self.engine.discovery.present_among(nodes).await
     }
 }
