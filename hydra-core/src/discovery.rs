@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use rand::seq::SliceRandom;
 use redis::AsyncCommands;
@@ -16,13 +15,36 @@ use crate::records::{HealthEntry, HealthLogEntry, NodeEntry, ServiceEntry};
 /// Reads the Hydra world from Redis, and keeps the presence lists it read for 3 s.
 pub(crate) struct Discovery {
     redis: Redis,
-    cache: Mutex<HashMap<String, CachedPresence>>,
+    cache: PresenceCache,
+}
+
+/// Presence lists by service, each kept for [`keys::PRESENCE_CACHE_TTL`] after it was read (on
+/// tokio's clock, so tests can stop and advance it).
+#[derive(Default)]
+struct PresenceCache {
+    lists: Mutex<HashMap<String, ReadAt>>,
 }
 
 /// A presence list and when it was read.
-struct CachedPresence {
-    at: Instant,
-    nodes: Arc<Vec<NodeEntry>>,
+type ReadAt = (tokio::time::Instant, Arc<Vec<NodeEntry>>);
+
+impl PresenceCache {
+    /// The list read for `service` less than the TTL ago.
+    fn get(&self, service: &str) -> Option<Arc<Vec<NodeEntry>>> {
+        let lists = self.lists.lock().expect("presence cache lock");
+        let (at, nodes) = lists.get(service)?;
+        (at.elapsed() < keys::PRESENCE_CACHE_TTL).then(|| nodes.clone())
+    }
+
+    /// Keeps `nodes` as read now; an empty list is not kept (the next lookup asks Redis).
+    fn put(&self, service: &str, nodes: Arc<Vec<NodeEntry>>) {
+        let mut lists = self.lists.lock().expect("presence cache lock");
+        if nodes.is_empty() {
+            lists.remove(service);
+        } else {
+            lists.insert(service.to_string(), (tokio::time::Instant::now(), nodes));
+        }
+    }
 }
 
 /// Parses a stored JSON record, logging and skipping what does not parse.
@@ -40,7 +62,7 @@ impl Discovery {
     pub(crate) fn new(redis: Redis) -> Self {
         Self {
             redis,
-            cache: Mutex::new(HashMap::new()),
+            cache: PresenceCache::default(),
         }
     }
 
@@ -78,11 +100,8 @@ impl Discovery {
         fresh: bool,
     ) -> Result<Arc<Vec<NodeEntry>>, HydraError> {
         if !fresh {
-            let cache = self.cache.lock().expect("presence cache lock");
-            if let Some(c) = cache.get(service) {
-                if c.at.elapsed() < keys::PRESENCE_CACHE_TTL {
-                    return Ok(c.nodes.clone());
-                }
+            if let Some(nodes) = self.cache.get(service) {
+                return Ok(nodes);
             }
         }
         let found = self.scan_keys(&keys::presence_pattern(service)).await?;
@@ -104,18 +123,7 @@ impl Discovery {
             })
             .collect();
         let nodes = Arc::new(nodes);
-        let mut cache = self.cache.lock().expect("presence cache lock");
-        if nodes.is_empty() {
-            cache.remove(service);
-        } else {
-            cache.insert(
-                service.to_string(),
-                CachedPresence {
-                    at: Instant::now(),
-                    nodes: nodes.clone(),
-                },
-            );
-        }
+        self.cache.put(service, nodes.clone());
         Ok(nodes)
     }
 
@@ -383,4 +391,33 @@ pub struct RouteScan {
 /// content.
 fn concerns_connection(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str) -> NodeEntry {
+        serde_json::from_value(serde_json::json!({
+            "serviceName": "svc", "instanceID": id, "updatedOn": "2026-01-01T00:00:00.000Z",
+            "processID": 1, "ip": "127.0.0.1", "port": 5000, "hostName": "h"
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_presence_list_is_kept_for_three_seconds() {
+        let cache = PresenceCache::default();
+        assert!(cache.get("svc").is_none());
+        cache.put("svc", Arc::new(vec![node("a")]));
+        tokio::time::advance(keys::PRESENCE_CACHE_TTL - std::time::Duration::from_millis(1)).await;
+        assert_eq!(cache.get("svc").unwrap()[0].instance_id, "a");
+        tokio::time::advance(std::time::Duration::from_millis(1)).await;
+        assert!(cache.get("svc").is_none(), "kept past its TTL");
+        // An empty list is not kept: the next lookup asks Redis again.
+        cache.put("svc", Arc::new(vec![node("a")]));
+        cache.put("svc", Arc::new(Vec::new()));
+        assert!(cache.get("svc").is_none());
+        assert!(cache.get("other").is_none());
+    }
 }
