@@ -173,8 +173,9 @@ impl Config {
         if !branch.is_object() {
             return Err(err("`hydra` is not an object".into()));
         }
-        let mut hydra: HydraConfig =
-            serde_json::from_value(branch.clone()).map_err(|e| err(format!("hydra: {e}")))?;
+        // The error names the setting: `hydra.redis.port: expected …`.
+        let mut hydra: HydraConfig = serde_path_to_error::deserialize(branch.clone())
+            .map_err(|e| err(format!("hydra.{}: {}", e.path(), e.inner())))?;
         hydra.validate()?;
         Ok(Self { document, hydra })
     }

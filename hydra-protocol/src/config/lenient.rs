@@ -40,16 +40,16 @@ pub(super) fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 pub(super) fn u64_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::Null => None,
-        Value::Number(n) => n.as_u64(),
+        Value::Number(n) => Some(n.as_u64().ok_or_else(|| {
+            serde::de::Error::custom(format!("expected a whole number of 0 or more, got {n}"))
+        })?),
         Value::String(s) if s.trim().is_empty() => None,
-        Value::String(s) => Some(
-            s.trim()
-                .parse()
-                .map_err(|_| serde::de::Error::custom(format!("expected a number, got {s:?}")))?,
-        ),
+        Value::String(s) => Some(s.trim().parse().map_err(|_| {
+            serde::de::Error::custom(format!("expected a whole number of 0 or more, got {s:?}"))
+        })?),
         other => {
             return Err(serde::de::Error::custom(format!(
-                "expected a number, got {other}"
+                "expected a whole number of 0 or more, got {other}"
             )))
         }
     })

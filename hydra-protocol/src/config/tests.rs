@@ -133,3 +133,36 @@ fn hydra_service_forms() {
         );
     }
 }
+
+#[test]
+fn a_bad_value_names_its_key() {
+    for (doc, key) in [
+        (
+            json!({"hydra":{"serviceName":"x","redis":{"port":"abc"}}}),
+            "hydra.redis.port",
+        ),
+        (
+            json!({"hydra":{"serviceName":"x","redis":{"db":-1}}}),
+            "hydra.redis.db",
+        ),
+        (
+            json!({"hydra":{"serviceName":"x","redis":{"connectTimeoutSeconds":1.5}}}),
+            "hydra.redis.connectTimeoutSeconds",
+        ),
+        (
+            json!({"hydra":{"serviceName":"x","servicePort":"nope"}}),
+            "hydra.servicePort",
+        ),
+        (
+            json!({"hydra":{"serviceName":"x","forceMessageSignature":"yes"}}),
+            "hydra.forceMessageSignature",
+        ),
+        (
+            json!({"hydra":{"serviceName":{"a":1}}}),
+            "hydra.serviceName",
+        ),
+    ] {
+        let e = Config::from_value(doc.clone()).unwrap_err().to_string();
+        assert!(e.contains(key), "{doc}: {e}");
+    }
+}
