@@ -7,11 +7,12 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, State, WebSocketUpgrade};
 use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use axum::Router;
-use hydra_core::response;
 
-use crate::proxy::{error_response, forward, json_response, tracer_id};
+use crate::error::Refusal;
+use crate::proxy::forward;
 use crate::state::RouterState;
 use crate::table::RouteTable;
+use crate::tracer::tracer_id;
 use crate::{admin, ws};
 
 /// The router's HTTP application (every path goes through [`dispatch`]).
@@ -49,7 +50,7 @@ pub async fn dispatch(State(state): State<Arc<RouterState>>, req: Request<Body>)
     }
     if !path.starts_with('/') {
         // `*` or an authority: nothing here is addressed that way.
-        return error_response(400, "the request target is not a path", None);
+        return Refusal::BadRequest("the request target is not a path".into()).into_response(None);
     }
     if admin::is_router_path(&path) {
         return admin::handle(&state, req, peer).await;
@@ -80,16 +81,7 @@ pub async fn dispatch(State(state): State<Arc<RouterState>>, req: Request<Body>)
         )
     };
     let Some((service, target)) = found else {
-        let mut resp = json_response(
-            404,
-            &response::envelope(404, serde_json::Value::Null),
-            Some(&tracer),
-        );
-        resp.headers_mut().insert(
-            "x-hydra-tracer",
-            HeaderValue::from_str(&tracer).unwrap_or(HeaderValue::from_static("0")),
-        );
-        return resp;
+        return Refusal::NotFound.into_response(Some(&tracer));
     };
     if service == state.hydra.service_name() {
         return admin::handle(&state, req, peer).await;

@@ -10,6 +10,9 @@
 //! - [`pool`]: present instances, refreshed in the background (no Redis on the hot path), with
 //!   outlier ejection.
 //! - [`proxy`]: forwarding, retries on another instance, Node's JSON envelope rewrite and gzip.
+//! - [`error`]: every error answer the router makes itself, its status chosen in one place; 5xx
+//!   answers never carry internal error text.
+//! - [`reply`]: the one JSON response builder (`application/json; charset=utf-8`).
 //! - [`admin`]: `/v1/router/*`, the dashboard, `/metrics`; token or loopback only.
 //! - [`ws`]: the WebSocket gateway and the cross-router client directory.
 //! - [`Router`]: everything together ([`Router::bind`], then [`Router::serve`]), with graceful
@@ -18,12 +21,15 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod error;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
+pub mod reply;
 pub mod server;
 pub mod state;
 pub mod table;
+pub mod tracer;
 pub mod ws;
 
 use std::future::Future;

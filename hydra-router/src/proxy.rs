@@ -7,14 +7,14 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{
-    header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
-};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hydra_core::{jsjson, response};
+
 use serde_json::{json, Value};
 
+use crate::error::Refusal;
 use crate::state::RouterState;
 
 /// Largest JSON answer the router rewrites; larger ones pass through untouched.
@@ -31,43 +31,6 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
     "upgrade",
 ];
-
-/// A short random id for `x-hydra-tracer` (base 36, as Node's `shortID`).
-pub fn tracer_id() -> String {
-    let mut n: u64 = rand::random::<u64>() >> 11;
-    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    while n > 0 {
-        out.push(digits[(n % 36) as usize]);
-        n /= 36;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_else(|_| "0".into())
-}
-
-/// A JSON envelope response with `result.reason` and the tracer, as Node's router answers errors.
-pub fn error_response(status: u16, reason: &str, tracer: Option<&str>) -> Response<Body> {
-    let mut fields = json!({"result": {"reason": reason}});
-    if let Some(t) = tracer {
-        fields["tracer"] = json!(t);
-    }
-    json_response(status, &response::envelope(status, fields), tracer)
-}
-
-/// A JSON response of `body` with `status`.
-pub fn json_response(status: u16, body: &Value, tracer: Option<&str>) -> Response<Body> {
-    let text = jsjson::to_string(body);
-    let mut resp = Response::new(Body::from(text));
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Some(t) = tracer.and_then(|t| HeaderValue::from_str(t).ok()) {
-        resp.headers_mut().insert("x-hydra-tracer", t);
-    }
-    resp
-}
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = headers
@@ -143,6 +106,10 @@ async fn read_body(
     }
 }
 
+fn too_large(limit: usize) -> Refusal {
+    Refusal::TooLarge(format!("request body is larger than {limit} bytes"))
+}
+
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT_ENCODING)
@@ -168,9 +135,11 @@ pub async fn forward(
 ) -> Response<Body> {
     let started = Instant::now();
     // Every answer the router gives itself is counted, as forwarded ones are.
-    let refuse = |status: u16, reason: &str| {
-        state.metrics.request(service, status, started.elapsed());
-        error_response(status, reason, Some(tracer))
+    let refuse = |refusal: Refusal| {
+        state
+            .metrics
+            .request(service, refusal.status(), started.elapsed());
+        refusal.into_response(Some(tracer))
     };
     let (parts, body) = req.into_parts();
     // A request that already passed through this router is in a loop (a nodes entry that points
@@ -178,10 +147,7 @@ pub async fn forward(
     let via = via_values(&parts.headers);
     if via.iter().any(|hop| hop == &state.via_name) {
         tracing::warn!(%service, %tracer, "request came back to this router: forwarding loop refused");
-        return refuse(
-            508,
-            "forwarding loop: the request already passed through this router",
-        );
+        return refuse(Refusal::Loop);
     }
     let limit = state.config.body_limit;
     let declared = parts
@@ -190,16 +156,18 @@ pub async fn forward(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return refuse(413, &format!("request body is larger than {limit} bytes"));
+        return refuse(too_large(limit));
     }
     let mut body = match read_body(body, limit, &state.config).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
-            return refuse(413, &format!("request body is larger than {limit} bytes"));
+            return refuse(too_large(limit));
         }
-        Err(BodyError::Slow(what)) => return refuse(408, &what),
+        Err(BodyError::Slow(what)) => return refuse(Refusal::SlowBody(what)),
         Err(BodyError::Broken(e)) => {
-            return refuse(400, &format!("could not read the request body: {e}"))
+            return refuse(Refusal::BadRequest(format!(
+                "could not read the request body: {e}"
+            )))
         }
     };
     let mut headers = parts.headers.clone();
@@ -214,11 +182,9 @@ pub async fn forward(
             .take(limit as u64 + 1)
             .read_to_end(&mut out);
         match read {
-            Ok(n) if n > limit => {
-                return refuse(413, &format!("request body is larger than {limit} bytes"))
-            }
+            Ok(n) if n > limit => return refuse(too_large(limit)),
             Ok(_) => body = Bytes::from(out),
-            Err(e) => return refuse(400, &format!("invalid gzip body: {e}")),
+            Err(e) => return refuse(Refusal::BadRequest(format!("invalid gzip body: {e}"))),
         }
         headers.remove(header::CONTENT_ENCODING);
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -261,12 +227,9 @@ pub async fn forward(
 
     let candidates = state.pool.candidates(service);
     if candidates.is_empty() {
-        state.metrics.request(service, 503, started.elapsed());
-        return error_response(
-            503,
-            &format!("Unavailable {service} instances"),
-            Some(tracer),
-        );
+        return refuse(Refusal::Unavailable(format!(
+            "Unavailable {service} instances"
+        )));
     }
     let timeout = state.config.request_timeout;
     for instance in candidates {
@@ -275,7 +238,7 @@ pub async fn forward(
         }
         let uri: Uri = match format!("http://{}{}", instance.authority, path_and_query).parse() {
             Ok(u) => u,
-            Err(_) => return error_response(400, "invalid request path", Some(tracer)),
+            Err(_) => return refuse(Refusal::BadRequest("invalid request path".into())),
         };
         let mut out = Request::builder()
             .method(parts.method.clone())
@@ -294,13 +257,10 @@ pub async fn forward(
                 state
                     .pool
                     .record_timeout(&instance.id, state.config.eject_for);
-                state.metrics.request(service, 504, started.elapsed());
                 tracing::warn!(%service, instance = %instance.id, %tracer, "service did not answer in time");
-                return error_response(
-                    504,
-                    &format!("{service} did not answer within {timeout:?}"),
-                    Some(tracer),
-                );
+                return refuse(Refusal::Timeout(format!(
+                    "{service} did not answer within {timeout:?}"
+                )));
             }
             Ok(Err(e)) if e.is_connect() => {
                 tracing::warn!(%service, instance = %instance.id, error = %e, "instance refused the connection; ejected");
@@ -309,12 +269,9 @@ pub async fn forward(
             Ok(Err(e)) => {
                 tracing::warn!(%service, instance = %instance.id, error = %e, "request to instance failed");
                 if !is_idempotent(&parts.method) {
-                    state.metrics.request(service, 502, started.elapsed());
-                    return error_response(
-                        502,
-                        &format!("{service} closed the connection"),
-                        Some(tracer),
-                    );
+                    return refuse(Refusal::Upstream(format!(
+                        "{service} closed the connection"
+                    )));
                 }
                 state.pool.eject(&instance.id, state.config.eject_for);
             }
@@ -329,12 +286,9 @@ pub async fn forward(
             }
         }
     }
-    state.metrics.request(service, 503, started.elapsed());
-    error_response(
-        503,
-        &format!("An instance of {service} is unavailable"),
-        Some(tracer),
-    )
+    refuse(Refusal::Unavailable(format!(
+        "An instance of {service} is unavailable"
+    )))
 }
 
 async fn shape_response(
@@ -375,11 +329,9 @@ async fn shape_response(
     let bytes = match Limited::new(body, MAX_JSON_REWRITE).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            return error_response(
-                502,
-                &format!("could not read the service's answer: {e}"),
-                Some(tracer),
-            )
+            tracing::warn!(error = %e, %tracer, "could not read the service's answer");
+            return Refusal::Upstream("could not read the service's answer".into())
+                .into_response(Some(tracer));
         }
     };
     let merged = match serde_json::from_slice::<Value>(&bytes) {
@@ -420,16 +372,6 @@ async fn shape_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tracer_ids_are_short_base36() {
-        let t = tracer_id();
-        assert!(!t.is_empty() && t.len() <= 11, "{t}");
-        assert!(t
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() && !c.is_ascii_uppercase()));
-        assert_ne!(tracer_id(), tracer_id());
-    }
 
     #[test]
     fn hop_by_hop_headers_are_dropped() {

@@ -30,8 +30,8 @@ use redis::AsyncCommands;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::proxy::tracer_id;
 use crate::state::RouterState;
+use crate::tracer::tracer_id;
 
 /// Queued messages for absent clients live this long.
 const QUEUE_TTL_SECS: i64 = 86_400;

@@ -182,3 +182,31 @@ async fn rolling_restart_loses_no_requests() {
     );
     router.stop().await;
 }
+
+#[tokio::test]
+async fn admin_errors_while_redis_is_away_hide_the_redis_detail() {
+    let mut redis = RedisServer::start();
+    let router = router(&redis, json!({"routerToken": "tok"})).await;
+    let http = reqwest::Client::new();
+    redis.kill();
+    for what in ["services", "nodes"] {
+        let resp = http
+            .get(format!("{}/v1/router/list/{what}?token=tok", router.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_server_error(), "{what}: {}", resp.status());
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
+        let v: serde_json::Value = resp.json().await.unwrap();
+        let reason = v["result"]["reason"].as_str().unwrap().to_lowercase();
+        assert!(
+            !reason.contains("redis") && !reason.contains("error") && !reason.contains("refused"),
+            "{what}: {reason}"
+        );
+    }
+    redis.restart();
+    router.stop().await;
+}
