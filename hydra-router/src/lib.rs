@@ -4,7 +4,8 @@
 //! hydra-router: it registers as the Hydra service `hydra-router`, keeps every service's routes and
 //! present instances in memory, and forwards requests to them.
 //!
-//! - [`config`]: Node's router config keys (`routerToken`, `requestTimeout`, `cors`, …) and ours.
+//! - [`config`]: Node's router config keys (`routerToken`, `requestTimeout`, `cors`, …) and ours,
+//!   read once; a value of the wrong type is an error naming the key (the binary exits with 64).
 //! - [`table`]: the routing table, method-aware, most specific match first; routes of services
 //!   without a live instance never shadow live ones.
 //! - [`pool`]: present instances, refreshed in the background (no Redis on the hot path), with
@@ -39,7 +40,7 @@ use std::time::Duration;
 
 use hydra_core::{Config, Hydra, HydraError, RedisConfig};
 
-pub use config::RouterConfig;
+pub use config::{RouterConfig, RouterConfigError};
 pub use state::RouterState;
 
 /// A router bound to its port(s) and connected to Redis.
@@ -56,7 +57,21 @@ impl Router {
     /// # Errors
     /// No port, address or Redis problems.
     pub async fn bind(config: Config) -> Result<Self, HydraError> {
-        let settings = RouterConfig::from_config(&config);
+        let settings = RouterConfig::from_config(&config).map_err(|e| {
+            HydraError::Config(hydra_core::config::ConfigError::Parse {
+                path: None,
+                reason: e.to_string(),
+            })
+        })?;
+        Self::bind_with(config, settings).await
+    }
+
+    /// [`Router::bind`] with settings already read from `config` (so a bad value can be told
+    /// apart from a start-up failure).
+    ///
+    /// # Errors
+    /// No port, address or Redis problems.
+    pub async fn bind_with(config: Config, settings: RouterConfig) -> Result<Self, HydraError> {
         let listener = hydra_core::address::bind("0.0.0.0", &config.hydra.service_port).await?;
         let port = listener.local_addr()?.port();
         let admin = match &settings.admin_listen {
