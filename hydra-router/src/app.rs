@@ -191,7 +191,10 @@ async fn upgrade(
         Ok(upgrade) => upgrade
             .max_message_size(ws::MAX_WS_MESSAGE)
             .read_buffer_size(ws::READ_BUFFER)
-            .on_upgrade(move |socket| ws::session(state, socket, peer, forwarded)),
+            .on_upgrade(move |socket| {
+                let tasks = state.tasks.clone();
+                tasks.track_future(ws::session(state, socket, peer, forwarded))
+            }),
         Err(rejection) => {
             let resp = axum::response::IntoResponse::into_response(rejection);
             resp.map(Body::new)

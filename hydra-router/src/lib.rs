@@ -17,7 +17,9 @@
 //! - [`admin`]: `/v1/router/*`, the dashboard, `/metrics`; token or loopback only.
 //! - [`ws`]: the WebSocket gateway and the cross-router client directory.
 //! - [`Router`]: everything together ([`Router::bind`], then [`Router::serve`]), with graceful
-//!   shutdown.
+//!   shutdown owned one way: one cancellation token and one task tracker per router
+//!   ([`RouterState::shutdown`], [`RouterState::tasks`]); every task of the router is spawned on
+//!   the tracker and waited for, WebSocket clients get a Close frame (1001 "going away").
 
 pub mod admin;
 pub mod app;
@@ -41,6 +43,9 @@ use std::time::Duration;
 use hydra_core::{Config, Hydra, HydraError, RedisConfig};
 
 pub use config::{RouterConfig, RouterConfigError};
+
+/// How long shutdown waits for connections and the router's tasks to finish.
+pub const DRAIN: Duration = Duration::from_secs(10);
 pub use state::RouterState;
 
 /// A router bound to its port(s) and connected to Redis.
@@ -125,7 +130,9 @@ impl Router {
     }
 
     /// Registers, loads the table, serves until `shutdown`, then withdraws presence, tells the
-    /// other routers, drains connections (10 s at most) and leaves.
+    /// other routers, cancels the router's shutdown token (listeners stop, WebSocket clients get
+    /// a Close frame 1001 "going away"), waits for every task of the router ([`DRAIN`] at most)
+    /// and leaves.
     ///
     /// # Errors
     /// Redis errors at registration.
@@ -144,43 +151,43 @@ impl Router {
         state.refresh_pool().await;
         ws::announce_start(&state).await;
 
-        let stop = state::tokio_util_like::Stop::default();
-        let bg = tokio::spawn(state::background(state.clone(), stop.clone()));
-        let listener_state = state.clone();
-        let inbox_stop = stop.clone();
-        let inbox_task = tokio::spawn(async move {
+        let shutdown_token = state.shutdown.clone();
+        let tasks = state.tasks.clone();
+        tasks.spawn(state::background(state.clone()));
+        let inbox_state = state.clone();
+        tasks.spawn(async move {
             loop {
                 tokio::select! {
-                    () = inbox_stop.wait() => return,
+                    () = inbox_state.shutdown.cancelled() => return,
                     m = inbox.recv() => match m {
                         Some(msg) => {
-                            let s = listener_state.clone();
-                            tokio::spawn(async move { ws::channel_message(&s, msg).await });
+                            let s = inbox_state.clone();
+                            inbox_state
+                                .tasks
+                                .spawn(async move { ws::channel_message(&s, msg).await });
                         }
                         None => return,
                     }
                 }
             }
         });
-        let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
-        let drain = Duration::from_secs(10);
         let hrt = state.config.header_read_timeout;
-        let public = tokio::spawn(server::serve(
+        tasks.spawn(server::serve(
             listener,
             app::app(state.clone()),
-            drain_rx.clone(),
-            drain,
+            shutdown_token.clone(),
+            DRAIN,
             hrt,
         ));
-        let admin_task = admin.map(|l| {
-            tokio::spawn(server::serve(
+        if let Some(l) = admin {
+            tasks.spawn(server::serve(
                 l,
                 app::admin_app(state.clone()),
-                drain_rx.clone(),
-                drain,
+                shutdown_token.clone(),
+                DRAIN,
                 hrt,
-            ))
-        });
+            ));
+        }
         tracing::info!(instance = hydra.instance_id(), port = %hydra.port(), "hydra-router serving");
         hydra_service::healthcheck::announce(port, "/v1/router/health");
         shutdown.await;
@@ -188,14 +195,18 @@ impl Router {
         hydra_service::healthcheck::withdraw();
         let _ = hydra.withdraw().await;
         ws::announce_stop(&state).await;
-        let _ = drain_tx.send(true);
-        let _ = public.await;
-        if let Some(t) = admin_task {
-            let _ = t.await;
+        // Listeners stop, connections finish their requests, WebSocket clients are told the
+        // router is going away, background work ends; every task is waited for (the drain time
+        // at most).
+        shutdown_token.cancel();
+        tasks.close();
+        if tokio::time::timeout(DRAIN, tasks.wait()).await.is_err() {
+            tracing::warn!(
+                ?DRAIN,
+                open = tasks.len(),
+                "router tasks still running after the drain time"
+            );
         }
-        stop.fire();
-        let _ = bg.await;
-        let _ = inbox_task.await;
         hydra.shutdown().await
     }
 }

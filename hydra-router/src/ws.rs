@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use hydra_core::{keys, Route, Umf};
 use redis::AsyncCommands;
@@ -219,6 +219,11 @@ async fn run_session(
     let mut last = Instant::now();
     loop {
         tokio::select! {
+            () = state.shutdown.cancelled() => {
+                let close = CloseFrame { code: close_code::AWAY, reason: "going away".into() };
+                let _ = sink.send(Message::Close(Some(close))).await;
+                break;
+            }
             out = rx.recv() => {
                 let Some(text) = out else { break };
                 if sink.send(Message::Text(text.into())).await.is_err() {
@@ -410,9 +415,11 @@ async fn handle_text(
             let _ = tx.send(reply.to_wire()).await;
             return Flow::Continue;
         }
-        let state = state.clone();
+        let task_state = state.clone();
         let tx = tx.clone();
-        tokio::spawn(async move { http_through(&state, &tx, msg).await });
+        state
+            .tasks
+            .spawn(async move { http_through(&task_state, &tx, msg).await });
         return Flow::Continue;
     }
 

@@ -288,3 +288,28 @@ async fn signature_enforcement_rejects_unsigned_and_forged() {
     );
     assert!(next_json(&mut ws).await.is_none());
 }
+
+#[tokio::test]
+async fn clients_get_a_going_away_close_frame_when_the_router_shuts_down() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let (mut ws, _id) = connect(&router.base).await;
+    let stopping = tokio::spawn(router.stop());
+    let frame = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a Close frame before the deadline")
+        {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("connection ended without a Close frame: {other:?}"),
+        }
+    };
+    let frame = frame.expect("a Close frame with a code");
+    assert_eq!(u16::from(frame.code), 1001);
+    assert_eq!(frame.reason, "going away");
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .expect("the router stops")
+        .unwrap();
+}
