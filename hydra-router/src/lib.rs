@@ -15,7 +15,13 @@
 //!   answers never carry internal error text.
 //! - [`reply`]: the one JSON response builder (`application/json; charset=utf-8`).
 //! - [`admin`]: `/v1/router/*`, the dashboard, `/metrics`; token or loopback only.
-//! - [`ws`]: the WebSocket gateway and the cross-router client directory.
+//! - [`ws`]: the WebSocket gateway, one file per concept: [`ws::hub`] (clients here, queues of
+//!   absent ones), [`ws::directory`] (which router holds which client),
+//!   [`ws::session`](mod@ws::session) (one client), [`ws::channel`] (the routers' pub/sub
+//!   messages).
+//! - [`state`]: the shared state; it holds the WebSocket hub but knows nothing of sessions.
+//! - [`tracer`]: tracer ids (at the bottom: imports nothing of the router). No module of the
+//!   router imports one that imports it back.
 //! - [`Router`]: everything together ([`Router::bind`], then [`Router::serve`]), with graceful
 //!   shutdown owned one way: one cancellation token and one task tracker per router
 //!   ([`RouterState::shutdown`], [`RouterState::tasks`]); every task of the router is spawned on

@@ -18,7 +18,7 @@ use crate::config::RouterConfig;
 use crate::metrics::Metrics;
 use crate::pool::{self, Pool};
 use crate::table::RouteTable;
-use crate::ws::WsHub;
+use crate::ws::hub::WsHub;
 
 /// How often presence is re-read for the instance pool.
 pub const PRESENCE_REFRESH: Duration = Duration::from_secs(1);
