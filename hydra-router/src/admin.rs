@@ -16,6 +16,7 @@ use redis::AsyncCommands;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
+use crate::config::RouterConfig;
 use crate::error::Refusal;
 use crate::reply::{json_response, ok};
 use crate::state::RouterState;
@@ -53,15 +54,15 @@ fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 
 /// Whether the caller may use the admin endpoints.
 pub fn authorized(
-    state: &RouterState,
+    config: &RouterConfig,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> bool {
-    if state.config.disable_router_endpoint {
+    if config.disable_router_endpoint {
         return false;
     }
-    let token = state.config.router_token.as_bytes();
+    let token = config.router_token.as_bytes();
     if token.is_empty() {
         return peer.is_some_and(|p| p.ip().is_loopback());
     }
@@ -82,21 +83,18 @@ fn not_found() -> Response<Body> {
     Refusal::NotFound.into_response(None)
 }
 
-/// Serves one of the router's own endpoints.
-pub async fn handle(
-    state: &RouterState,
-    req: Request<Body>,
-    peer: Option<SocketAddr>,
-) -> Response<Body> {
+/// Whether `req` may be served: `/v1/router/health` and `/v1/router/version` are public, the
+/// rest needs [`authorized`]. (As Node, a caller turned away sees a plain 404.)
+pub fn allowed(config: &RouterConfig, req: &Request<Body>, peer: Option<SocketAddr>) -> bool {
+    let public = req.method() == Method::GET
+        && matches!(req.uri().path(), "/v1/router/health" | "/v1/router/version");
+    public || authorized(config, peer, req.headers(), req.uri().query())
+}
+
+/// Serves one of the router's own endpoints; the caller was [`allowed`] in.
+pub async fn handle(state: &RouterState, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let query = req.uri().query().map(String::from);
     let method = req.method().clone();
-    let public = method == Method::GET
-        && matches!(path.as_str(), "/v1/router/health" | "/v1/router/version");
-    if !public && !authorized(state, peer, req.headers(), query.as_deref()) {
-        // As Node: an unauthorised caller sees a plain 404.
-        return not_found();
-    }
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.clone(), segs.as_slice()) {
         (Method::GET, [""]) => {

@@ -40,6 +40,11 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Node's 503 for a service without any instance.
+    pub fn no_instances(service: &str) -> Self {
+        Self::Unavailable(format!("Unavailable {service} instances"))
+    }
+
     /// The answer to a failed call the router made for a caller (`what`, for the log): the
     /// status follows the error's kind; a caller's mistake is explained, any other failure is
     /// logged and answered with a generic reason.

@@ -8,6 +8,9 @@
 //!   read once; a value of the wrong type is an error naming the key (the binary exits with 64).
 //! - [`table`]: the routing table, method-aware, most specific match first; routes of services
 //!   without a live instance never shadow live ones.
+//! - [`resolve`]: choosing the service for a request (table, referer, first path segment).
+//! - [`gateway`]: what the HTTP application ([`app`]) reads and calls, as a trait, implemented by
+//!   [`RouterState`]; tests drive the application with plain data, no socket and no Redis.
 //! - [`pool`]: present instances, refreshed in the background (no Redis on the hot path), with
 //!   outlier ejection.
 //! - [`proxy`]: forwarding, retries on another instance, Node's JSON envelope rewrite and gzip.
@@ -31,10 +34,12 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
 pub mod reply;
+pub mod resolve;
 pub mod server;
 pub mod state;
 pub mod table;

@@ -297,10 +297,7 @@ fn upstream_headers(
 fn pick_instances(f: &Forwarding<'_>) -> Result<Vec<Arc<Instance>>, Refusal> {
     let candidates = f.state.pool.candidates(f.service);
     if candidates.is_empty() {
-        return Err(Refusal::Unavailable(format!(
-            "Unavailable {} instances",
-            f.service
-        )));
+        return Err(Refusal::no_instances(f.service));
     }
     Ok(candidates
         .into_iter()
