@@ -127,25 +127,24 @@ pub async fn channel_message(state: &Arc<RouterState>, msg: Umf) {
     }
 }
 
-/// Announces this router's arrival (`wsdir.sha`) so others share their directories.
-pub async fn announce_start(state: &RouterState) {
+/// Tells every router about this one (`typ`: `wsdir.sha`, `wsdir.rem`).
+async fn announce_router(state: &RouterState, typ: &str) {
     let msg = Umf::new(
         format!("{}:/", keys::ROUTER_SERVICE),
         router_route(state),
         json!({"routerID": state.hydra.instance_id()}),
     )
-    .with_type("wsdir.sha");
+    .with_type(typ);
     let _ = state.hydra.broadcast(&msg).await;
+}
+
+/// Announces this router's arrival (`wsdir.sha`) so others share their directories.
+pub async fn announce_start(state: &RouterState) {
+    announce_router(state, "wsdir.sha").await;
 }
 
 /// Announces this router's departure (`wsdir.rem`).
 pub async fn announce_stop(state: &RouterState) {
-    let msg = Umf::new(
-        format!("{}:/", keys::ROUTER_SERVICE),
-        router_route(state),
-        json!({"routerID": state.hydra.instance_id()}),
-    )
-    .with_type("wsdir.rem");
-    let _ = state.hydra.broadcast(&msg).await;
+    announce_router(state, "wsdir.rem").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
