@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, State, WebSocketUpgrade};
@@ -47,6 +47,7 @@ async fn admin<G: Gateway>(g: &G, req: Request<Body>, peer: Option<SocketAddr>) 
 
 /// Routes one request.
 pub async fn dispatch<G: Gateway>(State(g): State<Arc<G>>, req: Request<Body>) -> Response<Body> {
+    let started = Instant::now();
     let peer = peer_of(&req);
     if req.method() == Method::OPTIONS {
         return options(g.config());
@@ -89,7 +90,7 @@ pub async fn dispatch<G: Gateway>(State(g): State<Arc<G>>, req: Request<Body>) -
     }
     if !g.has_instances(&service) {
         let refusal = Refusal::no_instances(&service);
-        g.count(&service, refusal.status(), Duration::ZERO);
+        g.count(&service, refusal.status(), started.elapsed());
         return refusal.into_response(Some(&tracer));
     }
     g.forward(req, peer, &service, &target, &tracer).await
