@@ -11,12 +11,14 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hydra_core::{response, Umf};
+use hydra_core::{response, ErrorKind, Umf};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use crate::proxy::{error_response, json_response};
+use crate::config::RouterConfig;
+use crate::error::Refusal;
+use crate::reply::{json_response, ok};
 use crate::state::RouterState;
 
 const DASHBOARD: &str = include_str!("../assets/dashboard.html");
@@ -52,15 +54,15 @@ fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 
 /// Whether the caller may use the admin endpoints.
 pub fn authorized(
-    state: &RouterState,
+    config: &RouterConfig,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> bool {
-    if state.config.disable_router_endpoint {
+    if config.disable_router_endpoint {
         return false;
     }
-    let token = state.config.router_token.as_bytes();
+    let token = config.router_token.as_bytes();
     if token.is_empty() {
         return peer.is_some_and(|p| p.ip().is_loopback());
     }
@@ -77,33 +79,22 @@ pub fn authorized(
     given.is_some_and(|g| g.as_bytes().ct_eq(token).into())
 }
 
-fn ok(result: Value) -> Response<Body> {
-    json_response(
-        200,
-        &response::envelope(200, json!({ "result": result })),
-        None,
-    )
-}
-
 fn not_found() -> Response<Body> {
-    json_response(404, &response::envelope(404, Value::Null), None)
+    Refusal::NotFound.into_response(None)
 }
 
-/// Serves one of the router's own endpoints.
-pub async fn handle(
-    state: &RouterState,
-    req: Request<Body>,
-    peer: Option<SocketAddr>,
-) -> Response<Body> {
+/// Whether `req` may be served: `/v1/router/health` and `/v1/router/version` are public, the
+/// rest needs [`authorized`]. (As Node, a caller turned away sees a plain 404.)
+pub fn allowed(config: &RouterConfig, req: &Request<Body>, peer: Option<SocketAddr>) -> bool {
+    let public = req.method() == Method::GET
+        && matches!(req.uri().path(), "/v1/router/health" | "/v1/router/version");
+    public || authorized(config, peer, req.headers(), req.uri().query())
+}
+
+/// Serves one of the router's own endpoints; the caller was [`allowed`] in.
+pub async fn handle(state: &RouterState, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let query = req.uri().query().map(String::from);
     let method = req.method().clone();
-    let public = method == Method::GET
-        && matches!(path.as_str(), "/v1/router/health" | "/v1/router/version");
-    if !public && !authorized(state, peer, req.headers(), query.as_deref()) {
-        // As Node: an unauthorised caller sees a plain 404.
-        return not_found();
-    }
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.clone(), segs.as_slice()) {
         (Method::GET, [""]) => {
@@ -179,7 +170,8 @@ pub async fn handle(
                         .await;
                     match id {
                         Ok(id) => ok(json!({ "id": id })),
-                        Err(e) => error_response(503, &format!("stream unavailable: {e}"), None),
+                        Err(e) => Refusal::hidden(ErrorKind::Unavailable, "the stream", &e)
+                            .into_response(None),
                     }
                 }
                 Err(resp) => resp,
@@ -210,7 +202,7 @@ async fn list(state: &RouterState, thing: &str) -> Response<Body> {
         }
         "services" => match services(state).await {
             Ok(v) => ok(v),
-            Err(e) => error_response(500, &e.to_string(), None),
+            Err(e) => Refusal::from_hydra("listing services", &e).into_response(None),
         },
         "nodes" => match state.hydra.get_service_nodes().await {
             Ok(nodes) => json_response(
@@ -226,7 +218,7 @@ async fn list(state: &RouterState, thing: &str) -> Response<Body> {
                 ),
                 None,
             ),
-            Err(e) => error_response(500, &e.to_string(), None),
+            Err(e) => Refusal::from_hydra("listing nodes", &e).into_response(None),
         },
         "wsdir" => ok(state.ws.directory_json()),
         _ => not_found(),
@@ -283,11 +275,13 @@ async fn read_umf(state: &RouterState, req: Request<Body>) -> Result<Umf, Respon
         .await
     {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Err(error_response(413, "request body too large", None)),
+        Err(_) => {
+            return Err(Refusal::TooLarge("request body too large".into()).into_response(None))
+        }
     };
-    let text =
-        std::str::from_utf8(&bytes).map_err(|_| error_response(400, "body is not UTF-8", None))?;
-    Umf::parse_valid(text).map_err(|e| error_response(400, &e.to_string(), None))
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Refusal::BadRequest("body is not UTF-8".into()).into_response(None))?;
+    Umf::parse_valid(text).map_err(|e| Refusal::BadRequest(e.to_string()).into_response(None))
 }
 
 async fn post_action(state: &RouterState, action: &str, umf: Umf) -> Response<Body> {
@@ -295,7 +289,8 @@ async fn post_action(state: &RouterState, action: &str, umf: Umf) -> Response<Bo
         "message" => {
             // Node: an API request to `forward` with the message's body.
             let Some(to) = umf.forward.as_ref().and_then(Value::as_str) else {
-                return error_response(400, "message needs a `fwd` route", None);
+                return Refusal::BadRequest("message needs a `fwd` route".into())
+                    .into_response(None);
             };
             let msg = Umf::new(to, state.hydra.own_route(), umf.body.clone());
             match state.hydra.api_request(&msg).await {
@@ -307,16 +302,16 @@ async fn post_action(state: &RouterState, action: &str, umf: Umf) -> Response<Bo
                         None,
                     )
                 }
-                Err(e) => error_response(e.node_status(), &e.to_string(), None),
+                Err(e) => Refusal::from_hydra("the message", &e).into_response(None),
             }
         }
         "send" => match state.hydra.send(&umf).await {
             Ok(()) => ok(json!({"mid": umf.mid})),
-            Err(e) => error_response(e.node_status(), &e.to_string(), None),
+            Err(e) => Refusal::from_hydra("sending the message", &e).into_response(None),
         },
         _ => match state.hydra.queue_message(&umf).await {
             Ok(()) => ok(json!({"mid": umf.mid})),
-            Err(e) => error_response(e.node_status(), &e.to_string(), None),
+            Err(e) => Refusal::from_hydra("queueing the message", &e).into_response(None),
         },
     }
 }

@@ -72,111 +72,177 @@ pub struct RouterConfig {
     pub body_read_timeout: Duration,
 }
 
-/// A positive number of seconds at `key`, else `default`.
-fn seconds(doc: &Value, key: &str, default: f64) -> Duration {
-    Duration::from_secs_f64(
-        num(doc, key)
-            .filter(|t| *t > 0.0 && t.is_finite())
-            .unwrap_or(default),
-    )
+/// A config value the router cannot use: the key, the value as given, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config key `{key}`: {value} is not {expected}")]
+pub struct RouterConfigError {
+    /// The key (`hydra.queuerDB` for one inside `hydra`).
+    pub key: String,
+    /// The value, as JSON text.
+    pub value: String,
+    /// What the key takes.
+    pub expected: &'static str,
 }
 
-fn num(doc: &Value, key: &str) -> Option<f64> {
-    match doc.get(key)? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+/// Reads typed values from the config document: a missing (or `null`) key gives `None`, a value
+/// of the wrong type or out of range an error naming the key. Numbers may be given as numeric
+/// strings, as Node configs often carry them.
+struct Reader<'a> {
+    doc: &'a Value,
+    prefix: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.doc.get(key).filter(|v| !v.is_null())
     }
-}
 
-fn flag(doc: &Value, key: &str) -> bool {
-    match doc.get(key) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s == "true",
-        _ => false,
+    fn bad(&self, key: &str, expected: &'static str) -> RouterConfigError {
+        RouterConfigError {
+            key: format!("{}{key}", self.prefix),
+            value: self.get(key).map(Value::to_string).unwrap_or_default(),
+            expected,
+        }
+    }
+
+    fn number(&self, key: &str, expected: &'static str) -> Result<Option<f64>, RouterConfigError> {
+        let n = match self.get(key) {
+            None => return Ok(None),
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+            Some(_) => None,
+        };
+        match n {
+            Some(n) if n.is_finite() => Ok(Some(n)),
+            _ => Err(self.bad(key, expected)),
+        }
+    }
+
+    /// A whole number in `0..=max`.
+    fn count(&self, key: &str, max: u64) -> Result<Option<u64>, RouterConfigError> {
+        const WHAT: &str = "a whole number of at least 0";
+        match self.number(key, WHAT)? {
+            None => Ok(None),
+            Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= max as f64 => Ok(Some(n as u64)),
+            Some(_) => Err(self.bad(key, WHAT)),
+        }
+    }
+
+    /// A positive number of seconds.
+    fn seconds(&self, key: &str, default: f64) -> Result<Duration, RouterConfigError> {
+        const WHAT: &str = "a positive number of seconds";
+        let n = self.number(key, WHAT)?.unwrap_or(default);
+        if n <= 0.0 {
+            return Err(self.bad(key, WHAT));
+        }
+        Duration::try_from_secs_f64(n).map_err(|_| self.bad(key, WHAT))
+    }
+
+    fn flag(&self, key: &str) -> Result<bool, RouterConfigError> {
+        match self.get(key) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) if s == "true" => Ok(true),
+            Some(Value::String(s)) if s == "false" || s.is_empty() => Ok(false),
+            Some(_) => Err(self.bad(key, "true or false")),
+        }
+    }
+
+    fn text(&self, key: &str) -> Result<String, RouterConfigError> {
+        match self.get(key) {
+            None => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(_) => Err(self.bad(key, "a string")),
+        }
+    }
+
+    /// `{"svc": ["[get]/x", …]}`.
+    fn routes(&self, key: &str) -> Result<BTreeMap<String, Vec<String>>, RouterConfigError> {
+        const WHAT: &str = "an object of service names to arrays of route strings";
+        let Some(v) = self.get(key) else {
+            return Ok(BTreeMap::new());
+        };
+        let map = v.as_object().ok_or_else(|| self.bad(key, WHAT))?;
+        map.iter()
+            .map(|(svc, routes)| {
+                let routes = routes
+                    .as_array()
+                    .and_then(|a| {
+                        a.iter()
+                            .map(|r| r.as_str().map(String::from))
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .ok_or_else(|| self.bad(key, WHAT))?;
+                Ok((svc.clone(), routes))
+            })
+            .collect()
+    }
+
+    /// `{"Header-Name": value}`: names lower-cased, values as text.
+    fn headers(&self, key: &str) -> Result<Vec<(String, String)>, RouterConfigError> {
+        let Some(v) = self.get(key) else {
+            return Ok(Vec::new());
+        };
+        let map = v
+            .as_object()
+            .ok_or_else(|| self.bad(key, "an object of header names to values"))?;
+        Ok(map
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.to_lowercase(), v)
+            })
+            .collect())
     }
 }
 
 impl RouterConfig {
-    /// Reads the settings from a loaded config document.
-    pub fn from_config(config: &Config) -> Self {
-        let doc = &config.document;
-        let external_routes = doc
-            .get("externalRoutes")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| {
-                        let routes = v
-                            .as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(|r| r.as_str().map(String::from))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        (k.clone(), routes)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let cors = doc
-            .get("cors")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| {
-                        let v = match v {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        (k.to_lowercase(), v)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let queuer_db = config
-            .hydra
-            .extra
-            .get("queuerDB")
-            .and_then(Value::as_u64)
-            .or_else(|| num(doc, "queuerDB").map(|v| v as u64))
-            .unwrap_or(0);
-        Self {
-            external_routes,
-            router_token: doc
-                .get("routerToken")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            disable_router_endpoint: flag(doc, "disableRouterEndpoint"),
-            debug_logging: flag(doc, "debugLogging"),
+    /// Reads the settings from a loaded config document; keys that are missing take their
+    /// defaults.
+    ///
+    /// # Errors
+    /// A value of the wrong type or out of range, naming the key.
+    pub fn from_config(config: &Config) -> Result<Self, RouterConfigError> {
+        let r = Reader {
+            doc: &config.document,
+            prefix: "",
+        };
+        let hydra_extra = Value::Object(config.hydra.extra.clone());
+        let in_hydra = Reader {
+            doc: &hydra_extra,
+            prefix: "hydra.",
+        };
+        let queuer_db = match in_hydra.count("queuerDB", u64::MAX)? {
+            Some(db) => db,
+            None => r.count("queuerDB", u64::MAX)?.unwrap_or(0),
+        };
+        let admin_listen = r.text("adminListen")?;
+        Ok(Self {
+            external_routes: r.routes("externalRoutes")?,
+            router_token: r.text("routerToken")?,
+            disable_router_endpoint: r.flag("disableRouterEndpoint")?,
+            debug_logging: r.flag("debugLogging")?,
             queuer_db,
-            request_timeout: Duration::from_secs_f64(
-                num(doc, "requestTimeout")
-                    .filter(|t| *t > 0.0)
-                    .unwrap_or(5.0),
-            ),
-            force_message_signature: flag(doc, "forceMessageSignature"),
-            signature_shared_secret: doc
-                .get("signatureSharedSecret")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            cors,
-            body_limit: num(doc, "bodyLimit").map_or(1024 * 1024, |v| v as usize),
-            admin_listen: doc
-                .get("adminListen")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(String::from),
-            route_refresh: seconds(doc, "routeRefreshSeconds", 30.0),
-            eject_for: seconds(doc, "ejectSeconds", 10.0),
-            ws_rate_limit: num(doc, "wsRateLimit").map_or(100, |v| v as u32),
-            header_read_timeout: seconds(doc, "headerReadTimeout", 10.0),
-            body_idle_timeout: seconds(doc, "bodyIdleTimeout", 10.0),
-            body_read_timeout: seconds(doc, "bodyReadTimeout", 30.0),
-        }
+            request_timeout: r.seconds("requestTimeout", 5.0)?,
+            force_message_signature: r.flag("forceMessageSignature")?,
+            signature_shared_secret: r.text("signatureSharedSecret")?,
+            cors: r.headers("cors")?,
+            body_limit: r
+                .count("bodyLimit", usize::MAX as u64)?
+                .map_or(1024 * 1024, |v| v as usize),
+            admin_listen: (!admin_listen.is_empty()).then_some(admin_listen),
+            route_refresh: r.seconds("routeRefreshSeconds", 30.0)?,
+            eject_for: r.seconds("ejectSeconds", 10.0)?,
+            ws_rate_limit: r
+                .count("wsRateLimit", u64::from(u32::MAX))?
+                .map_or(100, |v| v as u32),
+            header_read_timeout: r.seconds("headerReadTimeout", 10.0)?,
+            body_idle_timeout: r.seconds("bodyIdleTimeout", 10.0)?,
+            body_read_timeout: r.seconds("bodyReadTimeout", 30.0)?,
+        })
     }
 }
 
@@ -192,7 +258,7 @@ mod tests {
         doc["cors"] = json!({"Access-Control-Allow-Origin": "*", "access-control-Max-Age": 10});
         doc["externalRoutes"] = json!({"ext": ["[get]/ext/x"]});
         doc["hydra"]["queuerDB"] = json!(3);
-        let c = RouterConfig::from_config(&Config::from_value(doc).unwrap());
+        let c = RouterConfig::from_config(&Config::from_value(doc).unwrap()).unwrap();
         assert_eq!(c.router_token, "tok");
         assert_eq!(c.request_timeout, Duration::from_secs(2));
         assert!(c
@@ -200,9 +266,89 @@ mod tests {
             .contains(&("access-control-max-age".into(), "10".into())));
         assert_eq!(c.external_routes["ext"], ["[get]/ext/x"]);
         assert_eq!(c.queuer_db, 3);
-        let d = RouterConfig::from_config(&Config::from_value(defaults()).unwrap());
+        let d = RouterConfig::from_config(&Config::from_value(defaults()).unwrap()).unwrap();
         assert_eq!(d.request_timeout, Duration::from_secs(5));
         assert_eq!(d.queuer_db, 0);
         assert!(!d.disable_router_endpoint);
+    }
+
+    fn parse(key: &str, value: Value) -> Result<RouterConfig, RouterConfigError> {
+        let mut doc = defaults();
+        doc[key] = value;
+        RouterConfig::from_config(&Config::from_value(doc).unwrap())
+    }
+
+    fn refused(key: &str, value: Value) {
+        let e = parse(key, value.clone()).unwrap_err();
+        assert_eq!(e.key, key, "{e}");
+        assert_eq!(e.value, value.to_string(), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(key) && text.contains(&value.to_string()),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn wrong_values_name_their_key() {
+        for v in [json!("abc"), json!(0), json!(-1), json!(true), json!(1e300)] {
+            refused("requestTimeout", v);
+        }
+        for key in [
+            "routeRefreshSeconds",
+            "ejectSeconds",
+            "headerReadTimeout",
+            "bodyIdleTimeout",
+            "bodyReadTimeout",
+        ] {
+            refused(key, json!("soon"));
+            refused(key, json!(-2));
+        }
+        for v in [json!(-1), json!("x"), json!(1.5), json!([])] {
+            refused("bodyLimit", v);
+        }
+        for v in [json!("x"), json!(-3), json!(5_000_000_000u64)] {
+            refused("wsRateLimit", v);
+        }
+        refused("queuerDB", json!("two"));
+        refused("cors", json!(5));
+        refused("cors", json!("*"));
+        refused("externalRoutes", json!({"a": "notarray"}));
+        refused("externalRoutes", json!({"a": [1]}));
+        refused("externalRoutes", json!(["[get]/x"]));
+        for key in ["routerToken", "signatureSharedSecret", "adminListen"] {
+            refused(key, json!(12));
+        }
+        for key in [
+            "disableRouterEndpoint",
+            "debugLogging",
+            "forceMessageSignature",
+        ] {
+            refused(key, json!("yes"));
+            refused(key, json!(1));
+        }
+        let mut doc = defaults();
+        doc["hydra"]["queuerDB"] = json!(-1);
+        let e = RouterConfig::from_config(&Config::from_value(doc).unwrap()).unwrap_err();
+        assert_eq!(e.key, "hydra.queuerDB");
+    }
+
+    #[test]
+    fn numeric_strings_and_missing_keys_are_accepted() {
+        let c = parse("requestTimeout", json!("2.5")).unwrap();
+        assert_eq!(c.request_timeout, Duration::from_millis(2500));
+        assert_eq!(parse("bodyLimit", json!("2048")).unwrap().body_limit, 2048);
+        assert_eq!(parse("wsRateLimit", json!(" 7 ")).unwrap().ws_rate_limit, 7);
+        assert_eq!(parse("queuerDB", json!("4")).unwrap().queuer_db, 4);
+        assert!(parse("debugLogging", json!("true")).unwrap().debug_logging);
+        assert!(parse("cors", Value::Null).unwrap().cors.is_empty());
+        let empty = RouterConfig::from_config(
+            &Config::from_value(json!({"hydra": {"serviceName": "r"}})).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(empty.body_limit, 1024 * 1024);
+        assert_eq!(empty.ws_rate_limit, 100);
+        assert_eq!(empty.route_refresh, Duration::from_secs(30));
+        assert!(empty.admin_listen.is_none() && empty.external_routes.is_empty());
     }
 }

@@ -4,26 +4,46 @@
 //! hydra-router: it registers as the Hydra service `hydra-router`, keeps every service's routes and
 //! present instances in memory, and forwards requests to them.
 //!
-//! - [`config`]: Node's router config keys (`routerToken`, `requestTimeout`, `cors`, …) and ours.
+//! - [`config`]: Node's router config keys (`routerToken`, `requestTimeout`, `cors`, …) and ours,
+//!   read once; a value of the wrong type is an error naming the key (the binary exits with 64).
 //! - [`table`]: the routing table, method-aware, most specific match first; routes of services
 //!   without a live instance never shadow live ones.
+//! - [`resolve`]: choosing the service for a request (table, referer, first path segment).
+//! - [`gateway`]: what the HTTP application ([`app`]) reads and calls, as a trait, implemented by
+//!   [`RouterState`]; tests drive the application with plain data, no socket and no Redis.
 //! - [`pool`]: present instances, refreshed in the background (no Redis on the hot path), with
 //!   outlier ejection.
 //! - [`proxy`]: forwarding, retries on another instance, Node's JSON envelope rewrite and gzip.
+//! - [`error`]: every error answer the router makes itself, its status chosen in one place; 5xx
+//!   answers never carry internal error text.
+//! - [`reply`]: the one JSON response builder (`application/json; charset=utf-8`).
 //! - [`admin`]: `/v1/router/*`, the dashboard, `/metrics`; token or loopback only.
-//! - [`ws`]: the WebSocket gateway and the cross-router client directory.
+//! - [`ws`]: the WebSocket gateway, one file per concept: [`ws::hub`] (clients here, queues of
+//!   absent ones), [`ws::directory`] (which router holds which client),
+//!   [`ws::session`](mod@ws::session) (one client), [`ws::channel`] (the routers' pub/sub
+//!   messages).
+//! - [`state`]: the shared state; it holds the WebSocket hub but knows nothing of sessions.
+//! - [`tracer`]: tracer ids (at the bottom: imports nothing of the router). No module of the
+//!   router imports one that imports it back.
 //! - [`Router`]: everything together ([`Router::bind`], then [`Router::serve`]), with graceful
-//!   shutdown.
+//!   shutdown owned one way: one cancellation token and one task tracker per router
+//!   ([`RouterState::shutdown`], [`RouterState::tasks`]); every task of the router is spawned on
+//!   the tracker and waited for, WebSocket clients get a Close frame (1001 "going away").
 
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod error;
+pub mod gateway;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
+pub mod reply;
+pub mod resolve;
 pub mod server;
 pub mod state;
 pub mod table;
+pub mod tracer;
 pub mod ws;
 
 use std::future::Future;
@@ -33,7 +53,10 @@ use std::time::Duration;
 
 use hydra_core::{Config, Hydra, HydraError, RedisConfig};
 
-pub use config::RouterConfig;
+pub use config::{RouterConfig, RouterConfigError};
+
+/// How long shutdown waits for connections and the router's tasks to finish.
+pub const DRAIN: Duration = Duration::from_secs(10);
 pub use state::RouterState;
 
 /// A router bound to its port(s) and connected to Redis.
@@ -50,7 +73,21 @@ impl Router {
     /// # Errors
     /// No port, address or Redis problems.
     pub async fn bind(config: Config) -> Result<Self, HydraError> {
-        let settings = RouterConfig::from_config(&config);
+        let settings = RouterConfig::from_config(&config).map_err(|e| {
+            HydraError::Config(hydra_core::config::ConfigError::Parse {
+                path: None,
+                reason: e.to_string(),
+            })
+        })?;
+        Self::bind_with(config, settings).await
+    }
+
+    /// [`Router::bind`] with settings already read from `config` (so a bad value can be told
+    /// apart from a start-up failure).
+    ///
+    /// # Errors
+    /// No port, address or Redis problems.
+    pub async fn bind_with(config: Config, settings: RouterConfig) -> Result<Self, HydraError> {
         let listener = hydra_core::address::bind("0.0.0.0", &config.hydra.service_port).await?;
         let port = listener.local_addr()?.port();
         let admin = match &settings.admin_listen {
@@ -104,7 +141,9 @@ impl Router {
     }
 
     /// Registers, loads the table, serves until `shutdown`, then withdraws presence, tells the
-    /// other routers, drains connections (10 s at most) and leaves.
+    /// other routers, cancels the router's shutdown token (listeners stop, WebSocket clients get
+    /// a Close frame 1001 "going away"), waits for every task of the router ([`DRAIN`] at most)
+    /// and leaves.
     ///
     /// # Errors
     /// Redis errors at registration.
@@ -123,43 +162,43 @@ impl Router {
         state.refresh_pool().await;
         ws::announce_start(&state).await;
 
-        let stop = state::tokio_util_like::Stop::default();
-        let bg = tokio::spawn(state::background(state.clone(), stop.clone()));
-        let listener_state = state.clone();
-        let inbox_stop = stop.clone();
-        let inbox_task = tokio::spawn(async move {
+        let shutdown_token = state.shutdown.clone();
+        let tasks = state.tasks.clone();
+        tasks.spawn(state::background(state.clone()));
+        let inbox_state = state.clone();
+        tasks.spawn(async move {
             loop {
                 tokio::select! {
-                    () = inbox_stop.wait() => return,
+                    () = inbox_state.shutdown.cancelled() => return,
                     m = inbox.recv() => match m {
                         Some(msg) => {
-                            let s = listener_state.clone();
-                            tokio::spawn(async move { ws::channel_message(&s, msg).await });
+                            let s = inbox_state.clone();
+                            inbox_state
+                                .tasks
+                                .spawn(async move { ws::channel_message(&s, msg).await });
                         }
                         None => return,
                     }
                 }
             }
         });
-        let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
-        let drain = Duration::from_secs(10);
         let hrt = state.config.header_read_timeout;
-        let public = tokio::spawn(server::serve(
+        tasks.spawn(server::serve(
             listener,
             app::app(state.clone()),
-            drain_rx.clone(),
-            drain,
+            shutdown_token.clone(),
+            DRAIN,
             hrt,
         ));
-        let admin_task = admin.map(|l| {
-            tokio::spawn(server::serve(
+        if let Some(l) = admin {
+            tasks.spawn(server::serve(
                 l,
                 app::admin_app(state.clone()),
-                drain_rx.clone(),
-                drain,
+                shutdown_token.clone(),
+                DRAIN,
                 hrt,
-            ))
-        });
+            ));
+        }
         tracing::info!(instance = hydra.instance_id(), port = %hydra.port(), "hydra-router serving");
         hydra_service::healthcheck::announce(port, "/v1/router/health");
         shutdown.await;
@@ -167,14 +206,18 @@ impl Router {
         hydra_service::healthcheck::withdraw();
         let _ = hydra.withdraw().await;
         ws::announce_stop(&state).await;
-        let _ = drain_tx.send(true);
-        let _ = public.await;
-        if let Some(t) = admin_task {
-            let _ = t.await;
+        // Listeners stop, connections finish their requests, WebSocket clients are told the
+        // router is going away, background work ends; every task is waited for (the drain time
+        // at most).
+        shutdown_token.cancel();
+        tasks.close();
+        if tokio::time::timeout(DRAIN, tasks.wait()).await.is_err() {
+            tracing::warn!(
+                ?DRAIN,
+                open = tasks.len(),
+                "router tasks still running after the drain time"
+            );
         }
-        stop.fire();
-        let _ = bg.await;
-        let _ = inbox_task.await;
         hydra.shutdown().await
     }
 }

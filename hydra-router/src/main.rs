@@ -30,7 +30,15 @@ async fn main() {
     let config =
         hydra_service::startup::load_config_or_exit(hydra_router::config::defaults(), args.config)
             .await;
-    let router = match hydra_router::Router::bind(config).await {
+    let settings = match hydra_router::RouterConfig::from_config(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            eprintln!("configuration error: {e}");
+            std::process::exit(hydra_service::startup::EXIT_CONFIG);
+        }
+    };
+    let router = match hydra_router::Router::bind_with(config, settings).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "hydra-router could not start");

@@ -4,17 +4,21 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{
-    header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
-};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hydra_core::{jsjson, response};
+use hyper::body::Incoming;
+
 use serde_json::{json, Value};
 
+use crate::config::RouterConfig;
+use crate::error::Refusal;
+use crate::pool::Instance;
 use crate::state::RouterState;
 
 /// Largest JSON answer the router rewrites; larger ones pass through untouched.
@@ -31,43 +35,6 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
     "upgrade",
 ];
-
-/// A short random id for `x-hydra-tracer` (base 36, as Node's `shortID`).
-pub fn tracer_id() -> String {
-    let mut n: u64 = rand::random::<u64>() >> 11;
-    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    while n > 0 {
-        out.push(digits[(n % 36) as usize]);
-        n /= 36;
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_else(|_| "0".into())
-}
-
-/// A JSON envelope response with `result.reason` and the tracer, as Node's router answers errors.
-pub fn error_response(status: u16, reason: &str, tracer: Option<&str>) -> Response<Body> {
-    let mut fields = json!({"result": {"reason": reason}});
-    if let Some(t) = tracer {
-        fields["tracer"] = json!(t);
-    }
-    json_response(status, &response::envelope(status, fields), tracer)
-}
-
-/// A JSON response of `body` with `status`.
-pub fn json_response(status: u16, body: &Value, tracer: Option<&str>) -> Response<Body> {
-    let text = jsjson::to_string(body);
-    let mut resp = Response::new(Body::from(text));
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Some(t) = tracer.and_then(|t| HeaderValue::from_str(t).ok()) {
-        resp.headers_mut().insert("x-hydra-tracer", t);
-    }
-    resp
-}
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = headers
@@ -107,11 +74,7 @@ enum BodyError {
 /// Reads a request body of at most `limit` bytes, each chunk within `bodyIdleTimeout` of the
 /// last and the whole within `bodyReadTimeout`, so a client trickling its body cannot hold a
 /// connection and a task for ever.
-async fn read_body(
-    body: Body,
-    limit: usize,
-    config: &crate::config::RouterConfig,
-) -> Result<Bytes, BodyError> {
+async fn read_body(body: Body, limit: usize, config: &RouterConfig) -> Result<Bytes, BodyError> {
     let deadline = tokio::time::Instant::now() + config.body_read_timeout;
     let mut body = Limited::new(body, limit);
     let mut out = bytes::BytesMut::new();
@@ -157,7 +120,27 @@ fn is_idempotent(m: &Method) -> bool {
     )
 }
 
-/// Forwards `req` to `service` at `path_and_query`.
+/// One request on its way to a service: what every step needs to answer it.
+struct Forwarding<'a> {
+    state: &'a RouterState,
+    service: &'a str,
+    tracer: &'a str,
+    started: Instant,
+}
+
+impl Forwarding<'_> {
+    /// The router's own answer, counted as forwarded ones are.
+    fn refuse(&self, refusal: Refusal) -> Response<Body> {
+        self.state
+            .metrics
+            .request(self.service, refusal.status(), self.started.elapsed());
+        refusal.into_response(Some(self.tracer))
+    }
+}
+
+/// Forwards `req` to `service` at `path_and_query` (the route already resolved): reads the
+/// request, picks the instances, sends it (another instance on a refused connection), and
+/// shapes the answer.
 pub async fn forward(
     state: &RouterState,
     req: Request<Body>,
@@ -166,69 +149,118 @@ pub async fn forward(
     path_and_query: &str,
     tracer: &str,
 ) -> Response<Body> {
-    let started = Instant::now();
-    // Every answer the router gives itself is counted, as forwarded ones are.
-    let refuse = |status: u16, reason: &str| {
-        state.metrics.request(service, status, started.elapsed());
-        error_response(status, reason, Some(tracer))
+    let f = Forwarding {
+        state,
+        service,
+        tracer,
+        started: Instant::now(),
     };
     let (parts, body) = req.into_parts();
-    // A request that already passed through this router is in a loop (a nodes entry that points
-    // at a router, this one or another): refuse it rather than forward it again.
-    let via = via_values(&parts.headers);
-    if via.iter().any(|hop| hop == &state.via_name) {
-        tracing::warn!(%service, %tracer, "request came back to this router: forwarding loop refused");
-        return refuse(
-            508,
-            "forwarding loop: the request already passed through this router",
-        );
+    let sent = async {
+        let via = refuse_loops(&f, &parts.headers)?;
+        let body = read_request_body(&state.config, &parts.headers, body).await?;
+        let mut headers = parts.headers.clone();
+        strip_hop_by_hop(&mut headers);
+        let body = gunzip_request_body(&mut headers, body, state.config.body_limit)?;
+        let client_gzip = accepts_gzip(&headers);
+        let headers = upstream_headers(&f, &parts.headers, headers, peer, via);
+        let instances = pick_instances(&f)?;
+        let upstream = Upstream {
+            method: &parts.method,
+            path_and_query,
+            headers,
+            body,
+        };
+        let resp = send_with_retry(&f, &upstream, instances).await?;
+        Ok::<_, Refusal>((resp, client_gzip))
+    };
+    match sent.await {
+        Ok((resp, client_gzip)) => shape_response(state, resp, tracer, client_gzip).await,
+        Err(refusal) => f.refuse(refusal),
     }
-    let limit = state.config.body_limit;
-    let declared = parts
-        .headers
+}
+
+/// A request that already passed through this router is in a loop (a nodes entry that points at
+/// a router, this one or another): refused rather than forwarded again. Else the `Via` hops so far.
+fn refuse_loops(f: &Forwarding<'_>, headers: &HeaderMap) -> Result<Vec<String>, Refusal> {
+    let via = via_values(headers);
+    if via.iter().any(|hop| hop == &f.state.via_name) {
+        let (service, tracer) = (f.service, f.tracer);
+        tracing::warn!(%service, %tracer, "request came back to this router: forwarding loop refused");
+        return Err(Refusal::Loop);
+    }
+    Ok(via)
+}
+
+fn too_large(limit: usize) -> Refusal {
+    Refusal::TooLarge(format!("request body is larger than {limit} bytes"))
+}
+
+/// The request body, within `bodyLimit` (as declared and as read) and the body timeouts.
+async fn read_request_body(
+    config: &RouterConfig,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, Refusal> {
+    let limit = config.body_limit;
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return refuse(413, &format!("request body is larger than {limit} bytes"));
+        return Err(too_large(limit));
     }
-    let mut body = match read_body(body, limit, &state.config).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            return refuse(413, &format!("request body is larger than {limit} bytes"));
+    read_body(body, limit, config).await.map_err(|e| match e {
+        BodyError::TooLarge => too_large(limit),
+        BodyError::Slow(what) => Refusal::SlowBody(what),
+        BodyError::Broken(e) => {
+            Refusal::BadRequest(format!("could not read the request body: {e}"))
         }
-        Err(BodyError::Slow(what)) => return refuse(408, &what),
-        Err(BodyError::Broken(e)) => {
-            return refuse(400, &format!("could not read the request body: {e}"))
-        }
-    };
-    let mut headers = parts.headers.clone();
-    strip_hop_by_hop(&mut headers);
-    let gzipped_in = headers
+    })
+}
+
+/// A gzipped request body is sent on plain (within `limit` once unpacked), its headers adjusted.
+fn gunzip_request_body(
+    headers: &mut HeaderMap,
+    body: Bytes,
+    limit: usize,
+) -> Result<Bytes, Refusal> {
+    let gzipped = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("gzip"));
-    if gzipped_in {
-        let mut out = Vec::new();
-        let read = flate2::read::GzDecoder::new(&body[..])
-            .take(limit as u64 + 1)
-            .read_to_end(&mut out);
-        match read {
-            Ok(n) if n > limit => {
-                return refuse(413, &format!("request body is larger than {limit} bytes"))
-            }
-            Ok(_) => body = Bytes::from(out),
-            Err(e) => return refuse(400, &format!("invalid gzip body: {e}")),
-        }
-        headers.remove(header::CONTENT_ENCODING);
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    if !gzipped {
+        return Ok(body);
     }
-    let client_gzip = accepts_gzip(&headers);
-    // The service answers plainly; the router compresses what it rewrites (as Node).
+    let mut out = Vec::new();
+    let read = flate2::read::GzDecoder::new(&body[..])
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out);
+    match read {
+        Ok(n) if n > limit => return Err(too_large(limit)),
+        Ok(_) => {}
+        Err(e) => return Err(Refusal::BadRequest(format!("invalid gzip body: {e}"))),
+    }
+    headers.remove(header::CONTENT_ENCODING);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+    Ok(Bytes::from(out))
+}
+
+/// The headers the service gets: the client's (hop-by-hop ones gone), the tracer, the
+/// forwarding chain (`X-Forwarded-For`, `X-Real-IP`, `Via`, `X-Forwarded-Host`), no
+/// `Accept-Encoding` (the service answers plainly; the router compresses what it rewrites, as
+/// Node).
+fn upstream_headers(
+    f: &Forwarding<'_>,
+    original: &HeaderMap,
+    mut headers: HeaderMap,
+    peer: Option<SocketAddr>,
+    via: Vec<String>,
+) -> HeaderMap {
     headers.remove(header::ACCEPT_ENCODING);
     headers.insert(
         "x-hydra-tracer",
-        HeaderValue::from_str(tracer).unwrap_or(HeaderValue::from_static("0")),
+        HeaderValue::from_str(f.tracer).unwrap_or(HeaderValue::from_static("0")),
     );
     if let Some(peer) = peer {
         // Every X-Forwarded-For the client sent, in order, then the address it came from.
@@ -251,41 +283,67 @@ pub async fn forward(
         headers.remove("x-real-ip");
     }
     let mut hops = via;
-    hops.push(state.via_name.clone());
+    hops.push(f.state.via_name.clone());
     if let Ok(v) = HeaderValue::from_str(&format!("1.1 {}", hops.join(", 1.1 "))) {
         headers.insert(header::VIA, v);
     }
-    if let Some(host) = parts.headers.get(header::HOST) {
+    if let Some(host) = original.get(header::HOST) {
         headers.insert("x-forwarded-host", host.clone());
     }
+    headers
+}
 
-    let candidates = state.pool.candidates(service);
+/// The instances to try, best first, never this router itself; 503 when the service has none.
+fn pick_instances(f: &Forwarding<'_>) -> Result<Vec<Arc<Instance>>, Refusal> {
+    let candidates = f.state.pool.candidates(f.service);
     if candidates.is_empty() {
-        state.metrics.request(service, 503, started.elapsed());
-        return error_response(
-            503,
-            &format!("Unavailable {service} instances"),
-            Some(tracer),
-        );
+        return Err(Refusal::no_instances(f.service));
     }
-    let timeout = state.config.request_timeout;
-    for instance in candidates {
-        if state.is_self(&instance) {
-            continue;
-        }
-        let uri: Uri = match format!("http://{}{}", instance.authority, path_and_query).parse() {
-            Ok(u) => u,
-            Err(_) => return error_response(400, "invalid request path", Some(tracer)),
-        };
+    Ok(candidates
+        .into_iter()
+        .filter(|i| !f.state.is_self(i))
+        .collect())
+}
+
+/// The request as every instance gets it.
+struct Upstream<'a> {
+    method: &'a Method,
+    path_and_query: &'a str,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Upstream<'_> {
+    /// The request for `instance`.
+    fn to(&self, instance: &Instance) -> Result<Request<Full<Bytes>>, Refusal> {
+        let uri: Uri = format!("http://{}{}", instance.authority, self.path_and_query)
+            .parse()
+            .map_err(|_| Refusal::BadRequest("invalid request path".into()))?;
         let mut out = Request::builder()
-            .method(parts.method.clone())
+            .method(self.method.clone())
             .uri(uri)
-            .body(Full::new(body.clone()))
+            .body(Full::new(self.body.clone()))
             .expect("request parts are valid");
-        *out.headers_mut() = headers.clone();
+        *out.headers_mut() = self.headers.clone();
         if let Ok(v) = HeaderValue::from_str(&instance.authority) {
             out.headers_mut().insert(header::HOST, v);
         }
+        Ok(out)
+    }
+}
+
+/// Sends the request to the first instance that takes it: one that refuses the connection (or,
+/// for an idempotent request, drops it) is ejected and the next one tried; no answer within
+/// `requestTimeout` is a 504.
+async fn send_with_retry(
+    f: &Forwarding<'_>,
+    upstream: &Upstream<'_>,
+    instances: Vec<Arc<Instance>>,
+) -> Result<Response<Incoming>, Refusal> {
+    let (state, service, tracer) = (f.state, f.service, f.tracer);
+    let timeout = state.config.request_timeout;
+    for instance in instances {
+        let out = upstream.to(&instance)?;
         let under_way = instance.start_request();
         let answer = tokio::time::timeout(timeout, state.client.request(out)).await;
         drop(under_way);
@@ -294,13 +352,10 @@ pub async fn forward(
                 state
                     .pool
                     .record_timeout(&instance.id, state.config.eject_for);
-                state.metrics.request(service, 504, started.elapsed());
                 tracing::warn!(%service, instance = %instance.id, %tracer, "service did not answer in time");
-                return error_response(
-                    504,
-                    &format!("{service} did not answer within {timeout:?}"),
-                    Some(tracer),
-                );
+                return Err(Refusal::Timeout(format!(
+                    "{service} did not answer within {timeout:?}"
+                )));
             }
             Ok(Err(e)) if e.is_connect() => {
                 tracing::warn!(%service, instance = %instance.id, error = %e, "instance refused the connection; ejected");
@@ -308,38 +363,35 @@ pub async fn forward(
             }
             Ok(Err(e)) => {
                 tracing::warn!(%service, instance = %instance.id, error = %e, "request to instance failed");
-                if !is_idempotent(&parts.method) {
-                    state.metrics.request(service, 502, started.elapsed());
-                    return error_response(
-                        502,
-                        &format!("{service} closed the connection"),
-                        Some(tracer),
-                    );
+                if !is_idempotent(upstream.method) {
+                    return Err(Refusal::Upstream(format!(
+                        "{service} closed the connection"
+                    )));
                 }
                 state.pool.eject(&instance.id, state.config.eject_for);
             }
             Ok(Ok(resp)) => {
                 state.pool.record_success(&instance.id);
                 let status = resp.status().as_u16();
-                state.metrics.request(service, status, started.elapsed());
+                state.metrics.request(service, status, f.started.elapsed());
                 if state.config.debug_logging {
                     tracing::info!(%service, instance = %instance.id, %tracer, status, "routed");
                 }
-                return shape_response(state, resp, tracer, client_gzip).await;
+                return Ok(resp);
             }
         }
     }
-    state.metrics.request(service, 503, started.elapsed());
-    error_response(
-        503,
-        &format!("An instance of {service} is unavailable"),
-        Some(tracer),
-    )
+    Err(Refusal::Unavailable(format!(
+        "An instance of {service} is unavailable"
+    )))
 }
 
+/// The service's answer as the client gets it: hop-by-hop headers gone, the tracer and `cors`
+/// headers added, a JSON object merged into Node's envelope (gzipped when the client accepts it),
+/// anything else passed through.
 async fn shape_response(
     state: &RouterState,
-    resp: Response<hyper::body::Incoming>,
+    resp: Response<Incoming>,
     tracer: &str,
     client_gzip: bool,
 ) -> Response<Body> {
@@ -375,11 +427,9 @@ async fn shape_response(
     let bytes = match Limited::new(body, MAX_JSON_REWRITE).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            return error_response(
-                502,
-                &format!("could not read the service's answer: {e}"),
-                Some(tracer),
-            )
+            tracing::warn!(error = %e, %tracer, "could not read the service's answer");
+            return Refusal::Upstream("could not read the service's answer".into())
+                .into_response(Some(tracer));
         }
     };
     let merged = match serde_json::from_slice::<Value>(&bytes) {
@@ -420,16 +470,6 @@ async fn shape_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tracer_ids_are_short_base36() {
-        let t = tracer_id();
-        assert!(!t.is_empty() && t.len() <= 11, "{t}");
-        assert!(t
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() && !c.is_ascii_uppercase()));
-        assert_ne!(tracer_id(), tracer_id());
-    }
 
     #[test]
     fn hop_by_hop_headers_are_dropped() {

@@ -13,16 +13,17 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// Largest request head (request line and headers) accepted.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
-/// Serves `app` on `listener` until `stop` turns true, then drains connections for up to `drain`.
+/// Serves `app` on `listener` until `stop` is cancelled, then drains connections for up to `drain`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: CancellationToken,
     drain: Duration,
     header_read_timeout: Duration,
 ) {
@@ -43,7 +44,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = stopped(&mut stop) => break,
+            () = stop.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
@@ -61,12 +62,12 @@ pub async fn serve(
         let conn = http
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
-        let mut stopping = stop.clone();
+        let stopping = stop.clone();
         connections.spawn(async move {
             let mut conn = std::pin::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,
-                () = stopped(&mut stopping) => {
+                () = stopping.cancelled() => {
                     // Finish the request in flight, then close.
                     conn.as_mut().graceful_shutdown();
                     conn.await
@@ -91,10 +92,6 @@ pub async fn serve(
         );
         connections.abort_all();
     }
-}
-
-async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
-    let _ = rx.wait_for(|v| *v).await;
 }
 
 /// The peer address type handlers read.

@@ -11,12 +11,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::RouterConfig;
 use crate::metrics::Metrics;
 use crate::pool::{self, Pool};
 use crate::table::RouteTable;
-use crate::ws::WsHub;
+use crate::ws::hub::WsHub;
 
 /// How often presence is re-read for the instance pool.
 pub const PRESENCE_REFRESH: Duration = Duration::from_secs(1);
@@ -44,6 +46,11 @@ pub struct RouterState {
     pub issues: Mutex<VecDeque<Value>>,
     /// When the router started.
     pub started: Instant,
+    /// Cancelled when the router shuts down: every task of the router watches it.
+    pub shutdown: CancellationToken,
+    /// Every task the router starts (servers, background work, inbound messages, WebSocket
+    /// sessions and their calls), waited for at shutdown.
+    pub tasks: TaskTracker,
     /// Unreadable route keys and nodes entries, as last logged.
     pub bad_data: Noticed,
     /// This router's name in `Via` headers (`hydra-router-{instance id}`): a request that
@@ -112,6 +119,8 @@ impl RouterState {
             ws: WsHub::new(router_id, queuer),
             issues: Mutex::new(VecDeque::new()),
             started: Instant::now(),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
             bad_data: Noticed::default(),
             via_name,
             own,
@@ -240,50 +249,17 @@ impl OwnAddresses {
     }
 }
 
-/// Keeps the pool and the table current until `stop` is cancelled.
-pub async fn background(state: Arc<RouterState>, stop: tokio_util_like::Stop) {
+/// Keeps the pool and the table current until the router shuts down.
+pub async fn background(state: Arc<RouterState>) {
     let mut presence = tokio::time::interval(PRESENCE_REFRESH);
     presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut routes = tokio::time::interval(state.config.route_refresh);
     routes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = stop.wait() => return,
+            () = state.shutdown.cancelled() => return,
             _ = presence.tick() => state.refresh_pool().await,
             _ = routes.tick() => state.reload_routes().await,
-        }
-    }
-}
-
-/// A tiny stop signal (a watch channel) shared by the router's tasks.
-pub mod tokio_util_like {
-    /// Completes `wait` once `fire` was called on any clone.
-    #[derive(Debug, Clone)]
-    pub struct Stop {
-        rx: tokio::sync::watch::Receiver<bool>,
-        tx: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
-    }
-
-    impl Default for Stop {
-        fn default() -> Self {
-            let (tx, rx) = tokio::sync::watch::channel(false);
-            Self {
-                rx,
-                tx: std::sync::Arc::new(tx),
-            }
-        }
-    }
-
-    impl Stop {
-        /// Signals every waiter.
-        pub fn fire(&self) {
-            let _ = self.tx.send(true);
-        }
-
-        /// Waits for the signal.
-        pub async fn wait(&self) {
-            let mut rx = self.rx.clone();
-            let _ = rx.wait_for(|v| *v).await;
         }
     }
 }

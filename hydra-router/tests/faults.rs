@@ -71,7 +71,7 @@ async fn redis_outage_loses_no_requests_and_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Past the next pool refresh and route reload.
+    // The load goes on, deliberately, past the next pool refresh and route reload.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     load.0.store(true, std::sync::atomic::Ordering::Relaxed);
     let (sent, failed) = load.1.await.unwrap();
@@ -141,7 +141,12 @@ async fn rolling_restart_loses_no_requests() {
     let http = reqwest::Client::new();
     let url = format!("{}/v1/hello/test", router.base);
     until_status(&http, &url, 200).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await; // both in the router's pool
+    wait_for(
+        "both instances in the router's pool",
+        Duration::from_secs(5),
+        || async { pool_ids(&router, "hello-service").len() == 2 },
+    )
+    .await;
     let load = {
         let http = http.clone();
         let url = url.clone();
@@ -159,9 +164,21 @@ async fn rolling_restart_loses_no_requests() {
     };
     // Replace each instance: start the new one, then SIGTERM the old one (it drains).
     for _ in 0..2 {
+        // Requests run on the old instances for a while before each replacement.
         tokio::time::sleep(Duration::from_millis(1000)).await;
+        let known = pool_ids(&router, "hello-service");
         instances.push(hello_process(&redis));
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        wait_for(
+            "the new instance in the router's pool",
+            Duration::from_secs(5),
+            || async {
+                pool_ids(&router, "hello-service")
+                    .difference(&known)
+                    .next()
+                    .is_some()
+            },
+        )
+        .await;
         let mut old = instances.remove(0);
         let pid = old.id().unwrap().to_string();
         std::process::Command::new("kill")
@@ -180,5 +197,31 @@ async fn rolling_restart_loses_no_requests() {
         failed, 0,
         "{failed} of {sent} requests failed during the rolling restart"
     );
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn admin_errors_while_redis_is_away_hide_the_redis_detail() {
+    let mut redis = RedisServer::start();
+    let router = router(&redis, json!({"routerToken": "tok"})).await;
+    let http = reqwest::Client::new();
+    redis.kill();
+    for what in ["services", "nodes"] {
+        let resp = http
+            .get(format!("{}/v1/router/list/{what}?token=tok", router.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_server_error(), "{what}: {}", resp.status());
+        let content_type = resp.headers()["content-type"].clone();
+        let v: serde_json::Value = resp.json().await.unwrap();
+        let reason = v["result"]["reason"].as_str().unwrap().to_lowercase();
+        assert!(
+            !reason.contains("redis") && !reason.contains("error") && !reason.contains("refused"),
+            "{what}: {reason}"
+        );
+        assert_eq!(content_type, "application/json; charset=utf-8");
+    }
+    redis.restart();
     router.stop().await;
 }

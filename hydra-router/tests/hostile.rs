@@ -249,10 +249,28 @@ async fn bad_data_in_redis_is_logged_once_per_change_not_every_scan() {
     );
     let http = reqwest::Client::new();
     until_status(&http, &format!("{base}/v1/hello/test"), 200).await;
-    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let logged = |needles: &'static [&'static str]| {
+        let out = router_output(&dir);
+        let found = needles.iter().all(|n| out.contains(n));
+        async move { found }
+    };
+    wait_for("both problems logged", Duration::from_secs(10), || {
+        logged(&[
+            "unreadable nodes entry: skipped",
+            "unreadable route key: skipped",
+        ])
+    })
+    .await;
+    // Several more scans (one a second) that must not log them again.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     // Mended: logged once more, as readable again.
     let _: () = r.del(keys::routes("poison")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_for(
+        "the route key logged as readable again",
+        Duration::from_secs(10),
+        || logged(&["unreadable route key: readable again"]),
+    )
+    .await;
     let _ = child.start_kill();
     let _ = child.wait().await;
     let out = router_output(&dir);

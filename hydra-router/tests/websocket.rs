@@ -8,6 +8,7 @@ use common::*;
 use futures_util::{SinkExt, StreamExt};
 use hydra_core::{Hydra, HydraConfig, RedisConfig};
 use hydra_testkit::RedisServer;
+use redis::AsyncCommands;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -160,9 +161,28 @@ async fn forward_across_two_routers_and_reconnect_drains_the_queue() {
     // b leaves; a message for it is queued; b comes back with its id and gets it.
     b.close(None).await.unwrap();
     drop(b);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for(
+        "router 1 learns that b left",
+        Duration::from_secs(5),
+        || async {
+            let v = get_json(&http, format!("{}/v1/router/list/wsdir", r1.base)).await;
+            v["result"][r2.hydra.instance_id()].get(&b_id).is_none()
+        },
+    )
+    .await;
     send(&mut a, json!({"to": "hydra-router:/", "frm": format!("{a_id}@client:/"), "fwd": format!("{b_id}@client:/"), "bdy": {"while": "away"}})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The queues are in the router's queuerDB (0).
+    let conn = redis::Client::open(redis.url_db(0))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    wait_for("the message for b queued", Duration::from_secs(5), || {
+        let mut conn = conn.clone();
+        let key = hydra_core::keys::router_ws_queued(&b_id);
+        async move { conn.llen::<_, usize>(key).await.unwrap() > 0 }
+    })
+    .await;
     let (mut b2, _new_id) = connect(&r2.base).await;
     send(
         &mut b2,
@@ -222,7 +242,10 @@ async fn reconnect_takes_an_id_back_only_with_its_token() {
     let (mut a, a_id, a_token) = connect_with_token(&router.base).await;
     a.close(None).await.unwrap();
     drop(a);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for("the router lets a go", Duration::from_secs(5), || async {
+        !router.state.ws.is_connected(&a_id)
+    })
+    .await;
     let (mut x, x_id) = connect(&router.base).await;
     for body in [
         json!({"id": a_id}),
@@ -287,4 +310,29 @@ async fn signature_enforcement_rejects_unsigned_and_forged() {
         "Invalid signed UMF message"
     );
     assert!(next_json(&mut ws).await.is_none());
+}
+
+#[tokio::test]
+async fn clients_get_a_going_away_close_frame_when_the_router_shuts_down() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let (mut ws, _id) = connect(&router.base).await;
+    let stopping = tokio::spawn(router.stop());
+    let frame = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a Close frame before the deadline")
+        {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("connection ended without a Close frame: {other:?}"),
+        }
+    };
+    let frame = frame.expect("a Close frame with a code");
+    assert_eq!(u16::from(frame.code), 1001);
+    assert_eq!(frame.reason, "going away");
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .expect("the router stops")
+        .unwrap();
 }

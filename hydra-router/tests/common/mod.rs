@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 pub struct Running {
     pub base: String,
     pub hydra: Hydra,
+    /// The router's state, to wait on what it knows (its pool, its clients).
+    pub state: std::sync::Arc<hydra_router::RouterState>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<Result<(), hydra_core::HydraError>>>,
 }
@@ -49,6 +51,7 @@ pub async fn router(redis: &RedisServer, extra: Value) -> Running {
         .unwrap();
     let base = format!("http://127.0.0.1:{}", r.local_addr().unwrap().port());
     let hydra = r.state().hydra.clone();
+    let state = r.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(r.serve(async move {
         let _ = rx.await;
@@ -57,6 +60,7 @@ pub async fn router(redis: &RedisServer, extra: Value) -> Running {
     Running {
         base,
         hydra,
+        state,
         stop: Some(tx),
         done: Some(done),
     }
@@ -73,11 +77,34 @@ pub async fn hello(redis: &RedisServer) -> hydra_service::RunningService {
 }
 
 async fn wait_registered(h: &Hydra) {
+    wait_for("registration", Duration::from_secs(10), || async {
+        h.is_registered()
+    })
+    .await;
+}
+
+/// Polls `done` until it holds; fails the test naming `what` after `limit`.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let t = Instant::now();
-    while !h.is_registered() {
-        assert!(t.elapsed() < Duration::from_secs(10), "registration");
+    while !done().await {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The ids of the instances of `service` in the router's pool.
+pub fn pool_ids(router: &Running, service: &str) -> std::collections::HashSet<String> {
+    router
+        .state
+        .pool
+        .candidates(service)
+        .iter()
+        .map(|i| i.id.clone())
+        .collect()
 }
 
 /// Polls `url` until it answers `status` (the router picks up new services by itself).

@@ -1,40 +1,24 @@
-//! The WebSocket gateway, Node hydra-router's protocol:
-//!
-//! - on connect the client gets `{typ:"connection", bdy:{id, ip}}`;
-//! - `ping` to the router → `pong`; `reconnect` with an earlier id takes that id back and drains
-//!   the messages queued for it; `wsdir.loc` finds a client on any router; `fwd` to a client id
-//!   delivers to that client, on whichever router holds it;
-//! - a session is bound to its id: the connection message carries a `reconnectToken` (kept in
-//!   Redis for 24 h, so any router can check it), and `reconnect` takes an id back only when no
-//!   client holds it and the token matches (an id no router of ours issued, a Node router's, is
-//!   taken back the old way, without one); every message a client sends leaves with
-//!   `frm` = `{its id}@client:{path}`, whatever it claimed;
-//! - a `to` with a `[method]` is done as an HTTP request; the answer comes back as UMF with `rmid`;
-//! - a `to` naming a service goes over pub/sub with `via` = `{router}-{client}@hydra-router:/`,
-//!   so the service's reply finds the client;
-//! - invalid JSON or invalid UMF gets an error message and the connection is closed.
-//!
-//! Routers share their client directories with `wsdir.add|del|rem|sha|dir` broadcasts. Messages
-//! for a client that is not connected are queued in Redis for 24 h
-//! (`hydra-router:message:queue:{client}:queued`).
+//! One WebSocket client connection: its id and reconnect token, the messages it sends (to the
+//! router, to other clients, to services), and its end (the client leaves, or the router shuts
+//! down).
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use hydra_core::{keys, Route, Umf};
+use hydra_core::{Route, Umf};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::proxy::tracer_id;
+use super::channel::{announce, router_route};
+use super::hub::QUEUE_TTL_SECS;
+use super::MAX_WS_MESSAGE;
 use crate::state::RouterState;
+use crate::tracer::tracer_id;
 
-/// Queued messages for absent clients live this long.
-const QUEUE_TTL_SECS: i64 = 86_400;
 /// Where a client id's reconnect token is kept (as long as its queued messages).
 fn token_key(client: &str) -> String {
     format!("hydra-router:client:{client}:reconnect")
@@ -47,134 +31,6 @@ fn new_token() -> String {
 
 /// Outgoing messages buffered per client before it is considered stuck.
 const CLIENT_BUFFER: usize = 1024;
-/// Largest WebSocket message accepted.
-pub const MAX_WS_MESSAGE: usize = 256 * 1024;
-/// The read buffer each connection starts with; it grows for a larger message. (The default,
-/// 128 KiB, made an idle connection cost about 138 KiB.)
-pub const READ_BUFFER: usize = 4 * 1024;
-
-/// Local clients and the directory of every router's clients.
-#[derive(Debug)]
-pub struct WsHub {
-    router_id: String,
-    local: Mutex<HashMap<String, mpsc::Sender<String>>>,
-    directory: Mutex<HashMap<String, HashSet<String>>>,
-    queuer: Option<redis::aio::ConnectionManager>,
-}
-
-impl WsHub {
-    /// A hub for router `router_id`; `queuer` holds the queues of absent clients.
-    pub fn new(router_id: String, queuer: Option<redis::aio::ConnectionManager>) -> Self {
-        Self {
-            directory: Mutex::new(HashMap::from([(router_id.clone(), HashSet::new())])),
-            router_id,
-            local: Mutex::new(HashMap::new()),
-            queuer,
-        }
-    }
-
-    /// `{routerID: {clientID: 1}}`, as Node lists it.
-    pub fn directory_json(&self) -> Value {
-        let dir = self.directory.lock().expect("directory lock");
-        let mut out = serde_json::Map::new();
-        for (router, clients) in dir.iter() {
-            let c: serde_json::Map<String, Value> =
-                clients.iter().map(|id| (id.clone(), json!(1))).collect();
-            out.insert(router.clone(), Value::Object(c));
-        }
-        Value::Object(out)
-    }
-
-    /// How many clients are connected here.
-    pub fn local_count(&self) -> usize {
-        self.local.lock().expect("clients lock").len()
-    }
-
-    fn register(&self, id: &str, tx: mpsc::Sender<String>) {
-        self.local
-            .lock()
-            .expect("clients lock")
-            .insert(id.to_string(), tx);
-        self.directory
-            .lock()
-            .expect("directory lock")
-            .entry(self.router_id.clone())
-            .or_default()
-            .insert(id.to_string());
-    }
-
-    fn unregister(&self, id: &str) {
-        self.local.lock().expect("clients lock").remove(id);
-        if let Some(mine) = self
-            .directory
-            .lock()
-            .expect("directory lock")
-            .get_mut(&self.router_id)
-        {
-            mine.remove(id);
-        }
-    }
-
-    /// Sends text to a local client; false when it is not here.
-    fn deliver_local(&self, id: &str, text: String) -> bool {
-        let tx = self.local.lock().expect("clients lock").get(id).cloned();
-        match tx {
-            Some(tx) => tx.try_send(text).is_ok(),
-            None => false,
-        }
-    }
-
-    /// The router holding `client`, other than this one.
-    fn remote_router_of(&self, client: &str) -> Option<String> {
-        self.directory
-            .lock()
-            .expect("directory lock")
-            .iter()
-            .find(|(r, c)| **r != self.router_id && c.contains(client))
-            .map(|(r, _)| r.clone())
-    }
-
-    async fn enqueue(&self, client: &str, msg: &Umf) {
-        let Some(mut q) = self.queuer.clone() else {
-            return;
-        };
-        let key = keys::router_ws_queued(client);
-        let r: Result<(), redis::RedisError> = redis::pipe()
-            .rpush(&key, msg.to_wire())
-            .ignore()
-            .expire(&key, QUEUE_TTL_SECS)
-            .ignore()
-            .query_async(&mut q)
-            .await;
-        if let Err(e) = r {
-            tracing::warn!(%client, error = %e, "could not queue a message for an absent client");
-        }
-    }
-
-    async fn drain_queue(&self, client: &str, tx: &mpsc::Sender<String>) {
-        let Some(mut q) = self.queuer.clone() else {
-            return;
-        };
-        let queued = keys::router_ws_queued(client);
-        let processing = keys::router_ws_processing(client);
-        loop {
-            let item: Result<Option<String>, _> = q.rpoplpush(&queued, &processing).await;
-            let Ok(Some(text)) = item else { return };
-            // Node sends the oldest first (RPUSH + RPOPLPUSH takes the newest); keep Node's order.
-            let out = Umf::parse(&text)
-                .map(|m| m.to_wire())
-                .unwrap_or(text.clone());
-            if tx.send(out).await.is_err() {
-                return;
-            }
-            let _: Result<(), _> = q.lrem(&processing, -1, &text).await;
-        }
-    }
-}
-
-fn router_route(state: &RouterState) -> String {
-    state.hydra.own_route()
-}
 
 fn error_message(state: &RouterState, text: &str) -> String {
     Umf::new("client:/", router_route(state), json!({ "error": text })).to_wire()
@@ -219,6 +75,11 @@ async fn run_session(
     let mut last = Instant::now();
     loop {
         tokio::select! {
+            () = state.shutdown.cancelled() => {
+                let close = CloseFrame { code: close_code::AWAY, reason: "going away".into() };
+                let _ = sink.send(Message::Close(Some(close))).await;
+                break;
+            }
             out = rx.recv() => {
                 let Some(text) = out else { break };
                 if sink.send(Message::Text(text.into())).await.is_err() {
@@ -290,18 +151,6 @@ async fn issue_token(state: &RouterState, client: &str) -> Option<String> {
     }
 }
 
-/// Whether a client with this id is connected to this router or, as far as the directory knows,
-/// to another.
-fn is_connected(state: &RouterState, client: &str) -> bool {
-    state
-        .ws
-        .local
-        .lock()
-        .expect("clients lock")
-        .contains_key(client)
-        || state.ws.remote_router_of(client).is_some()
-}
-
 /// Whether the session may take `old` back: no client holds it, and the token presented is the
 /// one stored for it (an id without a stored token was not issued by this project's routers, or
 /// is older than a day, and is taken back as Node does).
@@ -310,7 +159,7 @@ async fn may_reconnect(
     old: &str,
     presented: Option<&str>,
 ) -> Result<(), String> {
-    if is_connected(state, old) {
+    if state.ws.is_connected(old) {
         return Err(format!("reconnect refused: client {old} is connected"));
     }
     let stored: Option<String> = state
@@ -329,18 +178,6 @@ async fn may_reconnect(
         (Some(_), _) => Err(format!(
             "reconnect refused: the reconnectToken handed out for {old} is required"
         )),
-    }
-}
-
-async fn announce(state: &RouterState, typ: &str, client: &str) {
-    let msg = Umf::new(
-        format!("{}:/", keys::ROUTER_SERVICE),
-        router_route(state),
-        json!({"routerID": state.hydra.instance_id(), "clientID": client}),
-    )
-    .with_type(typ);
-    if let Err(e) = state.hydra.broadcast(&msg).await {
-        tracing::debug!(error = %e, "directory broadcast failed");
     }
 }
 
@@ -410,9 +247,11 @@ async fn handle_text(
             let _ = tx.send(reply.to_wire()).await;
             return Flow::Continue;
         }
-        let state = state.clone();
+        let task_state = state.clone();
         let tx = tx.clone();
-        tokio::spawn(async move { http_through(&state, &tx, msg).await });
+        state
+            .tasks
+            .spawn(async move { http_through(&task_state, &tx, msg).await });
         return Flow::Continue;
     }
 
@@ -472,16 +311,14 @@ async fn handle_text(
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
-                let holder = if state
-                    .ws
-                    .local
-                    .lock()
-                    .expect("clients lock")
-                    .contains_key(&client)
-                {
+                let holder = if state.ws.is_local(&client) {
                     state.hydra.instance_id().to_string()
                 } else {
-                    state.ws.remote_router_of(&client).unwrap_or_default()
+                    state
+                        .ws
+                        .directory
+                        .remote_router_of(&client)
+                        .unwrap_or_default()
                 };
                 let mut reply = Umf::new(
                     msg.from.clone(),
@@ -571,170 +408,17 @@ async fn forward_to_client(state: &RouterState, mut msg: Umf, fwd: &str) {
         .ok()
         .and_then(|r| r.instance)
         .unwrap_or_default();
-    if state
-        .ws
-        .local
-        .lock()
-        .expect("clients lock")
-        .contains_key(&client)
-    {
+    if state.ws.is_local(&client) {
         msg.to = fwd.to_string();
         msg.via = Some(router_route(state));
         state.ws.deliver_local(&client, msg.to_wire());
         return;
     }
-    if let Some(router) = state.ws.remote_router_of(&client) {
+    if let Some(router) = state.ws.directory.remote_router_of(&client) {
         msg.to = format!("{router}@{}:/", state.hydra.service_name());
         if state.hydra.send(&msg).await.is_ok() {
             return;
         }
     }
     state.ws.enqueue(&client, &msg).await;
-}
-
-/// Handles a message arriving on the router's channels: route refreshes, directory updates from
-/// other routers, replies for WebSocket clients (`via`), forwards (`fwd`).
-pub async fn channel_message(state: &Arc<RouterState>, msg: Umf) {
-    let body = &msg.body;
-    if body.get("action").and_then(Value::as_str) == Some("refresh") {
-        match body.get("serviceName").and_then(Value::as_str) {
-            Some(svc) => state.reload_service(svc).await,
-            None => state.reload_routes().await,
-        }
-        state.refresh_pool().await;
-        return;
-    }
-    let me = state.hydra.instance_id().to_string();
-    if let Some(router) = body
-        .get("routerID")
-        .and_then(Value::as_str)
-        .filter(|r| *r != me)
-    {
-        let router = router.to_string();
-        let client = body
-            .get("clientID")
-            .and_then(Value::as_str)
-            .map(String::from);
-        match msg.typ.as_deref() {
-            Some("wsdir.add") => {
-                if let Some(c) = client {
-                    state
-                        .ws
-                        .directory
-                        .lock()
-                        .expect("directory lock")
-                        .entry(router)
-                        .or_default()
-                        .insert(c);
-                }
-            }
-            Some("wsdir.del") => {
-                if let (Some(c), Some(set)) = (
-                    client,
-                    state
-                        .ws
-                        .directory
-                        .lock()
-                        .expect("directory lock")
-                        .get_mut(&router),
-                ) {
-                    set.remove(&c);
-                }
-            }
-            Some("wsdir.rem") => {
-                state
-                    .ws
-                    .directory
-                    .lock()
-                    .expect("directory lock")
-                    .remove(&router);
-            }
-            Some("wsdir.sha") => {
-                let mine = state.ws.directory_json()[&me].clone();
-                let dir = Umf::new(
-                    format!("{router}@{}:/", state.hydra.service_name()),
-                    router_route(state),
-                    json!({"routerID": me, "directory": mine}),
-                )
-                .with_type("wsdir.dir");
-                let _ = state.hydra.broadcast(&dir).await;
-            }
-            Some("wsdir.dir") => {
-                let clients: HashSet<String> = body
-                    .get("directory")
-                    .and_then(Value::as_object)
-                    .map(|m| m.keys().cloned().collect())
-                    .unwrap_or_default();
-                state
-                    .ws
-                    .directory
-                    .lock()
-                    .expect("directory lock")
-                    .insert(router, clients);
-            }
-            _ => {}
-        }
-        return;
-    }
-    if let Some(via) = msg.via.clone() {
-        let client = Route::parse(&via)
-            .ok()
-            .and_then(|r| r.sub_id)
-            .unwrap_or_default();
-        let mut out = msg.clone();
-        out.via = None;
-        if state.ws.deliver_local(&client, out.to_wire()) {
-            return;
-        }
-        if let Some(router) = state.ws.remote_router_of(&client) {
-            let mut hop = msg.clone();
-            hop.via = Some(format!(
-                "{router}-{client}@{}:/",
-                state.hydra.service_name()
-            ));
-            hop.to = format!("{router}@{}:/", state.hydra.service_name());
-            if state.hydra.send(&hop).await.is_ok() {
-                return;
-            }
-        }
-        state.ws.enqueue(&client, &out).await;
-        return;
-    }
-    if let Some(fwd) = msg
-        .forward
-        .as_ref()
-        .and_then(Value::as_str)
-        .map(String::from)
-    {
-        let client = Route::parse(&fwd)
-            .ok()
-            .and_then(|r| r.instance)
-            .unwrap_or_default();
-        if !state.ws.deliver_local(&client, msg.to_wire()) {
-            state.ws.enqueue(&client, &msg).await;
-        }
-    }
-}
-
-/// Announces this router's arrival (`wsdir.sha`) so others share their directories.
-pub async fn announce_start(state: &RouterState) {
-    let msg = Umf::new(
-        format!("{}:/", keys::ROUTER_SERVICE),
-        router_route(state),
-        json!({"routerID": state.hydra.instance_id()}),
-    )
-    .with_type("wsdir.sha");
-    let _ = state.hydra.broadcast(&msg).await;
-}
-
-/// Announces this router's departure (`wsdir.rem`).
-pub async fn announce_stop(state: &RouterState) {
-    let msg = Umf::new(
-        format!("{}:/", keys::ROUTER_SERVICE),
-        router_route(state),
-        json!({"routerID": state.hydra.instance_id()}),
-    )
-    .with_type("wsdir.rem");
-    let _ = state.hydra.broadcast(&msg).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
 }
