@@ -14,12 +14,15 @@
 //! - Every response carries `x-process-id`, `x-powered-by: {service}/{version}` and the request's
 //!   `x-hydra-tracer`; each request runs in a tracing span. `GET /_health` reports the process's
 //!   real figures (RSS, uptime).
+//! - [`settings`]: settings parsed once at start; a bad value is an error naming the key and the
+//!   value, and a binary exits with [`startup::EXIT_CONFIG`] (64).
 //! - [`healthcheck`]: `BINARY --healthcheck` for container health checks, on the port served.
 
 mod extract;
 pub mod healthcheck;
 mod response;
 mod service;
+pub mod settings;
 pub mod startup;
 
 pub use extract::Json;
@@ -28,3 +31,4 @@ pub use service::{
     node_path, shutdown_signal, BoundService, HydraService, RunningService, StopSignal,
     DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT, TRACER_HEADER,
 };
+pub use settings::{ServiceSettings, SettingError};

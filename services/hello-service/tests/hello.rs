@@ -379,6 +379,37 @@ async fn config_file_and_bad_config() {
 }
 
 #[tokio::test]
+async fn a_bad_setting_exits_64_naming_it() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    for (key, value, named) in [
+        ("slowDelayMs", json!("3s"), "slowDelayMs"),
+        ("responseDelayMs", json!(-1), "responseDelayMs"),
+    ] {
+        let mut doc = hello_service::defaults();
+        doc[key] = value.clone();
+        let file = dir.path().join(format!("{key}.json"));
+        std::fs::write(&file, doc.to_string()).unwrap();
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_hello-service"))
+            .arg("--config")
+            .arg(&file)
+            .env("HYDRA_REDIS_URL", redis.url())
+            .env_remove("HYDRA_SERVICE")
+            .kill_on_drop(true)
+            .output();
+        // An accepted value would start serving: the timeout turns that into a failure.
+        let out = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .unwrap_or_else(|_| panic!("{key}={value} was accepted"))
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{key}={value}: {stderr}");
+        assert!(stderr.contains(named), "{stderr}");
+        assert!(stderr.contains(&value.to_string()), "{stderr}");
+    }
+}
+
+#[tokio::test]
 async fn response_delay_slows_the_hello_answers_only() {
     let redis = RedisServer::start();
     let mut config = config(&redis, json!({}));
