@@ -177,3 +177,30 @@ async fn bad_settings_exit_with_64() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_bad_http_setting_in_the_config_file_exits_with_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc = hpp_service::defaults();
+    doc["hydra"]["bodyLimit"] = json!(-1);
+    let file = dir.path().join("config.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_hpp-service"))
+        .arg("--config")
+        .arg(&file)
+        .env_remove("HYDRA_SERVICE")
+        .env_remove("HYDRA_REDIS_URL")
+        .kill_on_drop(true)
+        .output();
+    // An accepted value would start serving: the timeout turns that into a failure.
+    let out = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("bodyLimit=-1 was accepted")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("hydra.bodyLimit") && stderr.contains("-1"),
+        "{stderr}"
+    );
+}
