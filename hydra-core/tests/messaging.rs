@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use hydra_core::{keys, HydraError, Umf};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{service_config, RedisServer};
 use redis::AsyncCommands;
 use serde_json::json;
 
@@ -261,7 +261,7 @@ async fn a_crashed_instance_is_not_sent_to_while_its_presence_lingers() {
 }
 
 async fn signing(redis: &RedisServer, name: &str, secret: &str, force: bool) -> hydra_core::Hydra {
-    let mut c = config(redis, name);
+    let mut c = service_config(redis, name);
     c.signature_shared_secret = secret.into();
     c.force_message_signature = force;
     let h = hydra_core::Hydra::connect(c).await.expect("connect");
@@ -364,7 +364,7 @@ async fn forced_signatures_drop_unsigned_and_forged_messages() {
 #[tokio::test]
 async fn forcing_signatures_needs_a_secret() {
     let redis = RedisServer::start();
-    let mut c = config(&redis, "guarded");
+    let mut c = service_config(&redis, "guarded");
     c.force_message_signature = true;
     let err = hydra_core::Hydra::connect(c).await.unwrap_err();
     assert!(err.to_string().contains("signatureSharedSecret"), "{err}");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use hydra_core::{keys, HealthEntry, NodeEntry, PortValue, ServiceEntry};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{service_config, wait_until, RedisServer};
 use redis::AsyncCommands;
 
 #[tokio::test]
@@ -69,7 +69,7 @@ async fn registration_writes_nodes_records() {
 #[tokio::test]
 async fn configured_port_is_advertised_as_a_string() {
     let redis = RedisServer::start();
-    let mut c = config(&redis, "fixed-port");
+    let mut c = service_config(&redis, "fixed-port");
     c.service_port = hydra_core::ServicePort::Fixed(5201);
     let h = hydra_core::Hydra::connect(c).await.unwrap();
     h.register_service().await.unwrap();
@@ -129,7 +129,7 @@ async fn aborted_instance_vanishes_within_the_ttl() {
     let key = keys::presence("crasher", h.instance_id());
     // Dropping every handle without shutdown stops the heartbeats as a crash would.
     drop(h);
-    let took = eventually(Duration::from_millis(3500), "presence expires", || {
+    let took = wait_until(Duration::from_millis(3500), "presence expires", || {
         let key = key.clone();
         let mut r = r.clone();
         async move { !exists(&mut r, &key).await }
@@ -252,7 +252,7 @@ async fn redis_restart_restores_presence_and_subscriptions() {
 
     redis.restart(); // empty: every key is gone
     let mut r = raw(&redis).await;
-    eventually(Duration::from_secs(3), "presence back", || {
+    wait_until(Duration::from_secs(3), "presence back", || {
         let mut r = r.clone();
         let key = keys::presence("survivor", &id);
         async move { exists(&mut r, &key).await }

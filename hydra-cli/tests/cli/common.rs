@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hydra_core::{Hydra, HydraConfig, RedisConfig};
-use hydra_testkit::RedisServer;
+use hydra_core::Hydra;
+use hydra_testkit::{service_config, RedisServer};
 use serde_json::Value;
 
 /// Variables the binary reads, removed so the test's environment never leaks in.
@@ -153,20 +153,11 @@ impl Cli {
     }
 }
 
-/// The config of a test service on `redis`.
-pub fn config(redis: &RedisServer, name: &str) -> HydraConfig {
-    let mut c = HydraConfig::named(name);
-    c.service_ip = "127.0.0.1".into();
-    c.service_type = "test".into();
-    c.service_description = "cli test".into();
-    c.service_version = "1.2.3".into();
-    c.redis = RedisConfig::from_url(redis.url());
-    c
-}
-
 /// A registered Rust service instance.
 pub async fn service(redis: &RedisServer, name: &str) -> Hydra {
-    let h = Hydra::connect(config(redis, name)).await.expect("connect");
+    let h = Hydra::connect(service_config(redis, name))
+        .await
+        .expect("connect");
     h.register_service().await.expect("register");
     h
 }

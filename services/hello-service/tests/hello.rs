@@ -5,20 +5,12 @@ use std::time::{Duration, Instant};
 
 use hydra_core::{keys, Config, Hydra};
 use hydra_service::RunningService;
-use hydra_testkit::RedisServer;
+use hydra_testkit::{service_config, service_document, RedisServer};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
 fn config(redis: &RedisServer, extra: Value) -> Config {
-    let mut doc = hello_service::defaults();
-    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
-    doc["hydra"]["redis"] = json!({"url": redis.url()});
-    if let Value::Object(m) = extra {
-        for (k, v) in m {
-            doc["hydra"][k] = v;
-        }
-    }
-    Config::from_value(doc).unwrap()
+    service_document(redis, hello_service::defaults(), &extra)
 }
 
 async fn start(redis: &RedisServer, extra: Value) -> RunningService {
@@ -34,14 +26,9 @@ async fn start(redis: &RedisServer, extra: Value) -> RunningService {
 #[tokio::test]
 async fn routes_are_registered_in_node_form_and_announced() {
     let redis = RedisServer::start();
-    let router = Hydra::connect({
-        let mut c = hydra_core::HydraConfig::named("hydra-router");
-        c.service_ip = "127.0.0.1".into();
-        c.redis = hydra_core::RedisConfig::from_url(redis.url());
-        c
-    })
-    .await
-    .unwrap();
+    let router = Hydra::connect(service_config(&redis, "hydra-router"))
+        .await
+        .unwrap();
     let mut inbox = router.messages();
     router.register_service().await.unwrap();
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use hpp_service::RunningPlayer;
 use hydra_core::{keys, Config};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{service_document, RedisServer};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -26,15 +26,7 @@ pub fn fast() -> Value {
 /// The player config: the built-in defaults on `redis`, `settings` merged into the hydra branch
 /// (where `HYDRA_SERVICE` would put them).
 pub fn config(redis: &RedisServer, settings: &Value) -> Config {
-    let mut doc = hpp_service::defaults();
-    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
-    doc["hydra"]["redis"] = json!({"url": redis.url()});
-    if let Value::Object(m) = settings {
-        for (k, v) in m {
-            doc["hydra"][k] = v.clone();
-        }
-    }
-    Config::from_value(doc).unwrap()
+    service_document(redis, hpp_service::defaults(), settings)
 }
 
 /// A registered in-process player.
