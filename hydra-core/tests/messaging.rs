@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use hydra_core::{keys, HydraError, Umf};
-use hydra_testkit::{service_config, RedisServer};
+use hydra_testkit::{service_config, wait_until, RedisServer};
 use redis::AsyncCommands;
 use serde_json::json;
 
@@ -231,9 +231,27 @@ async fn a_crashed_instance_is_not_sent_to_while_its_presence_lingers() {
     let sender = client(&redis, "sender").await;
     // Warm the sender's presence cache with both, then the second crashes (no clean shutdown).
     assert_eq!(sender.get_service_presence("pair").await.unwrap().len(), 2);
+    let r = raw(&redis).await;
+    let listening = || {
+        let mut r = r.clone();
+        let channel = keys::instance_channel("pair", &dead_id);
+        async move {
+            let (_, n): (String, u32) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut r)
+                .await
+                .unwrap();
+            n > 0
+        }
+    };
+    assert!(listening().await);
     drop(dead);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut r = raw(&redis).await;
+    wait_until(WAIT, "the crashed instance stops listening", || async {
+        !listening().await
+    })
+    .await;
+    let mut r = r.clone();
     assert!(
         exists(&mut r, &keys::presence("pair", &dead_id)).await,
         "presence still there"

@@ -248,7 +248,7 @@ async fn redis_restart_restores_presence_and_subscriptions() {
     a.register_routes(&["[get]/v1/survivor"]).await.unwrap();
     let b = service(&redis, "asker").await;
     let id = a.instance_id().to_string();
-    let mut inbox = a.messages();
+    let inbox = a.messages();
 
     redis.restart(); // empty: every key is gone
     let mut r = raw(&redis).await;
@@ -266,28 +266,27 @@ async fn redis_restart_restores_presence_and_subscriptions() {
     );
 
     // The subscriptions are back: a message reaches the survivor.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let mut delivered = false;
-    while !delivered && std::time::Instant::now() < deadline {
-        let msg = hydra_core::Umf::new(
-            format!("{id}@survivor:/"),
-            "asker:/",
-            serde_json::json!({"n": 1}),
-        );
-        if b.send(&msg).await.is_ok() {
-            if let Ok(Some(m)) =
-                tokio::time::timeout(Duration::from_millis(300), inbox.recv()).await
-            {
-                delivered = m.body["n"] == 1;
+    let inbox = tokio::sync::Mutex::new(inbox);
+    wait_until(
+        Duration::from_secs(5),
+        "a message reaches the survivor after the restart",
+        || async {
+            let msg = hydra_core::Umf::new(
+                format!("{id}@survivor:/"),
+                "asker:/",
+                serde_json::json!({"n": 1}),
+            );
+            if b.send(&msg).await.is_err() {
+                return false;
             }
-        } else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    assert!(
-        delivered,
-        "a message reaches the survivor after the restart"
-    );
+            let mut inbox = inbox.lock().await;
+            matches!(
+                tokio::time::timeout(Duration::from_millis(300), inbox.recv()).await,
+                Ok(Some(m)) if m.body["n"] == 1
+            )
+        },
+    )
+    .await;
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use hydra_core::config::{ConfigError, ConfigLoader};
 use hydra_core::{keys, HydraError, Umf};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{wait_until, RedisServer};
 use redis::AsyncCommands;
 use serde_json::json;
 
@@ -159,9 +159,12 @@ async fn discovery_sees_services_nodes_presence_routes_health() {
     // A present instance that shut down is gone from presence (after the 3 s cache).
     a2.shutdown().await.unwrap();
     assert!(!b.get_service_presence("alpha").await.unwrap().is_empty());
-    tokio::time::sleep(Duration::from_millis(3100)).await;
-    let left: Vec<_> = b.get_service_presence("alpha").await.unwrap();
-    assert_eq!(left.len(), 1);
+    wait_until(
+        Duration::from_secs(5),
+        "the cache lets the shut-down instance go",
+        || async { b.get_service_presence("alpha").await.unwrap().len() == 1 },
+    )
+    .await;
     a.shutdown().await.unwrap();
 }
 

@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use hydra_core::{keys, Config, Hydra};
 use hydra_service::RunningService;
-use hydra_testkit::{service_config, service_document, RedisServer};
+use hydra_testkit::{service_config, service_document, wait_until, RedisServer};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt;
 
 fn config(redis: &RedisServer, extra: Value) -> Config {
     service_document(redis, hello_service::defaults(), &extra)
@@ -260,24 +261,30 @@ async fn sigterm_during_a_slow_request_drains_it_after_presence_is_gone() {
             "HYDRA_SERVICE",
             format!("serviceIP=127.0.0.1|servicePort={port}"),
         )
+        // Each request is logged as it starts: the test sees when the slow one is in flight.
+        .env("RUST_LOG", "hydra_service=debug")
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (line_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = log.next_line().await {
+            let _ = line_tx.send(line);
+        }
+    });
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while http
-        .get(format!("{base}/v1/hello/test"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "hello-service did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(Duration::from_secs(10), "hello-service answers", || async {
+        http.get(format!("{base}/v1/hello/test"))
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
     let mut r = redis::Client::open(redis.url())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -296,7 +303,15 @@ async fn sigterm_during_a_slow_request_drains_it_after_presence_is_gone() {
         let url = format!("{base}/v1/hello/slow?ms=1500");
         async move { http.get(url).send().await.map(|r| r.status().as_u16()) }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(line) = lines.recv().await {
+            if line.contains("/v1/hello/slow") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the slow request reaches the service");
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -305,18 +320,16 @@ async fn sigterm_during_a_slow_request_drains_it_after_presence_is_gone() {
         .success());
 
     // Presence goes at once, while the slow request is still in flight.
-    let t = Instant::now();
-    loop {
-        let present: bool = r.exists(&presence_key).await.unwrap();
-        if !present {
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_millis(800),
-            "presence not withdrawn promptly"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        Duration::from_millis(800),
+        "presence withdrawn promptly",
+        || {
+            let mut r = r.clone();
+            let key = presence_key.clone();
+            async move { !r.exists::<_, bool>(&key).await.unwrap() }
+        },
+    )
+    .await;
     assert!(
         !slow.is_finished(),
         "presence is gone before the in-flight request ends"

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use hpp_service::RunningPlayer;
@@ -156,7 +156,26 @@ impl Watcher {
             .flatten()
     }
 
-    /// Everything broadcast so far.
+    /// Everything seen until `done` holds for it, checked as each message arrives.
+    ///
+    /// # Panics
+    /// When `done` does not hold within 5 s.
+    pub async fn until(
+        &mut self,
+        what: &str,
+        mut done: impl FnMut(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut seen = self.drain();
+        while !done(&seen) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "{what}: not within 5 s: {seen:?}");
+            seen.extend(self.next(left).await);
+        }
+        seen
+    }
+
+    /// Everything seen so far.
     pub fn drain(&mut self) -> Vec<Value> {
         let mut out = Vec::new();
         while let Ok(v) = self.rx.try_recv() {
