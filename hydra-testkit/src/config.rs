@@ -33,3 +33,38 @@ pub fn service_document(redis: &RedisServer, mut defaults: Value, settings: &Val
     }
     Config::from_value(defaults).expect("a valid test config")
 }
+
+/// Runs `binary --config FILE` with `doc` in FILE (without `HYDRA_SERVICE`; `HYDRA_REDIS_URL`
+/// pointing at `redis`, else unset) and asserts it refuses the config: exit code 64 and every one
+/// of `named` (the key, the value) in its stderr.
+///
+/// # Panics
+/// When it does not, or is still running after 10 s (a binary that accepted the config serves).
+pub async fn assert_config_refused(
+    binary: &str,
+    doc: &Value,
+    redis: Option<&RedisServer>,
+    named: &[&str],
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("config.json");
+    std::fs::write(&file, doc.to_string()).expect("write the config file");
+    let mut cmd = tokio::process::Command::new(binary);
+    cmd.arg("--config")
+        .arg(&file)
+        .env_remove("HYDRA_SERVICE")
+        .env_remove("HYDRA_REDIS_URL")
+        .kill_on_drop(true);
+    if let Some(redis) = redis {
+        cmd.env("HYDRA_REDIS_URL", redis.url());
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{binary} accepted {doc}"))
+        .expect("run the binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{doc}: {stderr}");
+    for text in named {
+        assert!(stderr.contains(text), "{text:?} not in: {stderr}");
+    }
+}
