@@ -1,6 +1,6 @@
 //! Configs for services under test, on a test's own [`RedisServer`].
 
-use hydra_core::{Config, HydraConfig, RedisConfig};
+use hydra_core::{Config, Hydra, HydraConfig, RedisConfig};
 use serde_json::{json, Value};
 
 use crate::RedisServer;
@@ -15,6 +15,18 @@ pub fn service_config(redis: &RedisServer, name: &str) -> HydraConfig {
     c.service_version = "0.0.1".into();
     c.redis = RedisConfig::from_url(redis.url());
     c
+}
+
+/// A test service `name` on `redis` ([`service_config`]), connected and registered.
+///
+/// # Panics
+/// When it cannot connect or register.
+pub async fn registered_service(redis: &RedisServer, name: &str) -> Hydra {
+    let h = Hydra::connect(service_config(redis, name))
+        .await
+        .expect("connect");
+    h.register_service().await.expect("register");
+    h
 }
 
 /// A binary's whole config for a test: its built-in `defaults` document on `redis`, advertised on

@@ -4,17 +4,11 @@ use std::time::Duration;
 
 use hydra_core::config::ConfigLoader;
 use hydra_core::{keys, Hydra, Umf};
-use hydra_testkit::{service_config, NodePeer, RedisServer};
+use hydra_testkit::{registered_service, service_config, NodePeer, RedisServer};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-async fn rust_service(redis: &RedisServer, name: &str) -> Hydra {
-    let h = Hydra::connect(service_config(redis, name)).await.unwrap();
-    h.register_service().await.unwrap();
-    h
-}
 
 fn ids(list: &Value) -> Vec<String> {
     list.as_array()
@@ -27,7 +21,7 @@ fn ids(list: &Value) -> Vec<String> {
 #[tokio::test]
 async fn node_and_rust_discover_each_other() {
     let redis = RedisServer::start();
-    let rust = rust_service(&redis, "rust-svc").await;
+    let rust = registered_service(&redis, "rust-svc").await;
     rust.register_routes(&["[get]/v1/rust/hi"]).await.unwrap();
     let mut node = NodePeer::start_with(
         &redis.url(),
@@ -111,7 +105,7 @@ async fn node_and_rust_discover_each_other() {
 #[tokio::test]
 async fn messages_and_replies_both_ways() {
     let redis = RedisServer::start();
-    let rust = rust_service(&redis, "rust-svc").await;
+    let rust = registered_service(&redis, "rust-svc").await;
     let mut inbox = rust.messages();
     let mut node = NodePeer::start(&redis.url(), "node-peer").await;
     let node_id = node.instance_id();
@@ -149,8 +143,8 @@ async fn messages_and_replies_both_ways() {
 #[tokio::test]
 async fn broadcast_and_named_instance_both_ways() {
     let redis = RedisServer::start();
-    let r1 = rust_service(&redis, "rust-svc").await;
-    let r2 = rust_service(&redis, "rust-svc").await;
+    let r1 = registered_service(&redis, "rust-svc").await;
+    let r2 = registered_service(&redis, "rust-svc").await;
     let (mut i1, mut i2) = (r1.messages(), r2.messages());
     let mut n1 = NodePeer::start_with(&redis.url(), "node-peer", &[("PEER_AUTOREPLY", "0")]).await;
     let mut n2 = NodePeer::start_with(&redis.url(), "node-peer", &[("PEER_AUTOREPLY", "0")]).await;
@@ -291,7 +285,7 @@ async fn configs_pushed_by_either_side_are_pulled_by_the_other() {
 #[tokio::test]
 async fn queues_both_ways() {
     let redis = RedisServer::start();
-    let rust = rust_service(&redis, "rust-svc").await;
+    let rust = registered_service(&redis, "rust-svc").await;
     let mut node = NodePeer::start(&redis.url(), "node-peer").await;
 
     // Node queues for Rust; Rust takes it and marks it not completed.
@@ -335,11 +329,7 @@ async fn queues_both_ways() {
         (0, 0, 1),
         "Node's LREM found our exact text"
     );
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis.connection().await;
     let failed: Vec<String> = r
         .lrange(keys::queue::incomplete("node-peer"), 0, -1)
         .await

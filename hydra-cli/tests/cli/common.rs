@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hydra_core::Hydra;
-use hydra_testkit::{service_config, RedisServer};
+use hydra_testkit::RedisServer;
 use serde_json::Value;
 
 /// Variables the binary reads, removed so the test's environment never leaks in.
@@ -153,36 +152,14 @@ impl Cli {
     }
 }
 
-/// A registered Rust service instance.
-pub async fn service(redis: &RedisServer, name: &str) -> Hydra {
-    let h = Hydra::connect(service_config(redis, name))
-        .await
-        .expect("connect");
-    h.register_service().await.expect("register");
-    h
-}
-
-/// A plain Redis connection to look at (or plant) data directly.
-pub async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis.url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis connection")
-}
-
 /// A Redis URL nothing listens on.
 pub fn closed_port_url() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    format!("redis://127.0.0.1:{port}/15")
+    format!("redis://127.0.0.1:{}/15", hydra_testkit::free_port())
 }
 
 /// Every key in the test database whose name contains `text`.
 pub async fn keys_containing(redis: &RedisServer, text: &str) -> Vec<String> {
-    let mut conn = raw(redis).await;
+    let mut conn = redis.connection().await;
     redis::cmd("KEYS")
         .arg(format!("*{text}*"))
         .query_async(&mut conn)

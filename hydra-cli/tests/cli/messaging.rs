@@ -5,10 +5,10 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hydra_core::{Hydra, Umf};
-use hydra_testkit::{service_config, RedisServer};
+use hydra_testkit::{registered_service, service_config, RedisServer};
 use serde_json::{json, Value};
 
-use crate::common::{closed_port_url, service, Cli};
+use crate::common::{closed_port_url, Cli};
 
 #[tokio::test]
 async fn message_create_prints_a_template_without_redis() {
@@ -237,6 +237,6 @@ async fn services_of_a_rust_process_are_found_by_name_only_once_registered() {
     cli.run(&["services", "quiet-svc"])
         .await
         .fails(1, "unknown service quiet-svc");
-    let _svc = service(&redis, "quiet-svc").await;
+    let _svc = registered_service(&redis, "quiet-svc").await;
     cli.run(&["services", "quiet-svc"]).await.ok();
 }

@@ -36,11 +36,7 @@ async fn routes_are_registered_in_node_form_and_announced() {
     router.register_service().await.unwrap();
 
     let svc = start(&redis, json!({})).await;
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis.connection().await;
     let mut routes: Vec<String> = r.smembers(keys::routes("hello-service")).await.unwrap();
     routes.sort();
     assert_eq!(
@@ -287,11 +283,7 @@ async fn sigterm_during_a_slow_request_drains_it_after_presence_is_gone() {
             .is_ok()
     })
     .await;
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis.connection().await;
     let ids: Vec<String> = r.keys("*:hello-service:*:presence").await.unwrap();
     assert_eq!(ids.len(), 1);
     let presence_key = ids[0].clone();

@@ -34,11 +34,7 @@ fn spawn_player(redis: &RedisServer, port: u16, settings: &str) -> Child {
 
 /// Waits until `n` players are present; returns instance id → process id.
 async fn present_players(redis: &RedisServer, n: usize) -> HashMap<String, u32> {
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis.connection().await;
     let present = wait_for(Duration::from_secs(10), "the players start", || {
         let mut r = r.clone();
         async move {
