@@ -68,11 +68,9 @@ impl Settings {
     /// # Errors
     /// [`SettingError`] naming the setting when a value is not a whole number.
     pub fn from_config(config: &Config) -> Result<Self, SettingError> {
-        let read = |key: &str, default: Duration| {
-            Ok::<_, SettingError>(
-                whole_number(key, config.get(key))?
-                    .map_or(default, |ms| Duration::from_millis(ms.min(MAX_SLOW_MS))),
-            )
+        let read = |key: &str, default: Duration| -> Result<Duration, SettingError> {
+            let ms = whole_number(key, config.get(key))?;
+            Ok(ms.map_or(default, |ms| Duration::from_millis(ms.min(MAX_SLOW_MS))))
         };
         let d = Self::default();
         Ok(Self {
