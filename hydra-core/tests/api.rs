@@ -8,14 +8,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::*;
 use hydra_core::{Hydra, HydraError, Umf};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{service_config, RedisServer};
 use serde_json::{json, Value};
 
 /// Starts a tiny HTTP service and registers it as `name`, advertising its real port.
 async fn http_instance(redis: &RedisServer, name: &str) -> Hydra {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let h = Hydra::builder(config(redis, name))
+    let h = Hydra::builder(service_config(redis, name))
         .port(port)
         .connect()
         .await
@@ -152,7 +152,7 @@ async fn a_dead_instance_is_skipped_and_all_dead_is_503() {
         .local_addr()
         .unwrap()
         .port();
-    let dead = Hydra::builder(config(&redis, "web"))
+    let dead = Hydra::builder(service_config(&redis, "web"))
         .port(dead_port)
         .connect()
         .await

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use hydra_core::{keys, HydraError, Umf};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{registered_service, service_config, wait_until, RedisServer};
 use redis::AsyncCommands;
 use serde_json::json;
 
@@ -15,8 +15,8 @@ const WAIT: Duration = Duration::from_secs(3);
 #[tokio::test]
 async fn send_and_reply_reach_the_right_instances() {
     let redis = RedisServer::start();
-    let echo = service(&redis, "echo").await;
-    let caller = service(&redis, "caller").await;
+    let echo = registered_service(&redis, "echo").await;
+    let caller = registered_service(&redis, "caller").await;
     let mut echo_inbox = echo.messages();
     let mut caller_inbox = caller.messages();
 
@@ -50,7 +50,7 @@ async fn send_and_reply_reach_the_right_instances() {
 #[tokio::test]
 async fn request_awaits_the_correlated_reply() {
     let redis = RedisServer::start();
-    let echo = service(&redis, "echo").await;
+    let echo = registered_service(&redis, "echo").await;
     let mut inbox = echo.messages();
     let responder = echo.clone();
     tokio::spawn(async move {
@@ -59,7 +59,7 @@ async fn request_awaits_the_correlated_reply() {
             responder.reply(&m, json!({"n2": n * 2})).await.unwrap();
         }
     });
-    let caller = service(&redis, "caller").await;
+    let caller = registered_service(&redis, "caller").await;
     let mut caller_inbox = caller.messages();
     let mut waits = Vec::new();
     for n in 0..50 {
@@ -103,8 +103,8 @@ async fn request_needs_registration() {
 #[tokio::test]
 async fn broadcast_reaches_every_instance_direct_reaches_one() {
     let redis = RedisServer::start();
-    let a = service(&redis, "fanout").await;
-    let b = service(&redis, "fanout").await;
+    let a = registered_service(&redis, "fanout").await;
+    let b = registered_service(&redis, "fanout").await;
     let (mut ia, mut ib) = (a.messages(), b.messages());
     let sender = client(&redis, "sender").await;
 
@@ -140,7 +140,7 @@ async fn broadcast_reaches_every_instance_direct_reaches_one() {
 #[tokio::test]
 async fn unavailable_targets_give_nodes_reasons() {
     let redis = RedisServer::start();
-    let h = service(&redis, "lonely").await;
+    let h = registered_service(&redis, "lonely").await;
     let err = h
         .send(&Umf::new("nobody:/", "lonely:/", json!(1)))
         .await
@@ -183,9 +183,9 @@ async fn unavailable_targets_give_nodes_reasons() {
 #[tokio::test]
 async fn garbage_on_a_channel_is_dropped_and_the_next_message_handled() {
     let redis = RedisServer::start();
-    let h = service(&redis, "sturdy").await;
+    let h = registered_service(&redis, "sturdy").await;
     let mut inbox = h.messages();
-    let mut r = raw(&redis).await;
+    let mut r = redis.connection().await;
     let direct = keys::instance_channel("sturdy", h.instance_id());
     for junk in [
         "not json at all",
@@ -224,16 +224,34 @@ async fn garbage_on_a_channel_is_dropped_and_the_next_message_handled() {
 #[tokio::test]
 async fn a_crashed_instance_is_not_sent_to_while_its_presence_lingers() {
     let redis = RedisServer::start();
-    let live = service(&redis, "pair").await;
-    let dead = service(&redis, "pair").await;
+    let live = registered_service(&redis, "pair").await;
+    let dead = registered_service(&redis, "pair").await;
     let dead_id = dead.instance_id().to_string();
     let mut inbox = live.messages();
     let sender = client(&redis, "sender").await;
     // Warm the sender's presence cache with both, then the second crashes (no clean shutdown).
     assert_eq!(sender.get_service_presence("pair").await.unwrap().len(), 2);
+    let r = redis.connection().await;
+    let listening = || {
+        let mut r = r.clone();
+        let channel = keys::instance_channel("pair", &dead_id);
+        async move {
+            let (_, n): (String, u32) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut r)
+                .await
+                .unwrap();
+            n > 0
+        }
+    };
+    assert!(listening().await);
     drop(dead);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut r = raw(&redis).await;
+    wait_until(WAIT, "the crashed instance stops listening", || async {
+        !listening().await
+    })
+    .await;
+    let mut r = r.clone();
     assert!(
         exists(&mut r, &keys::presence("pair", &dead_id)).await,
         "presence still there"
@@ -261,7 +279,7 @@ async fn a_crashed_instance_is_not_sent_to_while_its_presence_lingers() {
 }
 
 async fn signing(redis: &RedisServer, name: &str, secret: &str, force: bool) -> hydra_core::Hydra {
-    let mut c = config(redis, name);
+    let mut c = service_config(redis, name);
     c.signature_shared_secret = secret.into();
     c.force_message_signature = force;
     let h = hydra_core::Hydra::connect(c).await.expect("connect");
@@ -287,7 +305,7 @@ async fn forced_signatures_drop_unsigned_and_forged_messages() {
     let redis = RedisServer::start();
     let guarded = signing(&redis, "guarded", "s3cret", true).await;
     let friend = signing(&redis, "friend", "s3cret", false).await;
-    let stranger = service(&redis, "stranger").await;
+    let stranger = registered_service(&redis, "stranger").await;
     let forger = signing(&redis, "forger", "not-the-secret", false).await;
     let mut inbox = guarded.messages();
     let mut friend_inbox = friend.messages();
@@ -364,7 +382,7 @@ async fn forced_signatures_drop_unsigned_and_forged_messages() {
 #[tokio::test]
 async fn forcing_signatures_needs_a_secret() {
     let redis = RedisServer::start();
-    let mut c = config(&redis, "guarded");
+    let mut c = service_config(&redis, "guarded");
     c.force_message_signature = true;
     let err = hydra_core::Hydra::connect(c).await.unwrap_err();
     assert!(err.to_string().contains("signatureSharedSecret"), "{err}");

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use common::*;
 use hydra_core::{keys, HealthEntry, NodeEntry, PortValue, ServiceEntry};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{registered_service, service_config, wait_until, RedisServer};
 use redis::AsyncCommands;
 
 #[tokio::test]
 async fn registration_writes_nodes_records() {
     let redis = RedisServer::start();
-    let h = service(&redis, "reg-service").await;
-    let mut r = raw(&redis).await;
+    let h = registered_service(&redis, "reg-service").await;
+    let mut r = redis.connection().await;
     let id = h.instance_id().to_string();
     assert_eq!(id.len(), 32);
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
@@ -69,11 +69,11 @@ async fn registration_writes_nodes_records() {
 #[tokio::test]
 async fn configured_port_is_advertised_as_a_string() {
     let redis = RedisServer::start();
-    let mut c = config(&redis, "fixed-port");
+    let mut c = service_config(&redis, "fixed-port");
     c.service_port = hydra_core::ServicePort::Fixed(5201);
     let h = hydra_core::Hydra::connect(c).await.unwrap();
     h.register_service().await.unwrap();
-    let mut r = raw(&redis).await;
+    let mut r = redis.connection().await;
     let node: String = r.hget(keys::NODES, h.instance_id()).await.unwrap();
     assert!(node.contains(r#""port":"5201""#), "{node}");
     h.shutdown().await.unwrap();
@@ -82,8 +82,8 @@ async fn configured_port_is_advertised_as_a_string() {
 #[tokio::test]
 async fn presence_is_refreshed_every_second() {
     let redis = RedisServer::start();
-    let h = service(&redis, "beat").await;
-    let mut r = raw(&redis).await;
+    let h = registered_service(&redis, "beat").await;
+    let mut r = redis.connection().await;
     let key = keys::presence("beat", h.instance_id());
     let first: String = r.hget(keys::NODES, h.instance_id()).await.unwrap();
     // Well past the 3 s TTL, the key is still there because it is refreshed.
@@ -99,8 +99,8 @@ async fn presence_is_refreshed_every_second() {
 #[tokio::test]
 async fn clean_shutdown_removes_presence_at_once() {
     let redis = RedisServer::start();
-    let h = service(&redis, "leaver").await;
-    let mut r = raw(&redis).await;
+    let h = registered_service(&redis, "leaver").await;
+    let mut r = redis.connection().await;
     let id = h.instance_id().to_string();
     h.log("info", "about to leave").await.unwrap();
     h.shutdown().await.unwrap();
@@ -124,12 +124,12 @@ async fn clean_shutdown_removes_presence_at_once() {
 #[tokio::test]
 async fn aborted_instance_vanishes_within_the_ttl() {
     let redis = RedisServer::start();
-    let h = service(&redis, "crasher").await;
-    let r = raw(&redis).await;
+    let h = registered_service(&redis, "crasher").await;
+    let r = redis.connection().await;
     let key = keys::presence("crasher", h.instance_id());
     // Dropping every handle without shutdown stops the heartbeats as a crash would.
     drop(h);
-    let took = eventually(Duration::from_millis(3500), "presence expires", || {
+    let took = wait_until(Duration::from_millis(3500), "presence expires", || {
         let key = key.clone();
         let mut r = r.clone();
         async move { !exists(&mut r, &key).await }
@@ -145,13 +145,13 @@ async fn aborted_instance_vanishes_within_the_ttl() {
 async fn routes_are_registered_in_node_form_and_announced() {
     let redis = RedisServer::start();
     // A stand-in router receives the refresh broadcast.
-    let router = service(&redis, "hydra-router").await;
+    let router = registered_service(&redis, "hydra-router").await;
     let mut inbox = router.messages();
-    let h = service(&redis, "hello-service").await;
+    let h = registered_service(&redis, "hello-service").await;
     h.register_routes(&["[get]/v1/hello/test", "[post]/v1/hello/post"])
         .await
         .unwrap();
-    let mut r = raw(&redis).await;
+    let mut r = redis.connection().await;
     let mut routes: Vec<String> = r.smembers(keys::routes("hello-service")).await.unwrap();
     routes.sort();
     assert_eq!(
@@ -232,7 +232,7 @@ async fn an_instance_started_before_its_redis_waits_for_it() {
         .unwrap()
         .unwrap();
     h.register_service().await.unwrap();
-    let mut r = raw(&redis).await;
+    let mut r = redis.connection().await;
     let present: Option<String> = r
         .get(keys::presence("early-bird", h.instance_id()))
         .await
@@ -244,15 +244,15 @@ async fn an_instance_started_before_its_redis_waits_for_it() {
 #[tokio::test]
 async fn redis_restart_restores_presence_and_subscriptions() {
     let mut redis = RedisServer::start();
-    let a = service(&redis, "survivor").await;
+    let a = registered_service(&redis, "survivor").await;
     a.register_routes(&["[get]/v1/survivor"]).await.unwrap();
-    let b = service(&redis, "asker").await;
+    let b = registered_service(&redis, "asker").await;
     let id = a.instance_id().to_string();
-    let mut inbox = a.messages();
+    let inbox = a.messages();
 
     redis.restart(); // empty: every key is gone
-    let mut r = raw(&redis).await;
-    eventually(Duration::from_secs(3), "presence back", || {
+    let mut r = redis.connection().await;
+    wait_until(Duration::from_secs(3), "presence back", || {
         let mut r = r.clone();
         let key = keys::presence("survivor", &id);
         async move { exists(&mut r, &key).await }
@@ -266,28 +266,27 @@ async fn redis_restart_restores_presence_and_subscriptions() {
     );
 
     // The subscriptions are back: a message reaches the survivor.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let mut delivered = false;
-    while !delivered && std::time::Instant::now() < deadline {
-        let msg = hydra_core::Umf::new(
-            format!("{id}@survivor:/"),
-            "asker:/",
-            serde_json::json!({"n": 1}),
-        );
-        if b.send(&msg).await.is_ok() {
-            if let Ok(Some(m)) =
-                tokio::time::timeout(Duration::from_millis(300), inbox.recv()).await
-            {
-                delivered = m.body["n"] == 1;
+    let inbox = tokio::sync::Mutex::new(inbox);
+    wait_until(
+        Duration::from_secs(5),
+        "a message reaches the survivor after the restart",
+        || async {
+            let msg = hydra_core::Umf::new(
+                format!("{id}@survivor:/"),
+                "asker:/",
+                serde_json::json!({"n": 1}),
+            );
+            if b.send(&msg).await.is_err() {
+                return false;
             }
-        } else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    assert!(
-        delivered,
-        "a message reaches the survivor after the restart"
-    );
+            let mut inbox = inbox.lock().await;
+            matches!(
+                tokio::time::timeout(Duration::from_millis(300), inbox.recv()).await,
+                Ok(Some(m)) if m.body["n"] == 1
+            )
+        },
+    )
+    .await;
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

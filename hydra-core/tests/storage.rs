@@ -8,14 +8,14 @@ use std::time::Duration;
 use common::*;
 use hydra_core::config::{ConfigError, ConfigLoader};
 use hydra_core::{keys, HydraError, Umf};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{registered_service, wait_until, RedisServer};
 use redis::AsyncCommands;
 use serde_json::json;
 
 #[tokio::test]
 async fn queue_take_and_mark() {
     let redis = RedisServer::start();
-    let h = service(&redis, "worker").await;
+    let h = registered_service(&redis, "worker").await;
     let first = Umf::new("worker:/", "boss:/", json!({"job": 1}));
     let second = Umf::new("worker:/", "boss:/", json!({"job": 2}));
     h.queue_message(&first).await.unwrap();
@@ -34,7 +34,7 @@ async fn queue_take_and_mark() {
         .unwrap();
     let d = h.queue_depth("worker").await.unwrap();
     assert_eq!((d.received, d.in_progress, d.incomplete), (0, 0, 1));
-    let mut r = raw(&redis).await;
+    let mut r = redis.connection().await;
     let failed: Vec<String> = r
         .lrange(keys::queue::incomplete("worker"), 0, -1)
         .await
@@ -119,8 +119,8 @@ async fn configs_put_get_list_remove_and_pull() {
 #[tokio::test]
 async fn discovery_sees_services_nodes_presence_routes_health() {
     let redis = RedisServer::start();
-    let a = service(&redis, "alpha").await;
-    let a2 = service(&redis, "alpha").await;
+    let a = registered_service(&redis, "alpha").await;
+    let a2 = registered_service(&redis, "alpha").await;
     a.register_routes(&["[get]/v1/alpha"]).await.unwrap();
     a.log("info", "alpha says hi").await.unwrap();
     let b = client(&redis, "observer").await;
@@ -159,17 +159,20 @@ async fn discovery_sees_services_nodes_presence_routes_health() {
     // A present instance that shut down is gone from presence (after the 3 s cache).
     a2.shutdown().await.unwrap();
     assert!(!b.get_service_presence("alpha").await.unwrap().is_empty());
-    tokio::time::sleep(Duration::from_millis(3100)).await;
-    let left: Vec<_> = b.get_service_presence("alpha").await.unwrap();
-    assert_eq!(left.len(), 1);
+    wait_until(
+        Duration::from_secs(5),
+        "the cache lets the shut-down instance go",
+        || async { b.get_service_presence("alpha").await.unwrap().len() == 1 },
+    )
+    .await;
     a.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn invalid_records_are_skipped() {
     let redis = RedisServer::start();
-    let a = service(&redis, "alpha").await;
-    let mut r = raw(&redis).await;
+    let a = registered_service(&redis, "alpha").await;
+    let mut r = redis.connection().await;
     // A peer wrote junk: an invalid nodes entry with a live presence key, a broken service record.
     let _: () = r.hset(keys::NODES, "badid", "{not json").await.unwrap();
     let _: () = r
@@ -196,8 +199,8 @@ async fn invalid_records_are_skipped() {
 #[tokio::test]
 async fn stale_nodes_are_cleared_live_ones_kept() {
     let redis = RedisServer::start();
-    let live = service(&redis, "alpha").await;
-    let mut r = raw(&redis).await;
+    let live = registered_service(&redis, "alpha").await;
+    let mut r = redis.connection().await;
     let old = r#"{"serviceName":"alpha","instanceID":"gone","updatedOn":"2020-01-01T00:00:00.000Z","ip":"127.0.0.1","port":1}"#;
     let old_present = r#"{"serviceName":"alpha","instanceID":"lingering","updatedOn":"2020-01-01T00:00:00.000Z","ip":"127.0.0.1","port":2}"#;
     let _: () = r.hset(keys::NODES, "gone", old).await.unwrap();

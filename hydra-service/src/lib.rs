@@ -7,22 +7,28 @@
 //!   port for `0` or a range) and the port actually bound is advertised; SIGTERM/Ctrl-C withdraws
 //!   presence first, then drains in-flight requests under a time limit.
 //! - [`Envelope`] and [`ApiError`]: Node's response envelope `{statusCode, statusMessage,
-//!   statusDescription, result}`, for answers and for errors (4xx the caller's, 5xx ours, no
-//!   internals leaked). [`Json`]: a body extractor that answers 400/413 in that envelope.
+//!   statusDescription, result}`, for answers and for errors; [`status_for`] is the one place an
+//!   error's kind becomes a status (400 the caller's, 502 a failed upstream, 503 nothing
+//!   available, 504 no answer in time, 500 ours; no internals leaked). [`Json`]: a body extractor
+//!   that answers 400/413 in that envelope.
 //! - Every response carries `x-process-id`, `x-powered-by: {service}/{version}` and the request's
 //!   `x-hydra-tracer`; each request runs in a tracing span. `GET /_health` reports the process's
 //!   real figures (RSS, uptime).
+//! - [`settings`]: settings parsed once at start; a bad value is an error naming the key and the
+//!   value, and a binary exits with [`startup::EXIT_CONFIG`] (64).
 //! - [`healthcheck`]: `BINARY --healthcheck` for container health checks, on the port served.
 
 mod extract;
 pub mod healthcheck;
 mod response;
 mod service;
+pub mod settings;
 pub mod startup;
 
 pub use extract::Json;
-pub use response::{ApiError, Envelope};
+pub use response::{status_for, ApiError, Envelope};
 pub use service::{
     node_path, shutdown_signal, BoundService, HydraService, RunningService, StopSignal,
     DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT, TRACER_HEADER,
 };
+pub use settings::{ServiceSettings, SettingError};

@@ -2,7 +2,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hydra_core::{response, HydraError};
+use hydra_core::{response, ErrorKind, HydraError};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -60,8 +60,23 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     resp
 }
 
+/// The HTTP status for an error of `kind`: the one place hydra-service turns a kind into a
+/// status (the caller's faults 400, a failed upstream 502, nothing available 503, no answer in
+/// time 504, our own faults 500).
+pub fn status_for(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Caller => StatusCode::BAD_REQUEST,
+        ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// An error a handler returns; rendered as the envelope with `result.reason`. The caller's faults
-/// are 4xx with their reason; ours are 500 with a generic reason (the detail goes to the log only).
+/// are 4xx with their reason; a 5xx never carries internal error text (the detail goes to the log
+/// only): 502 names the service that failed, 503 and 504 carry the library's own reasons (as Node
+/// does, e.g. "Unavailable hello-service instances"), 500 a generic one.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400 with a reason.
@@ -79,6 +94,15 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// 502: a service this one called failed after the request reached it. The reason names the
+    /// service; the detail is logged, never sent.
+    #[error("request to {service} failed")]
+    Upstream {
+        /// The service called.
+        service: String,
+        /// What went wrong (logged only).
+        detail: String,
+    },
     /// 503 with a reason (e.g. another service is unavailable).
     #[error("{0}")]
     Unavailable(String),
@@ -91,16 +115,28 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The HTTP status.
+    /// Who caused the error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::BadRequest(_)
+            | Self::Unauthorized(_)
+            | Self::NotFound(_)
+            | Self::PayloadTooLarge { .. } => ErrorKind::Caller,
+            Self::Upstream { .. } => ErrorKind::Upstream,
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Timeout(_) => ErrorKind::Timeout,
+            Self::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The HTTP status: [`status_for`] the kind, with the caller's faults that have a status of
+    /// their own (401, 404, 413) told apart.
     pub fn status(&self) -> u16 {
         match self {
-            Self::BadRequest(_) => 400,
             Self::Unauthorized(_) => 401,
             Self::NotFound(_) => 404,
             Self::PayloadTooLarge { .. } => 413,
-            Self::Unavailable(_) => 503,
-            Self::Timeout(_) => 504,
-            Self::Internal(_) => 500,
+            other => status_for(other.kind()).as_u16(),
         }
     }
 
@@ -112,11 +148,30 @@ impl ApiError {
 
 impl From<HydraError> for ApiError {
     fn from(e: HydraError) -> Self {
-        match e.node_status() {
-            400 => Self::BadRequest(e.to_string()),
-            503 => Self::Unavailable(e.to_string()),
-            504 => Self::Timeout(e.to_string()),
-            _ => Self::Internal(e.to_string()),
+        match (e.kind(), e) {
+            (ErrorKind::Caller, e) => Self::BadRequest(e.to_string()),
+            (ErrorKind::Upstream, HydraError::Http { service, reason }) => Self::Upstream {
+                service,
+                detail: reason,
+            },
+            (ErrorKind::Upstream, e) => Self::Upstream {
+                service: "another service".into(),
+                detail: e.to_string(),
+            },
+            (ErrorKind::Unavailable, HydraError::Unavailable(reason)) => Self::Unavailable(reason),
+            (ErrorKind::Timeout, HydraError::Timeout) => {
+                Self::Timeout(HydraError::Timeout.to_string())
+            }
+            // Redis gone or slow: its error text stays in the log.
+            (ErrorKind::Unavailable, e) => {
+                tracing::warn!(error = %e, "Redis unavailable");
+                Self::Unavailable("Redis unavailable".into())
+            }
+            (ErrorKind::Timeout, e) => {
+                tracing::warn!(error = %e, "Redis timed out");
+                Self::Timeout("Redis timed out".into())
+            }
+            (ErrorKind::Internal, e) => Self::Internal(e.to_string()),
         }
     }
 }
@@ -128,6 +183,10 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %detail, "request failed");
                 "An internal error occurred".to_string()
             }
+            Self::Upstream { detail, .. } => {
+                tracing::warn!(error = %self, %detail, "upstream failed");
+                self.to_string()
+            }
             other => other.to_string(),
         };
         let status = self.status();
@@ -136,5 +195,96 @@ impl IntoResponse for ApiError {
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             &body,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// What a handler failing with `error()` answers.
+    async fn answer(error: fn() -> HydraError) -> (u16, Value) {
+        let app = Router::new().route(
+            "/",
+            get(move || async move { Err::<(), _>(ApiError::from(error())) }),
+        );
+        let resp = app
+            .oneshot(axum::http::Request::new(axum::body::Body::empty()))
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/json; charset=utf-8"
+        );
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_to_another_instance_is_502_without_its_detail() {
+        let (status, body) = answer(|| HydraError::Http {
+            service: "hello-service".into(),
+            reason: "connection reset by peer at 10.0.0.7:4000".into(),
+        })
+        .await;
+        assert_eq!(status, 502);
+        assert_eq!(body["statusCode"], 502);
+        let reason = body["result"]["reason"].as_str().unwrap();
+        assert!(reason.contains("hello-service"), "{reason}");
+        assert!(!reason.contains("reset"), "{reason}");
+        assert!(!reason.contains("10.0.0.7"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn each_kind_has_its_status() {
+        assert_eq!(answer(|| HydraError::BadRequest("no".into())).await.0, 400);
+        let (status, body) =
+            answer(|| HydraError::Unavailable("Unavailable hello-service instances".into())).await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            body["result"]["reason"],
+            "Unavailable hello-service instances"
+        );
+        assert_eq!(answer(|| HydraError::Timeout).await.0, 504);
+        let (status, body) = answer(|| {
+            HydraError::Redis(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "reset by 10.0.0.9",
+            )))
+        })
+        .await;
+        assert_eq!(status, 503);
+        assert!(!body.to_string().contains("10.0.0.9"), "{body}");
+        let (status, body) =
+            answer(|| HydraError::Io(std::io::Error::other("disk at /srv is full"))).await;
+        assert_eq!(status, 500);
+        assert!(!body.to_string().contains("/srv"), "{body}");
+        for kind in [
+            ErrorKind::Caller,
+            ErrorKind::Upstream,
+            ErrorKind::Unavailable,
+            ErrorKind::Timeout,
+            ErrorKind::Internal,
+        ] {
+            let e = match kind {
+                ErrorKind::Caller => ApiError::BadRequest(String::new()),
+                ErrorKind::Upstream => ApiError::Upstream {
+                    service: String::new(),
+                    detail: String::new(),
+                },
+                ErrorKind::Unavailable => ApiError::Unavailable(String::new()),
+                ErrorKind::Timeout => ApiError::Timeout(String::new()),
+                ErrorKind::Internal => ApiError::Internal(String::new()),
+            };
+            assert_eq!(e.kind(), kind);
+            assert_eq!(e.status(), status_for(kind).as_u16());
+        }
     }
 }

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Router};
 use hydra_core::{address, Config, Hydra, HydraError};
-use serde_json::Value;
 
 use crate::response::{ApiError, Envelope};
+use crate::settings::{ServiceSettings, SettingError};
 
 /// Default largest request body (1 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -53,18 +53,9 @@ pub struct HydraService {
     config: Config,
     router: Router,
     routes: Vec<String>,
-    body_limit: usize,
-    request_timeout: Option<Duration>,
-    concurrency_limit: Option<usize>,
-    drain_timeout: Duration,
-}
-
-fn setting_u64(config: &Config, key: &str) -> Option<u64> {
-    match config.hydra.extra.get(key)? {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    settings: ServiceSettings,
+    /// A setting of `config` that could not be used: [`HydraService::bind`] reports it.
+    invalid: Option<SettingError>,
 }
 
 /// An axum path (`/v1/items/{id}`, `/files/{*rest}`) in Node's form (`/v1/items/:id`).
@@ -95,23 +86,37 @@ macro_rules! method_fn {
 }
 
 impl HydraService {
-    /// A service for `config`. Settings read from the `hydra` branch: `bodyLimit` (bytes),
-    /// `requestTimeout` (seconds, none by default), `concurrencyLimit`, `drainTimeout` (seconds).
+    /// A service for `config`, its [`ServiceSettings`] read from the `hydra` branch:
+    /// `bodyLimit` (bytes), `requestTimeout` (seconds, none by default), `concurrencyLimit`,
+    /// `drainTimeout` (seconds). A setting that cannot be used is reported by
+    /// [`bind`](Self::bind); binaries use [`try_new`](Self::try_new) to report it at start.
     pub fn new(config: Config) -> Self {
-        let body_limit =
-            setting_u64(&config, "bodyLimit").map_or(DEFAULT_BODY_LIMIT, |v| v as usize);
-        let request_timeout = setting_u64(&config, "requestTimeout").map(Duration::from_secs);
-        let concurrency_limit = setting_u64(&config, "concurrencyLimit").map(|v| v as usize);
-        let drain_timeout =
-            setting_u64(&config, "drainTimeout").map_or(DEFAULT_DRAIN_TIMEOUT, Duration::from_secs);
+        match ServiceSettings::from_config(&config) {
+            Ok(settings) => Self::with_settings(config, settings),
+            Err(e) => Self {
+                invalid: Some(e),
+                ..Self::with_settings(config, ServiceSettings::default())
+            },
+        }
+    }
+
+    /// A service for `config`, its settings checked now.
+    ///
+    /// # Errors
+    /// [`SettingError`] naming the setting and its value.
+    pub fn try_new(config: Config) -> Result<Self, SettingError> {
+        let settings = ServiceSettings::from_config(&config)?;
+        Ok(Self::with_settings(config, settings))
+    }
+
+    /// A service for `config` with `settings` (the `hydra` branch's are not read).
+    pub fn with_settings(config: Config, settings: ServiceSettings) -> Self {
         Self {
             config,
             router: Router::new(),
             routes: Vec::new(),
-            body_limit,
-            request_timeout,
-            concurrency_limit,
-            drain_timeout,
+            settings,
+            invalid: None,
         }
     }
 
@@ -141,28 +146,28 @@ impl HydraService {
     /// Largest request body; larger ones get 413.
     #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
+        self.settings.body_limit = bytes;
         self
     }
 
     /// Requests running longer get a 504 envelope.
     #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = Some(timeout);
+        self.settings.request_timeout = Some(timeout);
         self
     }
 
     /// At most this many requests are handled at once; the rest wait.
     #[must_use]
     pub fn concurrency_limit(mut self, limit: usize) -> Self {
-        self.concurrency_limit = Some(limit);
+        self.settings.concurrency_limit = Some(limit);
         self
     }
 
     /// How long in-flight requests may take to finish after a shutdown signal.
     #[must_use]
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
-        self.drain_timeout = timeout;
+        self.settings.drain_timeout = timeout;
         self
     }
 
@@ -170,8 +175,11 @@ impl HydraService {
     /// port actually bound. Nothing is registered yet.
     ///
     /// # Errors
-    /// No port free, address or Redis problems.
-    pub async fn bind(self) -> Result<BoundService, HydraError> {
+    /// An invalid setting ([`HydraError::Config`]), no port free, address or Redis problems.
+    pub async fn bind(mut self) -> Result<BoundService, HydraError> {
+        if let Some(e) = self.invalid.take() {
+            return Err(e.into());
+        }
         let ip = address::advertised_ip(&self.config.hydra).await?;
         let listener = address::bind("0.0.0.0", &self.config.hydra.service_port).await?;
         let local = listener.local_addr()?;
@@ -244,7 +252,7 @@ impl BoundService {
         hydra.register_service().await?;
         hydra.register_routes(&service.routes).await?;
         let local_port = listener.local_addr()?.port();
-        let drain = service.drain_timeout;
+        let drain = service.settings.drain_timeout;
         let app = build_app(service, hydra.clone());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(listener, app)
@@ -370,15 +378,15 @@ fn build_app(service: HydraService, hydra: Hydra) -> Router {
         }
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("hydra-rs"));
-    let limit = service.body_limit;
+    let limit = service.settings.body_limit;
     let mut app = service
         .router
         .route("/_health", axum::routing::get(health))
         .fallback(not_found);
-    if let Some(timeout) = service.request_timeout {
+    if let Some(timeout) = service.settings.request_timeout {
         app = app.layer(middleware::from_fn_with_state(timeout, timeout_layer));
     }
-    if let Some(n) = service.concurrency_limit {
+    if let Some(n) = service.settings.concurrency_limit {
         app = app.layer(tower::limit::ConcurrencyLimitLayer::new(n));
     }
     app.layer(middleware::from_fn_with_state(limit, body_limit_layer))

@@ -26,8 +26,14 @@ pub fn init_tracing() {
 
 /// Loads the config as every binary does; on error prints it and exits with [`EXIT_CONFIG`].
 pub async fn load_config_or_exit(defaults: Value, explicit: Option<PathBuf>) -> Config {
-    match ConfigLoader::new(defaults).file(explicit).load().await {
-        Ok(c) => c,
+    config_or_exit(ConfigLoader::new(defaults).file(explicit).load().await)
+}
+
+/// The value of a config step (loading it, reading a binary's settings); on error prints it and
+/// exits with [`EXIT_CONFIG`].
+pub fn config_or_exit<T>(result: Result<T, impl std::fmt::Display>) -> T {
+    match result {
+        Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, "invalid configuration");
             eprintln!("configuration error: {e}");

@@ -4,12 +4,21 @@
 //!   killed when dropped. Every test starts its own, so tests run in parallel and never touch 6379.
 //! - [`NodePeer`]: a real Node hydra 1.9.3 process (`tests/interop/peer.js`) driven over JSON
 //!   lines, for cross-language tests.
+//! - [`service_config`], [`registered_service`], [`service_document`]: a service under test on
+//!   that Redis;
+//!   [`assert_config_refused`]: a binary exits 64 on a config file, naming what is wrong.
+//! - [`wait_until`], [`wait_for`], [`wait_registered`]: wait for a condition with a deadline
+//!   rather than sleep for a guessed time.
 
+mod config;
 mod node;
 mod redis_server;
+mod wait;
 
+pub use config::{assert_config_refused, registered_service, service_config, service_document};
 pub use node::{interop_dir, NodePeer, NodeProcess};
 pub use redis_server::{free_port, RedisServer};
+pub use wait::{wait_for, wait_registered, wait_until};
 
 /// Installs a compact tracing-free panic context: the workspace root.
 pub fn workspace_root() -> std::path::PathBuf {

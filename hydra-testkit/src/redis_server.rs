@@ -153,6 +153,18 @@ impl RedisServer {
         }
     }
 
+    /// A plain redis-rs connection, to look at (or plant) data directly.
+    ///
+    /// # Panics
+    /// When it cannot connect.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection")
+    }
+
     /// Runs one command with `redis-cli`-free plain RESP and returns the raw reply (for tests that
     /// look at Redis directly without a client library).
     pub fn raw_command(&self, args: &[&str]) -> String {

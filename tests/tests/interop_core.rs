@@ -3,28 +3,12 @@
 use std::time::Duration;
 
 use hydra_core::config::ConfigLoader;
-use hydra_core::{keys, Hydra, HydraConfig, RedisConfig, Umf};
-use hydra_testkit::{NodePeer, RedisServer};
+use hydra_core::{keys, Hydra, Umf};
+use hydra_testkit::{registered_service, service_config, NodePeer, RedisServer};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn config(redis: &RedisServer, name: &str) -> HydraConfig {
-    let mut c = HydraConfig::named(name);
-    c.service_ip = "127.0.0.1".into();
-    c.service_type = "rust".into();
-    c.service_description = "rust interop service".into();
-    c.service_version = "0.1.0".into();
-    c.redis = RedisConfig::from_url(redis.url());
-    c
-}
-
-async fn rust_service(redis: &RedisServer, name: &str) -> Hydra {
-    let h = Hydra::connect(config(redis, name)).await.unwrap();
-    h.register_service().await.unwrap();
-    h
-}
 
 fn ids(list: &Value) -> Vec<String> {
     list.as_array()
@@ -37,7 +21,7 @@ fn ids(list: &Value) -> Vec<String> {
 #[tokio::test]
 async fn node_and_rust_discover_each_other() {
     let redis = RedisServer::start();
-    let rust = rust_service(&redis, "rust-svc").await;
+    let rust = registered_service(&redis, "rust-svc").await;
     rust.register_routes(&["[get]/v1/rust/hi"]).await.unwrap();
     let mut node = NodePeer::start_with(
         &redis.url(),
@@ -55,7 +39,7 @@ async fn node_and_rust_discover_each_other() {
     let p = &presence[0];
     assert_eq!(p["serviceName"], "rust-svc");
     assert_eq!(p["ip"], "127.0.0.1");
-    assert_eq!(p["version"], "0.1.0");
+    assert_eq!(p["version"], "0.0.1");
     assert!(p["port"].as_u64().is_some_and(|port| port > 0));
     assert_eq!(
         node.call("hasServicePresence", json!(["rust-svc"]))
@@ -70,7 +54,7 @@ async fn node_and_rust_discover_each_other() {
         .iter()
         .find(|s| s["serviceName"] == "rust-svc")
         .expect("rust-svc in getServices");
-    assert_eq!(entry["type"], "rust");
+    assert_eq!(entry["type"], "test");
     let nodes = node.call("getServiceNodes", json!([])).await.unwrap();
     let me = nodes
         .as_array()
@@ -79,7 +63,7 @@ async fn node_and_rust_discover_each_other() {
         .find(|n| n["instanceID"] == rust.instance_id())
         .expect("rust instance in getServiceNodes");
     assert!(me["elapsed"].as_i64().is_some_and(|e| e <= 2));
-    assert_eq!(me["serviceDescription"], "rust interop service");
+    assert_eq!(me["serviceDescription"], "integration test");
     let routes = node.call("getAllServiceRoutes", json!([])).await.unwrap();
     let rust_routes: Vec<&str> = routes["rust-svc"]
         .as_array()
@@ -121,7 +105,7 @@ async fn node_and_rust_discover_each_other() {
 #[tokio::test]
 async fn messages_and_replies_both_ways() {
     let redis = RedisServer::start();
-    let rust = rust_service(&redis, "rust-svc").await;
+    let rust = registered_service(&redis, "rust-svc").await;
     let mut inbox = rust.messages();
     let mut node = NodePeer::start(&redis.url(), "node-peer").await;
     let node_id = node.instance_id();
@@ -159,8 +143,8 @@ async fn messages_and_replies_both_ways() {
 #[tokio::test]
 async fn broadcast_and_named_instance_both_ways() {
     let redis = RedisServer::start();
-    let r1 = rust_service(&redis, "rust-svc").await;
-    let r2 = rust_service(&redis, "rust-svc").await;
+    let r1 = registered_service(&redis, "rust-svc").await;
+    let r2 = registered_service(&redis, "rust-svc").await;
     let (mut i1, mut i2) = (r1.messages(), r2.messages());
     let mut n1 = NodePeer::start_with(&redis.url(), "node-peer", &[("PEER_AUTOREPLY", "0")]).await;
     let mut n2 = NodePeer::start_with(&redis.url(), "node-peer", &[("PEER_AUTOREPLY", "0")]).await;
@@ -235,7 +219,9 @@ async fn configs_pushed_by_either_side_are_pulled_by_the_other() {
     let redis = RedisServer::start();
     let mut node =
         NodePeer::start_with(&redis.url(), "node-admin", &[("PEER_REGISTER", "0")]).await;
-    let rust = Hydra::connect(config(&redis, "rust-admin")).await.unwrap();
+    let rust = Hydra::connect(service_config(&redis, "rust-admin"))
+        .await
+        .unwrap();
 
     // Node putConfig -> a Rust service started with HYDRA_SERVICE=name:version.
     let stored = json!({"feature": {"on": true}, "hydra": {"serviceName": "rust-cfg", "serviceIP": "127.0.0.1", "servicePort": 0, "serviceType": "pulled", "redis": {"url": redis.url()}}});
@@ -299,7 +285,7 @@ async fn configs_pushed_by_either_side_are_pulled_by_the_other() {
 #[tokio::test]
 async fn queues_both_ways() {
     let redis = RedisServer::start();
-    let rust = rust_service(&redis, "rust-svc").await;
+    let rust = registered_service(&redis, "rust-svc").await;
     let mut node = NodePeer::start(&redis.url(), "node-peer").await;
 
     // Node queues for Rust; Rust takes it and marks it not completed.
@@ -343,11 +329,7 @@ async fn queues_both_ways() {
         (0, 0, 1),
         "Node's LREM found our exact text"
     );
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis.connection().await;
     let failed: Vec<String> = r
         .lrange(keys::queue::incomplete("node-peer"), 0, -1)
         .await

@@ -3,15 +3,16 @@
 
 use std::collections::HashMap;
 
-use hydra_core::{Config, Hydra, HydraConfig, RedisConfig, Umf};
-use hydra_testkit::{NodePeer, NodeProcess, RedisServer};
+use hydra_core::{Hydra, Umf};
+use hydra_testkit::{service_config, service_document, NodePeer, NodeProcess, RedisServer};
 use serde_json::{json, Value};
 
 async fn hello(redis: &RedisServer) -> hydra_service::RunningService {
-    let mut doc = hello_service::defaults();
-    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
-    doc["hydra"]["redis"] = json!({"url": redis.url()});
-    let svc = hello_service::service(Config::from_value(doc).unwrap());
+    let svc = hello_service::service(service_document(
+        redis,
+        hello_service::defaults(),
+        &json!({}),
+    ));
     svc.bind().await.unwrap().spawn().await.unwrap()
 }
 
@@ -54,10 +55,9 @@ async fn rust_api_request_reaches_node_express_service() {
         ],
     )
     .await;
-    let mut c = HydraConfig::named("rust-caller");
-    c.service_ip = "127.0.0.1".into();
-    c.redis = RedisConfig::from_url(redis.url());
-    let rust = Hydra::connect(c).await.unwrap();
+    let rust = Hydra::connect(service_config(&redis, "rust-caller"))
+        .await
+        .unwrap();
     let resp = rust
         .api_request(&Umf::new(
             "node-express:[get]/v1/node/hello",
@@ -107,10 +107,9 @@ async fn api_requests_spread_over_two_rust_instances() {
     assert!(seen[&expect(&a)] >= 5 && seen[&expect(&b)] >= 5, "{seen:?}");
 
     // The Rust library spreads too.
-    let mut c = HydraConfig::named("rust-caller");
-    c.service_ip = "127.0.0.1".into();
-    c.redis = RedisConfig::from_url(redis.url());
-    let rust = Hydra::connect(c).await.unwrap();
+    let rust = Hydra::connect(service_config(&redis, "rust-caller"))
+        .await
+        .unwrap();
     let mut ids: HashMap<String, usize> = HashMap::new();
     for _ in 0..40 {
         let r = rust

@@ -9,25 +9,36 @@
 //! then, from Node or Rust, send `{"to":"echo-service:/","frm":"you:/","bdy":{"hi":1}}`: the
 //! reply comes back with `rmid` set and `bdy: {"echo": {"hi": 1}, "from": "rust"}`.
 //! Messages of type `ping` get `pong` instead. Ctrl-C leaves cleanly.
+//!
+//! The config follows every binary's contract (`--config FILE`, else `config/config.json` when
+//! present, else built-in defaults; then `HYDRA_REDIS_URL` and `HYDRA_SERVICE`); a config that
+//! cannot be used is reported, naming the key, and the process exits with 64.
+
+use std::path::PathBuf;
 
 use anyhow::Context;
-use hydra_core::{ConfigLoader, Hydra};
+use clap::Parser;
+use hydra_core::Hydra;
+use hydra_service::startup;
 use serde_json::json;
+
+/// A Hydra service that echoes every UMF message it receives.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Config file (default: config/config.json when present, else built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-
-    let config = ConfigLoader::new(json!({
+    let args = Args::parse();
+    startup::init_tracing();
+    let defaults = json!({
         "hydra": {"serviceName": "echo-service", "serviceDescription": "echoes UMF messages", "servicePort": 0}
-    }))
-    .load()
-    .await
-    .context("loading config")?;
+    });
+    let config = startup::load_config_or_exit(defaults, args.config).await;
     let hydra = Hydra::connect(config.hydra)
         .await
         .context("connecting to Redis")?;

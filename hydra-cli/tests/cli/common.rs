@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hydra_core::{Hydra, HydraConfig, RedisConfig};
 use hydra_testkit::RedisServer;
 use serde_json::Value;
 
@@ -153,45 +152,14 @@ impl Cli {
     }
 }
 
-/// The config of a test service on `redis`.
-pub fn config(redis: &RedisServer, name: &str) -> HydraConfig {
-    let mut c = HydraConfig::named(name);
-    c.service_ip = "127.0.0.1".into();
-    c.service_type = "test".into();
-    c.service_description = "cli test".into();
-    c.service_version = "1.2.3".into();
-    c.redis = RedisConfig::from_url(redis.url());
-    c
-}
-
-/// A registered Rust service instance.
-pub async fn service(redis: &RedisServer, name: &str) -> Hydra {
-    let h = Hydra::connect(config(redis, name)).await.expect("connect");
-    h.register_service().await.expect("register");
-    h
-}
-
-/// A plain Redis connection to look at (or plant) data directly.
-pub async fn raw(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis.url())
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis connection")
-}
-
 /// A Redis URL nothing listens on.
 pub fn closed_port_url() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    format!("redis://127.0.0.1:{port}/15")
+    format!("redis://127.0.0.1:{}/15", hydra_testkit::free_port())
 }
 
 /// Every key in the test database whose name contains `text`.
 pub async fn keys_containing(redis: &RedisServer, text: &str) -> Vec<String> {
-    let mut conn = raw(redis).await;
+    let mut conn = redis.connection().await;
     redis::cmd("KEYS")
         .arg(format!("*{text}*"))
         .query_async(&mut conn)

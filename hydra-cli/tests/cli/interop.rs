@@ -7,7 +7,7 @@ use hydra_testkit::{interop_dir, NodePeer, RedisServer};
 use redis::AsyncCommands;
 use serde_json::json;
 
-use crate::common::{raw, Cli};
+use crate::common::Cli;
 
 #[tokio::test]
 async fn config_pushed_by_the_cli_starts_a_node_service() {
@@ -70,7 +70,8 @@ async fn config_put_by_node_is_pulled_unchanged() {
     assert_eq!(pulled.json(), doc);
 
     // Byte for byte what Node prints with JSON.stringify(config, null, 2).
-    let stored: String = raw(&redis)
+    let stored: String = redis
+        .connection()
         .await
         .hget(keys::configs("node-made"), "1.0.0")
         .await

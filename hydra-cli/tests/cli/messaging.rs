@@ -5,10 +5,10 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hydra_core::{Hydra, Umf};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{registered_service, service_config, RedisServer};
 use serde_json::{json, Value};
 
-use crate::common::{closed_port_url, config, service, Cli};
+use crate::common::{closed_port_url, Cli};
 
 #[tokio::test]
 async fn message_create_prints_a_template_without_redis() {
@@ -37,7 +37,9 @@ async fn next_body(inbox: &mut hydra_core::Messages) -> Umf {
 #[tokio::test]
 async fn message_send_reaches_an_instance() {
     let redis = RedisServer::start();
-    let svc = Hydra::connect(config(&redis, "inbox-svc")).await.unwrap();
+    let svc = Hydra::connect(service_config(&redis, "inbox-svc"))
+        .await
+        .unwrap();
     let mut inbox = svc.messages();
     svc.register_service().await.unwrap();
     let cli = Cli::new(&redis);
@@ -116,7 +118,9 @@ async fn queued_messages_show_in_queue_depth() {
     assert_eq!(row, ["worker-svc", "2", "0", "0"]);
 
     // A worker takes one: it moves to in progress.
-    let worker = Hydra::connect(config(&redis, "worker-svc")).await.unwrap();
+    let worker = Hydra::connect(service_config(&redis, "worker-svc"))
+        .await
+        .unwrap();
     let taken = worker
         .take_queued_message("worker-svc")
         .await
@@ -141,7 +145,7 @@ async fn queued_messages_show_in_queue_depth() {
 async fn http_service(redis: &RedisServer, name: &str) -> Hydra {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let h = Hydra::builder(config(redis, name))
+    let h = Hydra::builder(service_config(redis, name))
         .port(port)
         .connect()
         .await
@@ -226,11 +230,13 @@ async fn rest_calls_a_registered_http_service() {
 async fn services_of_a_rust_process_are_found_by_name_only_once_registered() {
     // A connected but unregistered client (like hydra-cli itself) is not a service.
     let redis = RedisServer::start();
-    let _client = Hydra::connect(config(&redis, "quiet-svc")).await.unwrap();
+    let _client = Hydra::connect(service_config(&redis, "quiet-svc"))
+        .await
+        .unwrap();
     let cli = Cli::new(&redis);
     cli.run(&["services", "quiet-svc"])
         .await
         .fails(1, "unknown service quiet-svc");
-    let _svc = service(&redis, "quiet-svc").await;
+    let _svc = registered_service(&redis, "quiet-svc").await;
     cli.run(&["services", "quiet-svc"]).await.ok();
 }

@@ -1,14 +1,14 @@
 //! Named connections (`config`, `use`, `config list`), URL precedence and `shell`.
 
-use hydra_testkit::RedisServer;
+use hydra_testkit::{registered_service, RedisServer};
 use serde_json::Value;
 
-use crate::common::{service, Cli};
+use crate::common::Cli;
 
 #[tokio::test]
 async fn named_connections_select_the_redis() {
     let redis = RedisServer::start();
-    let _svc = service(&redis, "profile-svc").await;
+    let _svc = registered_service(&redis, "profile-svc").await;
     let cli = Cli::bare();
     let real = redis.url();
 

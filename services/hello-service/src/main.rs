@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use hydra_service::startup;
 
 /// The Hydra hello-service.
 #[derive(Debug, Parser)]
@@ -23,10 +24,10 @@ async fn main() {
     if args.healthcheck {
         std::process::exit(hydra_service::healthcheck::run());
     }
-    hydra_service::startup::init_tracing();
-    let config =
-        hydra_service::startup::load_config_or_exit(hello_service::defaults(), args.config).await;
-    if let Err(e) = hello_service::service(config).run().await {
+    startup::init_tracing();
+    let config = startup::load_config_or_exit(hello_service::defaults(), args.config).await;
+    let service = startup::config_or_exit(hello_service::try_service(config));
+    if let Err(e) = service.run().await {
         tracing::error!(error = %e, "hello-service stopped");
         std::process::exit(1);
     }

@@ -5,20 +5,15 @@ use std::time::{Duration, Instant};
 
 use hydra_core::{keys, Config, Hydra};
 use hydra_service::RunningService;
-use hydra_testkit::RedisServer;
+use hydra_testkit::{
+    assert_config_refused, service_config, service_document, wait_until, RedisServer,
+};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt;
 
 fn config(redis: &RedisServer, extra: Value) -> Config {
-    let mut doc = hello_service::defaults();
-    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
-    doc["hydra"]["redis"] = json!({"url": redis.url()});
-    if let Value::Object(m) = extra {
-        for (k, v) in m {
-            doc["hydra"][k] = v;
-        }
-    }
-    Config::from_value(doc).unwrap()
+    service_document(redis, hello_service::defaults(), &extra)
 }
 
 async fn start(redis: &RedisServer, extra: Value) -> RunningService {
@@ -34,23 +29,14 @@ async fn start(redis: &RedisServer, extra: Value) -> RunningService {
 #[tokio::test]
 async fn routes_are_registered_in_node_form_and_announced() {
     let redis = RedisServer::start();
-    let router = Hydra::connect({
-        let mut c = hydra_core::HydraConfig::named("hydra-router");
-        c.service_ip = "127.0.0.1".into();
-        c.redis = hydra_core::RedisConfig::from_url(redis.url());
-        c
-    })
-    .await
-    .unwrap();
+    let router = Hydra::connect(service_config(&redis, "hydra-router"))
+        .await
+        .unwrap();
     let mut inbox = router.messages();
     router.register_service().await.unwrap();
 
     let svc = start(&redis, json!({})).await;
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis.connection().await;
     let mut routes: Vec<String> = r.smembers(keys::routes("hello-service")).await.unwrap();
     routes.sort();
     assert_eq!(
@@ -273,29 +259,31 @@ async fn sigterm_during_a_slow_request_drains_it_after_presence_is_gone() {
             "HYDRA_SERVICE",
             format!("serviceIP=127.0.0.1|servicePort={port}"),
         )
+        // Each request is logged as it starts: the test sees when the slow one is in flight.
+        .env("RUST_LOG", "hydra_service=debug")
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (line_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = log.next_line().await {
+            let _ = line_tx.send(line);
+        }
+    });
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while http
-        .get(format!("{base}/v1/hello/test"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "hello-service did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    wait_until(Duration::from_secs(10), "hello-service answers", || async {
+        http.get(format!("{base}/v1/hello/test"))
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    let mut r = redis.connection().await;
     let ids: Vec<String> = r.keys("*:hello-service:*:presence").await.unwrap();
     assert_eq!(ids.len(), 1);
     let presence_key = ids[0].clone();
@@ -309,7 +297,15 @@ async fn sigterm_during_a_slow_request_drains_it_after_presence_is_gone() {
         let url = format!("{base}/v1/hello/slow?ms=1500");
         async move { http.get(url).send().await.map(|r| r.status().as_u16()) }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(line) = lines.recv().await {
+            if line.contains("/v1/hello/slow") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the slow request reaches the service");
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -318,18 +314,16 @@ async fn sigterm_during_a_slow_request_drains_it_after_presence_is_gone() {
         .success());
 
     // Presence goes at once, while the slow request is still in flight.
-    let t = Instant::now();
-    loop {
-        let present: bool = r.exists(&presence_key).await.unwrap();
-        if !present {
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_millis(800),
-            "presence not withdrawn promptly"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        Duration::from_millis(800),
+        "presence withdrawn promptly",
+        || {
+            let mut r = r.clone();
+            let key = presence_key.clone();
+            async move { !r.exists::<_, bool>(&key).await.unwrap() }
+        },
+    )
+    .await;
     assert!(
         !slow.is_finished(),
         "presence is gone before the in-flight request ends"
@@ -376,6 +370,23 @@ async fn config_file_and_bad_config() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("HYDRA_SERVICE"));
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn a_bad_setting_exits_64_naming_it() {
+    let redis = RedisServer::start();
+    for (key, value) in [("slowDelayMs", json!("3s")), ("responseDelayMs", json!(-1))] {
+        let mut doc = hello_service::defaults();
+        doc[key] = value.clone();
+        let named = [key, &value.to_string()];
+        assert_config_refused(
+            env!("CARGO_BIN_EXE_hello-service"),
+            &doc,
+            Some(&redis),
+            &named,
+        )
+        .await;
+    }
 }
 
 #[tokio::test]

@@ -86,11 +86,11 @@ async fn start_game(player: Arc<Player>, hydra: Hydra) -> Result<Envelope, ApiEr
     ))
 }
 
-fn service(config: Config, player: Arc<Player>) -> HydraService {
-    HydraService::new(config).get(
+fn service(config: Config, player: Arc<Player>) -> Result<HydraService, SettingsError> {
+    Ok(HydraService::try_new(config)?.get(
         START_GAME_PATH,
         move |Extension(hydra): Extension<Hydra>| start_game(player.clone(), hydra),
-    )
+    ))
 }
 
 /// Reads the settings, binds `servicePort`, connects to Redis and starts listening for hot
@@ -104,12 +104,12 @@ fn service(config: Config, player: Arc<Player>) -> HydraService {
 /// ```
 ///
 /// # Errors
-/// [`StartError::Settings`] for bad timings; [`StartError::Hydra`] when no port is free or Redis
+/// [`StartError::Settings`] for bad timings or HTTP settings; [`StartError::Hydra`] when no port is free or Redis
 /// cannot be reached.
 pub async fn bind(config: Config) -> Result<HppService, StartError> {
     let settings = Settings::from_config(&config)?;
     let player = Arc::new(Player::new(settings));
-    let bound = service(config, player.clone()).bind().await?;
+    let bound = service(config, player.clone())?.bind().await?;
     // Hear messages from before registration on, so no potato is missed.
     player.listen(bound.hydra().clone(), bound.hydra().messages());
     let stop_on_drop = player.stop_token().drop_guard();
@@ -180,3 +180,20 @@ impl HppService {
 
 /// A player serving in the background, from [`HppService::spawn`].
 pub type RunningPlayer = hydra_service::RunningService;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_bad_http_setting_is_refused_before_binding() {
+        let mut doc = defaults();
+        doc["hydra"]["drainTimeout"] = json!("later");
+        let e = bind(Config::from_value(doc).unwrap()).await.unwrap_err();
+        assert!(
+            matches!(e, StartError::Settings(SettingsError::Service(_))),
+            "{e}"
+        );
+        assert!(e.to_string().contains("hydra.drainTimeout"), "{e}");
+    }
+}

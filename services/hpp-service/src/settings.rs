@@ -8,6 +8,8 @@
 use std::time::Duration;
 
 use hydra_core::Config;
+use hydra_service::settings::whole_number;
+use hydra_service::SettingError;
 use rand::Rng;
 use serde_json::Value;
 
@@ -61,6 +63,9 @@ pub enum SettingsError {
     /// `hpp` is there but is not an object.
     #[error("`hpp` in the config must be an object")]
     NotAnObject,
+    /// A setting of the HTTP service (`bodyLimit`, `drainTimeout`, …) cannot be used.
+    #[error(transparent)]
+    Service(#[from] SettingError),
 }
 
 /// The timings of a game. [`Default`] is the seed's: 3 s countdown, 5 s game, 1–2 s per holder,
@@ -157,11 +162,10 @@ fn millis(key: &'static str, value: &Value) -> Result<Duration, SettingsError> {
         key,
         value: value.to_string(),
     };
-    let ms = match value {
-        Value::Number(n) => n.as_u64().ok_or_else(bad)?,
-        Value::String(s) => s.trim().parse::<u64>().map_err(|_| bad())?,
-        _ => return Err(bad()),
-    };
+    let ms = whole_number(key, Some(value))
+        .ok()
+        .flatten()
+        .ok_or_else(bad)?;
     if ms > MAX_MS {
         return Err(SettingsError::TooLarge { key, value: ms });
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{assert_played, distinct, fast, game_log, holders, player, players, start_game};
 use hpp_service::message::NO_OTHER_PLAYERS;
-use hydra_testkit::RedisServer;
+use hydra_testkit::{assert_config_refused, wait_until, RedisServer};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,8 +46,10 @@ async fn five_rust_players_play_a_game_to_the_end() {
 
     // On the wire: Node's broadcast shapes plus our gameID, every one of them for this game.
     let game_id = envelope["result"]["gameID"].as_str().unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let seen = watcher.drain();
+    // A broadcast per hold and the game over, all sent before the starter answered.
+    let seen = watcher
+        .until("every broadcast", |seen| seen.len() > held.len())
+        .await;
     assert_eq!(seen.len(), held.len() + 1, "{seen:?}");
     for b in &seen {
         assert_eq!(b["to"], "hpp-service:/");
@@ -111,8 +113,11 @@ async fn two_games_at_once_keep_their_own_logs() {
 
     // What each game broadcast, by its gameID: each starter logged exactly its own.
     let mut by_game: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for msg in watcher.drain() {
+    let expected = log_a[3..].len() + log_b[3..].len();
+    let seen = watcher
+        .until("both games' broadcasts", |seen| seen.len() >= expected)
+        .await;
+    for msg in seen {
         let body: &Value = &msg["bdy"];
         by_game
             .entry(body["gameID"].as_str().unwrap().to_string())
@@ -126,6 +131,16 @@ async fn two_games_at_once_keep_their_own_logs() {
     for p in all {
         p.stop().await.unwrap();
     }
+}
+
+/// How many times Redis was asked for a presence list (read with `SCAN`).
+fn presence_reads(redis: &RedisServer) -> u64 {
+    redis
+        .raw_command(&["INFO", "commandstats"])
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_scan:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,9 +157,16 @@ async fn a_player_that_left_is_never_handed_the_potato() {
     let leaver = all.pop().unwrap();
     let gone = leaver.instance_id().to_string();
     let base = all[0].base_url();
-    // The starter reads (and caches for 3 s) the presence list, the leaver in it.
+    // The starter reads (and caches for 3 s) the presence list, the leaver in it; the leaver
+    // goes during the countdown.
+    let read_before = presence_reads(&redis);
     let game = tokio::spawn(async move { start_game(&base).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until(
+        Duration::from_secs(5),
+        "the starter reads the presence list",
+        || async { presence_reads(&redis) > read_before },
+    )
+    .await;
     leaver.stop().await.unwrap();
 
     let envelope = game.await.unwrap();
@@ -176,4 +198,12 @@ async fn bad_settings_exit_with_64() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn a_bad_http_setting_in_the_config_file_exits_with_64() {
+    let mut doc = hpp_service::defaults();
+    doc["hydra"]["bodyLimit"] = json!(-1);
+    let named = ["hydra.bodyLimit", "-1"];
+    assert_config_refused(env!("CARGO_BIN_EXE_hpp-service"), &doc, None, &named).await;
 }

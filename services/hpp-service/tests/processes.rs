@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::{assert_played, distinct, game_log, holders, players, start_game, Watcher};
 use hpp_service::message::POTATO_LOST;
 use hydra_core::keys;
-use hydra_testkit::{free_port, NodeProcess, RedisServer};
+use hydra_testkit::{free_port, wait_for, NodeProcess, RedisServer};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
@@ -34,27 +34,23 @@ fn spawn_player(redis: &RedisServer, port: u16, settings: &str) -> Child {
 
 /// Waits until `n` players are present; returns instance id → process id.
 async fn present_players(redis: &RedisServer, n: usize) -> HashMap<String, u32> {
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let present: Vec<String> = r.keys(keys::presence_pattern("hpp-service")).await.unwrap();
-        if present.len() == n {
-            let mut out = HashMap::new();
-            for key in present {
-                let id = keys::instance_of_presence_key(&key).unwrap().to_string();
-                let node: String = r.hget(keys::NODES, &id).await.unwrap();
-                let node: Value = serde_json::from_str(&node).unwrap();
-                out.insert(id, node["processID"].as_u64().unwrap() as u32);
-            }
-            return out;
+    let mut r = redis.connection().await;
+    let present = wait_for(Duration::from_secs(10), "the players start", || {
+        let mut r = r.clone();
+        async move {
+            let present: Vec<String> = r.keys(keys::presence_pattern("hpp-service")).await.unwrap();
+            (present.len() == n).then_some(present)
         }
-        assert!(Instant::now() < deadline, "{n} players did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    })
+    .await;
+    let mut out = HashMap::new();
+    for key in present {
+        let id = keys::instance_of_presence_key(&key).unwrap().to_string();
+        let node: String = r.hget(keys::NODES, &id).await.unwrap();
+        let node: Value = serde_json::from_str(&node).unwrap();
+        out.insert(id, node["processID"].as_u64().unwrap() as u32);
     }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,8 +165,18 @@ async fn node_and_rust_players_play_together() {
         .iter()
         .all(|h| node_ids.contains(h) || rust_ids.contains(h)));
     let game_id = envelope["result"]["gameID"].as_str().unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let seen = watcher.drain();
+    // Every hold was a potato received and a broadcast, and the game over a broadcast, all sent
+    // before the starter answered.
+    let holds = holders(&log).len();
+    let seen = watcher
+        .until("every potato and broadcast", |seen| {
+            let potatoes = seen
+                .iter()
+                .filter(|m| m["bdy"]["command"] == "hotpotato")
+                .count();
+            potatoes >= holds && seen.len() - potatoes > holds
+        })
+        .await;
     let (potatoes, broadcasts): (Vec<&Value>, Vec<&Value>) = seen
         .iter()
         .partition(|m| m["bdy"]["command"] == "hotpotato");

@@ -3,12 +3,12 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use hpp_service::RunningPlayer;
 use hydra_core::{keys, Config};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{service_document, RedisServer};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -26,15 +26,7 @@ pub fn fast() -> Value {
 /// The player config: the built-in defaults on `redis`, `settings` merged into the hydra branch
 /// (where `HYDRA_SERVICE` would put them).
 pub fn config(redis: &RedisServer, settings: &Value) -> Config {
-    let mut doc = hpp_service::defaults();
-    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
-    doc["hydra"]["redis"] = json!({"url": redis.url()});
-    if let Value::Object(m) = settings {
-        for (k, v) in m {
-            doc["hydra"][k] = v.clone();
-        }
-    }
-    Config::from_value(doc).unwrap()
+    service_document(redis, hpp_service::defaults(), settings)
 }
 
 /// A registered in-process player.
@@ -164,7 +156,26 @@ impl Watcher {
             .flatten()
     }
 
-    /// Everything broadcast so far.
+    /// Everything seen until `done` holds for it, checked as each message arrives.
+    ///
+    /// # Panics
+    /// When `done` does not hold within 5 s.
+    pub async fn until(
+        &mut self,
+        what: &str,
+        mut done: impl FnMut(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut seen = self.drain();
+        while !done(&seen) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "{what}: not within 5 s: {seen:?}");
+            seen.extend(self.next(left).await);
+        }
+        seen
+    }
+
+    /// Everything seen so far.
     pub fn drain(&mut self) -> Vec<Value> {
         let mut out = Vec::new();
         while let Ok(v) = self.rx.try_recv() {

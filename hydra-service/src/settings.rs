@@ -1,0 +1,172 @@
+//! Settings read from the config document, parsed and checked once at start: a value of the
+//! wrong type or out of range is an error naming the key and the value (a binary exits with
+//! [`EXIT_CONFIG`](crate::startup::EXIT_CONFIG)); a missing key keeps its default.
+
+use std::time::Duration;
+
+use hydra_core::config::ConfigError;
+use hydra_core::{Config, HydraError};
+use serde_json::Value;
+
+use crate::service::{DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT};
+
+/// A setting whose value cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setting `{key}` must be {expected}, got {value}")]
+pub struct SettingError {
+    /// The setting, as written in the config (`hydra.bodyLimit`, `slowDelayMs`).
+    pub key: String,
+    /// The value given, as JSON.
+    pub value: String,
+    /// What it must be.
+    pub expected: &'static str,
+}
+
+impl SettingError {
+    /// `value` at `key` is not `expected`.
+    pub fn new(key: &str, value: &Value, expected: &'static str) -> Self {
+        Self {
+            key: key.to_string(),
+            value: value.to_string(),
+            expected,
+        }
+    }
+}
+
+impl From<SettingError> for ConfigError {
+    fn from(e: SettingError) -> Self {
+        ConfigError::Parse {
+            path: None,
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl From<SettingError> for HydraError {
+    fn from(e: SettingError) -> Self {
+        HydraError::Config(e.into())
+    }
+}
+
+/// The whole number at `key`: a JSON number or a string holding one (as `HYDRA_SERVICE=k=v`
+/// gives); `None` when missing or null.
+///
+/// # Errors
+/// [`SettingError`] naming `key` for anything else (a negative or fractional number, text, …).
+pub fn whole_number(key: &str, value: Option<&Value>) -> Result<Option<u64>, SettingError> {
+    let bad = |v: &Value| SettingError::new(key, v, "a whole number");
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| bad(v)),
+        Some(v @ Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad(v)),
+        Some(v) => Err(bad(v)),
+    }
+}
+
+/// [`HydraService`](crate::HydraService)'s own settings, read from the `hydra` branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// Largest request body in bytes (`bodyLimit`, default 1 MiB).
+    pub body_limit: usize,
+    /// Requests running longer get a 504 (`requestTimeout`, seconds; none by default).
+    pub request_timeout: Option<Duration>,
+    /// At most this many requests at once (`concurrencyLimit`, at least 1; no limit by default).
+    pub concurrency_limit: Option<usize>,
+    /// Time in-flight requests get after a shutdown signal (`drainTimeout`, seconds, default 10).
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            body_limit: DEFAULT_BODY_LIMIT,
+            request_timeout: None,
+            concurrency_limit: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
+impl ServiceSettings {
+    /// Reads the settings from `config`'s `hydra` branch.
+    ///
+    /// # Errors
+    /// [`SettingError`] for a value that is not a whole number, or a `concurrencyLimit` of 0.
+    pub fn from_config(config: &Config) -> Result<Self, SettingError> {
+        let read = |key: &str| whole_number(&format!("hydra.{key}"), config.hydra.extra.get(key));
+        let d = Self::default();
+        let concurrency_limit = read("concurrencyLimit")?;
+        if concurrency_limit == Some(0) {
+            return Err(SettingError::new(
+                "hydra.concurrencyLimit",
+                &Value::from(0),
+                "a whole number above 0",
+            ));
+        }
+        Ok(Self {
+            body_limit: read("bodyLimit")?.map_or(d.body_limit, |n| n as usize),
+            request_timeout: read("requestTimeout")?.map(Duration::from_secs),
+            concurrency_limit: concurrency_limit.map(|n| n as usize),
+            drain_timeout: read("drainTimeout")?.map_or(d.drain_timeout, Duration::from_secs),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn settings(hydra: Value) -> Result<ServiceSettings, SettingError> {
+        let mut doc = json!({"hydra": hydra});
+        doc["hydra"]["serviceName"] = json!("s");
+        ServiceSettings::from_config(&Config::from_value(doc).unwrap())
+    }
+
+    #[test]
+    fn missing_keys_keep_their_defaults_and_numeric_strings_count() {
+        assert_eq!(settings(json!({})).unwrap(), ServiceSettings::default());
+        let s = settings(json!({"bodyLimit": "2048", "requestTimeout": 3, "concurrencyLimit": 4, "drainTimeout": " 5 "}))
+            .unwrap();
+        assert_eq!(
+            s,
+            ServiceSettings {
+                body_limit: 2048,
+                request_timeout: Some(Duration::from_secs(3)),
+                concurrency_limit: Some(4),
+                drain_timeout: Duration::from_secs(5),
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_value_is_an_error_naming_key_and_value() {
+        for (key, value) in [
+            ("bodyLimit", json!("1MB")),
+            ("requestTimeout", json!(-1)),
+            ("drainTimeout", json!(1.5)),
+            ("concurrencyLimit", json!(true)),
+            ("concurrencyLimit", json!(0)),
+        ] {
+            let e = settings(json!({ key: value.clone() })).unwrap_err();
+            assert_eq!(e.key, format!("hydra.{key}"));
+            let text = e.to_string();
+            assert!(text.contains(&format!("hydra.{key}")), "{text}");
+            assert!(text.contains(&value.to_string()), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_service_with_a_bad_setting_does_not_bind() {
+        let config = Config::from_value(
+            json!({"hydra": {"serviceName": "s", "drainTimeout": "soon", "redis": {"url": "redis://127.0.0.1:1/0"}}}),
+        )
+        .unwrap();
+        assert!(crate::HydraService::try_new(config.clone()).is_err());
+        let e = crate::HydraService::new(config).bind().await.unwrap_err();
+        assert!(matches!(e, HydraError::Config(_)), "{e}");
+        assert!(e.to_string().contains("hydra.drainTimeout"), "{e}");
+        assert!(e.to_string().contains("\"soon\""), "{e}");
+    }
+}
