@@ -6,9 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{config, exists, raw};
+use common::exists;
 use hydra_core::{keys, Hydra, RedisConfig};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{service_config as config, RedisServer};
 
 /// One `cmdstat_{cmd}` figure (`calls`, `rejected_calls`, …) from INFO commandstats.
 fn command_stat(redis: &RedisServer, cmd: &str, field: &str) -> u64 {
@@ -49,7 +49,7 @@ async fn registering_twice_keeps_one_heartbeat() {
 #[tokio::test]
 async fn registering_again_after_a_withdraw_beats_again() {
     let redis = RedisServer::start();
-    let mut conn = raw(&redis).await;
+    let mut conn = redis.connection().await;
     let h = Hydra::connect(config(&redis, "again-svc")).await.unwrap();
     h.register_service().await.unwrap();
     h.withdraw().await.unwrap();
@@ -71,7 +71,7 @@ async fn registering_again_after_a_withdraw_beats_again() {
 #[tokio::test]
 async fn the_health_key_is_always_present_while_registered() {
     let redis = RedisServer::start();
-    let mut conn = raw(&redis).await;
+    let mut conn = redis.connection().await;
     let h = Hydra::connect(config(&redis, "health-svc")).await.unwrap();
     h.register_service().await.unwrap();
     let key = keys::health("health-svc", h.instance_id());

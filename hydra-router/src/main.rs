@@ -30,14 +30,8 @@ async fn main() {
     let config =
         hydra_service::startup::load_config_or_exit(hydra_router::config::defaults(), args.config)
             .await;
-    let settings = match hydra_router::RouterConfig::from_config(&config) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "invalid configuration");
-            eprintln!("configuration error: {e}");
-            std::process::exit(hydra_service::startup::EXIT_CONFIG);
-        }
-    };
+    let settings =
+        hydra_service::startup::config_or_exit(hydra_router::RouterConfig::from_config(&config));
     let router = match hydra_router::Router::bind_with(config, settings).await {
         Ok(r) => r,
         Err(e) => {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hydra_core::{Config, Hydra};
-use hydra_testkit::RedisServer;
+use hydra_testkit::{service_document, wait_registered, wait_until, RedisServer};
 use serde_json::{json, Value};
 
 pub struct Running {
@@ -23,21 +23,19 @@ impl Running {
     }
 }
 
+/// `doc` on `redis` with `extra`'s top-level keys set and its `hydra` keys merged into the branch.
 fn merged(mut doc: Value, redis: &RedisServer, extra: Value) -> Config {
-    doc["hydra"]["serviceIP"] = json!("127.0.0.1");
-    doc["hydra"]["redis"] = json!({"url": redis.url()});
+    let mut hydra = json!({});
     if let Value::Object(m) = extra {
         for (k, v) in m {
             if k == "hydra" {
-                for (hk, hv) in v.as_object().unwrap() {
-                    doc["hydra"][hk] = hv.clone();
-                }
+                hydra = v;
             } else {
                 doc[k] = v;
             }
         }
     }
-    Config::from_value(doc).unwrap()
+    service_document(redis, doc, &hydra)
 }
 
 pub async fn router(redis: &RedisServer, extra: Value) -> Running {
@@ -68,7 +66,7 @@ pub async fn router(redis: &RedisServer, extra: Value) -> Running {
 
 /// hello-service's config for a test: its defaults on `redis`, on 127.0.0.1.
 pub fn hello_config(redis: &RedisServer) -> Config {
-    merged(hello_service::defaults(), redis, json!({}))
+    service_document(redis, hello_service::defaults(), &json!({}))
 }
 
 pub async fn hello(redis: &RedisServer) -> hydra_service::RunningService {
@@ -76,24 +74,13 @@ pub async fn hello(redis: &RedisServer) -> hydra_service::RunningService {
     svc.bind().await.unwrap().spawn().await.unwrap()
 }
 
-async fn wait_registered(h: &Hydra) {
-    wait_for("registration", Duration::from_secs(10), || async {
-        h.is_registered()
-    })
-    .await;
-}
-
 /// Polls `done` until it holds; fails the test naming `what` after `limit`.
-pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut done: F)
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, done: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let t = Instant::now();
-    while !done().await {
-        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(limit, what, done).await;
 }
 
 /// The ids of the instances of `service` in the router's pool.
@@ -169,11 +156,7 @@ pub fn hello_process(redis: &RedisServer) -> tokio::process::Child {
 
 /// A connection of the test's own to `redis`.
 pub async fn redis_conn(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+    redis.connection().await
 }
 
 /// `GET url`, its body as JSON.
