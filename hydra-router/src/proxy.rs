@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hydra_core::{jsjson, response};
 use hyper::body::Incoming;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::config::RouterConfig;
 use crate::error::Refusal;
@@ -434,14 +434,7 @@ async fn shape_response(
     };
     let merged = match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(fields)) => {
-            // Node: createResponseObject(status, {statusCode, ...service JSON}).
-            let mut payload = serde_json::Map::new();
-            payload.insert("statusCode".into(), json!(parts.status.as_u16()));
-            payload.extend(fields);
-            jsjson::to_string(&response::envelope(
-                parts.status.as_u16(),
-                Value::Object(payload),
-            ))
+            jsjson::to_string(&response::service_answer(parts.status.as_u16(), fields))
         }
         _ => {
             // Not an object: pass it on unchanged.

@@ -170,17 +170,19 @@ async fn forward_across_two_routers_and_reconnect_drains_the_queue() {
         },
     )
     .await;
-    send(&mut a, json!({"to": "hydra-router:/", "frm": format!("{a_id}@client:/"), "fwd": format!("{b_id}@client:/"), "bdy": {"while": "away"}})).await;
+    for n in 1..=3 {
+        send(&mut a, json!({"to": "hydra-router:/", "frm": format!("{a_id}@client:/"), "fwd": format!("{b_id}@client:/"), "bdy": {"while": "away", "n": n}})).await;
+    }
     // The queues are in the router's queuerDB (0).
     let conn = redis::Client::open(redis.url_db(0))
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    wait_for("the message for b queued", Duration::from_secs(5), || {
+    wait_for("the messages for b queued", Duration::from_secs(5), || {
         let mut conn = conn.clone();
         let key = hydra_core::keys::router_ws_queued(&b_id);
-        async move { conn.llen::<_, usize>(key).await.unwrap() > 0 }
+        async move { conn.llen::<_, usize>(key).await.unwrap() == 3 }
     })
     .await;
     let (mut b2, _new_id) = connect(&r2.base).await;
@@ -192,8 +194,11 @@ async fn forward_across_two_routers_and_reconnect_drains_the_queue() {
     let welcome = next_json(&mut b2).await.unwrap();
     assert_eq!(welcome["typ"], "connection");
     assert_eq!(welcome["bdy"]["id"], b_id.as_str());
-    let queued = next_json(&mut b2).await.unwrap();
-    assert_eq!(queued["bdy"], json!({"while": "away"}));
+    // In the order they were sent (Node's router hands out the newest first).
+    for n in 1..=3 {
+        let queued = next_json(&mut b2).await.unwrap();
+        assert_eq!(queued["bdy"], json!({"while": "away", "n": n}));
+    }
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use hydra_core::{keys, Umf};
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Direction};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -110,9 +110,13 @@ impl WsHub {
         let queued = keys::router_ws_queued(client);
         let processing = keys::router_ws_processing(client);
         loop {
-            let item: Result<Option<String>, _> = q.rpoplpush(&queued, &processing).await;
+            // Queued with RPUSH (by either router), so the oldest is on the left: the client gets
+            // them in the order they were sent. (Node's router takes them with RPOPLPUSH, newest
+            // first; the lists are the same, only the order differs.)
+            let item: Result<Option<String>, _> = q
+                .lmove(&queued, &processing, Direction::Left, Direction::Right)
+                .await;
             let Ok(Some(text)) = item else { return };
-            // Node sends the oldest first (RPUSH + RPOPLPUSH takes the newest); keep Node's order.
             let out = Umf::parse(&text)
                 .map(|m| m.to_wire())
                 .unwrap_or(text.clone());

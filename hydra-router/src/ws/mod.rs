@@ -2,7 +2,8 @@
 //!
 //! - on connect the client gets `{typ:"connection", bdy:{id, ip}}`;
 //! - `ping` to the router → `pong`; `reconnect` with an earlier id takes that id back and drains
-//!   the messages queued for it; `wsdir.loc` finds a client on any router; `fwd` to a client id
+//!   the messages queued for it, oldest first (Node's router hands them out newest first);
+//!   `wsdir.loc` finds a client on any router; `fwd` to a client id
 //!   delivers to that client, on whichever router holds it;
 //! - a session is bound to its id: the connection message carries a `reconnectToken` (kept in
 //!   Redis for 24 h, so any router can check it), and `reconnect` takes an id back only when no
