@@ -2,21 +2,16 @@
 //! as the Node router sends), the tracer header when there is one.
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, Response, StatusCode};
-use hydra_core::{jsjson, response};
+use axum::http::{HeaderValue, Response, StatusCode};
+use hydra_core::response;
 use serde_json::{json, Value};
 
-/// The content type of every JSON answer the router makes itself.
-pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+pub use hydra_service::JSON_CONTENT_TYPE;
 
 /// A JSON response of `body` with `status` (and `x-hydra-tracer` when `tracer` is given).
 pub fn json_response(status: u16, body: &Value, tracer: Option<&str>) -> Response<Body> {
-    let mut resp = Response::new(Body::from(jsjson::to_string(body)));
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(JSON_CONTENT_TYPE),
-    );
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = hydra_service::json_response(status, body);
     if let Some(t) = tracer.and_then(|t| HeaderValue::from_str(t).ok()) {
         resp.headers_mut().insert("x-hydra-tracer", t);
     }

@@ -26,7 +26,7 @@ pub mod settings;
 pub mod startup;
 
 pub use extract::Json;
-pub use response::{status_for, ApiError, Envelope};
+pub use response::{json_response, status_for, ApiError, Envelope, JSON_CONTENT_TYPE};
 pub use service::{
     node_path, shutdown_signal, BoundService, HydraService, RunningService, StopSignal,
     DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT, TRACER_HEADER,

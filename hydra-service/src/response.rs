@@ -51,11 +51,16 @@ impl IntoResponse for Envelope {
     }
 }
 
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+/// The content type of every JSON answer (as Node's hydra-express and hydra-router send).
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// A JSON answer: `body` written as Node's `JSON.stringify` writes it, with `status` and
+/// [`JSON_CONTENT_TYPE`]. The one JSON response builder of hydra-service and the router.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut resp = (status, hydra_core::jsjson::to_string(body)).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
     );
     resp
 }
