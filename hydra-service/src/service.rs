@@ -14,11 +14,7 @@ use hydra_core::{address, Config, Hydra, HydraError};
 
 use crate::response::{ApiError, Envelope};
 use crate::settings::{ServiceSettings, SettingError};
-
-/// Default largest request body (1 MiB).
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
-/// Default time in-flight requests get to finish after SIGTERM.
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::settings::{DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT};
 
 /// The body limit in force, for extractors that report it.
 #[derive(Debug, Clone, Copy)]

@@ -8,7 +8,10 @@ use hydra_core::config::ConfigError;
 use hydra_core::{Config, HydraError};
 use serde_json::Value;
 
-use crate::service::{DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT};
+/// Default largest request body (1 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Default time in-flight requests get to finish after SIGTERM.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A setting whose value cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
