@@ -16,7 +16,8 @@
 //! - [`proxy`]: forwarding, retries on another instance, Node's JSON envelope rewrite and gzip.
 //! - [`error`]: every error answer the router makes itself, its status chosen in one place; 5xx
 //!   answers never carry internal error text.
-//! - [`reply`]: the one JSON response builder (`application/json; charset=utf-8`).
+//! - [`reply`]: the router's JSON answers, built by hydra-service's one JSON response builder
+//!   (`application/json; charset=utf-8`).
 //! - [`admin`]: `/v1/router/*`, the dashboard, `/metrics`; token or loopback only.
 //! - [`ws`]: the WebSocket gateway, one file per concept: [`ws::hub`] (clients here, queues of
 //!   absent ones), [`ws::directory`] (which router holds which client),
