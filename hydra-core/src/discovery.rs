@@ -1,6 +1,6 @@
 //! Discovery: services, instances, presence, routes and health, read as Node reads them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use rand::seq::SliceRandom;
@@ -104,90 +104,79 @@ impl Discovery {
                 return Ok(nodes);
             }
         }
-        let found = self.scan_keys(&keys::presence_pattern(service)).await?;
-        let ids: Vec<String> = found
-            .iter()
-            .filter_map(|k| keys::instance_of_presence_key(k))
-            .map(String::from)
-            .collect();
-        let nodes: Vec<NodeEntry> = self
-            .node_entries(&ids)
-            .await?
-            .into_iter()
-            .filter_map(|(id, entry)| {
-                entry
-                    .map_err(|error| {
-                        tracing::warn!(instance = %id, %error, "skipping a nodes entry that cannot be read");
-                    })
-                    .ok()
-            })
-            .collect();
+        let nodes = self.present_of(service).await?;
         let nodes = Arc::new(nodes);
         self.cache.put(service, nodes.clone());
         Ok(nodes)
     }
 
-    /// The nodes entries of `ids`, in one pipelined batch: each parsed, or why it could not be
-    /// (missing entries are left out).
-    async fn node_entries(
-        &self,
-        ids: &[String],
-    ) -> Result<Vec<(String, Result<NodeEntry, String>)>, HydraError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for id in ids {
-            pipe.hget(keys::NODES, id);
-        }
-        let entries: Vec<Option<String>> = pipe.query_async(&mut self.redis.conn()).await?;
-        Ok(ids
-            .iter()
-            .zip(entries)
-            .filter_map(|(id, text)| {
-                let parsed = serde_json::from_str::<NodeEntry>(&text?)
-                    .map_err(|e| format!("not valid JSON: {e}"));
-                Some((id.clone(), parsed))
-            })
-            .collect())
-    }
-
-    /// Every present instance of every service: one `SCAN` of the presence keys and one batch
-    /// of nodes entries.
-    pub(crate) async fn scan_presence(&self) -> Result<PresenceScan, HydraError> {
-        let found = self.scan_keys(keys::ALL_PRESENCE_PATTERN).await?;
-        let mut seen = HashSet::new();
-        let mut services = HashMap::new();
-        let mut ids = Vec::new();
-        for key in &found {
-            if let (Some(svc), Some(id)) = (
-                keys::service_of_presence_key(key),
-                keys::instance_of_presence_key(key),
-            ) {
-                if seen.insert(id) {
-                    services.insert(id.to_string(), svc.to_string());
-                    ids.push(id.to_string());
+    /// Every entry of the nodes hash (one `HGETALL`): parsed, or instance id → why not.
+    ///
+    /// The nodes hash is how instances are found without walking the keyspace: every instance,
+    /// Node's and ours, rewrites its entry with each presence beat (every second), so an entry
+    /// is at most a second behind its presence key.
+    async fn all_nodes(&self) -> Result<(Vec<NodeEntry>, BTreeMap<String, String>), HydraError> {
+        let all: Vec<(String, String)> = self.redis.conn().hgetall(keys::NODES).await?;
+        let mut nodes = Vec::with_capacity(all.len());
+        let mut unreadable = BTreeMap::new();
+        for (id, text) in all {
+            match serde_json::from_str::<NodeEntry>(&text) {
+                Ok(node) => nodes.push(node),
+                Err(e) => {
+                    unreadable.insert(id, format!("not valid JSON: {e}"));
                 }
             }
         }
-        let mut out = PresenceScan::default();
-        for (id, entry) in self.node_entries(&ids).await? {
-            match entry {
-                // Grouped by the service its presence key names.
-                Ok(node) => out
-                    .instances
-                    .entry(services.remove(&id).unwrap_or_default())
+        Ok((nodes, unreadable))
+    }
+
+    /// The nodes entries of `service`'s instances, live or not.
+    async fn nodes_of(&self, service: &str) -> Result<Vec<NodeEntry>, HydraError> {
+        let (nodes, _) = self.all_nodes().await?;
+        Ok(nodes
+            .into_iter()
+            .filter(|n| n.service_name == service)
+            .collect())
+    }
+
+    /// The present instances of `service`: its nodes entries whose presence key exists.
+    async fn present_of(&self, service: &str) -> Result<Vec<NodeEntry>, HydraError> {
+        let nodes = self.nodes_of(service).await?;
+        let present = self.present_among(&nodes).await?;
+        Ok(nodes
+            .into_iter()
+            .filter(|n| present.contains(&n.instance_id))
+            .collect())
+    }
+
+    /// Every present instance of every service: the nodes hash, and one `MGET` of the presence
+    /// keys it names. Its cost follows the number of instances, not of keys.
+    pub(crate) async fn scan_presence(&self) -> Result<PresenceScan, HydraError> {
+        let (nodes, unreadable) = self.all_nodes().await?;
+        let present = self.present_among(&nodes).await?;
+        let mut out = PresenceScan {
+            unreadable,
+            ..PresenceScan::default()
+        };
+        for node in nodes {
+            if present.contains(&node.instance_id) {
+                out.instances
+                    .entry(node.service_name.clone())
                     .or_default()
-                    .push(node),
-                Err(reason) => {
-                    out.unreadable.insert(id, reason);
-                }
+                    .push(node);
             }
         }
         Ok(out)
     }
 
-    /// The ids among `nodes` that have a presence key right now (not cached).
+    /// The names of the services that have (or had) instances: those in the nodes hash.
+    pub(crate) async fn known_services(&self) -> Result<BTreeSet<String>, HydraError> {
+        let (nodes, _) = self.all_nodes().await?;
+        Ok(nodes.into_iter().map(|n| n.service_name).collect())
+    }
+
+    /// The ids among `nodes` that have a presence key right now (not cached): one `MGET` of
+    /// their presence keys.
     pub(crate) async fn present_among(
         &self,
         nodes: &[NodeEntry],
@@ -195,15 +184,18 @@ impl Discovery {
         if nodes.is_empty() {
             return Ok(HashSet::new());
         }
-        let mut pipe = redis::pipe();
-        for n in nodes {
-            pipe.exists(keys::presence(&n.service_name, &n.instance_id));
-        }
-        let found: Vec<bool> = pipe.query_async(&mut self.redis.conn()).await?;
+        let keys: Vec<String> = nodes
+            .iter()
+            .map(|n| keys::presence(&n.service_name, &n.instance_id))
+            .collect();
+        let found: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.redis.conn())
+            .await?;
         Ok(nodes
             .iter()
             .zip(found)
-            .filter(|(_, present)| *present)
+            .filter(|(_, present)| present.is_some())
             .map(|(n, _)| n.instance_id.clone())
             .collect())
     }
@@ -269,10 +261,7 @@ impl Discovery {
     }
 
     pub(crate) async fn has_service_presence(&self, service: &str) -> Result<bool, HydraError> {
-        Ok(!self
-            .scan_keys(&keys::presence_pattern(service))
-            .await?
-            .is_empty())
+        Ok(!self.present_of(service).await?.is_empty())
     }
 
     pub(crate) async fn get_all_service_routes(
@@ -281,22 +270,41 @@ impl Discovery {
         Ok(self.scan_service_routes().await?.routes)
     }
 
+    /// The routes of every service in the nodes hash (see [`Self::routes_of`]).
     pub(crate) async fn scan_service_routes(&self) -> Result<RouteScan, HydraError> {
-        let found = self.scan_keys(keys::ROUTES_PATTERN).await?;
+        let services: Vec<String> = self.known_services().await?.into_iter().collect();
+        self.routes_of(&services).await
+    }
+
+    /// The routes of `services`, in one pipelined batch of `SMEMBERS`. A route key that cannot
+    /// be read (another type: any Redis writer can leave one) spoils only its own service; a
+    /// service without routes is left out.
+    pub(crate) async fn routes_of<S: AsRef<str>>(
+        &self,
+        services: &[S],
+    ) -> Result<RouteScan, HydraError> {
         let mut out = RouteScan::default();
-        let mut conn = self.redis.conn();
-        for key in found {
-            let Some(service) = keys::service_of_routes_key(&key) else {
-                continue;
-            };
-            match conn.smembers::<_, Vec<String>>(&key).await {
+        if services.is_empty() {
+            return Ok(out);
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for svc in services {
+            pipe.smembers(keys::routes(svc.as_ref()));
+        }
+        let replies: Vec<redis::RedisResult<Vec<String>>> =
+            pipe.query_async(&mut self.redis.conn()).await?;
+        for (svc, reply) in services.iter().zip(replies) {
+            let svc = svc.as_ref();
+            match reply {
+                Ok(routes) if routes.is_empty() => {}
                 Ok(mut routes) => {
                     routes.sort();
-                    out.routes.insert(service.to_string(), routes);
+                    out.routes.insert(svc.to_string(), routes);
                 }
                 Err(e) if concerns_connection(&e) => return Err(e.into()),
                 Err(e) => {
-                    out.unreadable.insert(key, e.to_string());
+                    out.unreadable.insert(keys::routes(svc), e.to_string());
                 }
             }
         }
@@ -345,7 +353,12 @@ impl Discovery {
         &self,
         service: &str,
     ) -> Result<Vec<HealthEntry>, HydraError> {
-        let keys = self.scan_keys(&keys::health_pattern(service)).await?;
+        let keys: Vec<String> = self
+            .nodes_of(service)
+            .await?
+            .iter()
+            .map(|n| keys::health(service, &n.instance_id))
+            .collect();
         self.get_json_values(&keys).await
     }
 
@@ -353,15 +366,26 @@ impl Discovery {
         &self,
         service: &str,
     ) -> Result<Vec<HealthLogEntry>, HydraError> {
-        let found = self.scan_keys(&keys::health_log_pattern(service)).await?;
-        let mut conn = self.redis.conn();
+        let found: Vec<String> = self
+            .nodes_of(service)
+            .await?
+            .iter()
+            .map(|n| keys::health_log(service, &n.instance_id))
+            .collect();
         let mut entries = Vec::new();
-        for key in found {
-            let texts: Vec<String> = conn.lrange(&key, 0, keys::HEALTH_LOG_MAX - 1).await?;
+        if found.is_empty() {
+            return Ok(entries);
+        }
+        let mut pipe = redis::pipe();
+        for key in &found {
+            pipe.lrange(key, 0, keys::HEALTH_LOG_MAX - 1);
+        }
+        let lists: Vec<Vec<String>> = pipe.query_async(&mut self.redis.conn()).await?;
+        for (key, texts) in found.iter().zip(lists) {
             entries.extend(
                 texts
                     .iter()
-                    .filter_map(|t| parse_record::<HealthLogEntry>(&key, t)),
+                    .filter_map(|t| parse_record::<HealthLogEntry>(key, t)),
             );
         }
         entries.sort_by(|a, b| b.ts.cmp(&a.ts));

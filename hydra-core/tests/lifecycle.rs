@@ -129,3 +129,42 @@ async fn a_refused_subscribe_is_retried_with_backoff() {
     assert!(refused <= 12, "{refused} SUBSCRIBE attempts in 3 s");
     registering.abort();
 }
+
+#[tokio::test]
+async fn discovery_never_walks_the_keyspace() {
+    let redis = RedisServer::start();
+    // Unrelated keys in the same database, as an application sharing its Redis has.
+    let mut conn = redis.connection().await;
+    let mut pipe = redis::pipe();
+    for i in 0..2000 {
+        pipe.set(format!("app:key:{i}"), i).ignore();
+    }
+    let () = pipe.query_async(&mut conn).await.unwrap();
+    let a = Hydra::connect(config(&redis, "alpha")).await.unwrap();
+    a.register_service().await.unwrap();
+    a.register_routes(&["[get]/v1/alpha"]).await.unwrap();
+    let b = Hydra::connect(config(&redis, "beta")).await.unwrap();
+    b.register_service().await.unwrap();
+    assert!(redis
+        .raw_command(&["CONFIG", "RESETSTAT"])
+        .starts_with("+OK"));
+
+    let scan = a.scan_presence().await.unwrap();
+    assert_eq!(scan.instances["alpha"].len(), 1);
+    assert_eq!(scan.instances["beta"][0].instance_id, b.instance_id());
+    let routes = a.scan_service_routes().await.unwrap();
+    assert!(routes.routes["alpha"].contains(&"[get]/v1/alpha".to_string()));
+    assert!(a.has_service_presence("beta").await.unwrap());
+    assert!(!a.has_service_presence("gamma").await.unwrap());
+    assert_eq!(a.get_service_presence("beta").await.unwrap().len(), 1);
+    assert_eq!(a.get_service_health("beta").await.unwrap().len(), 1);
+    a.get_service_health_log("beta").await.unwrap();
+    a.get_all_service_routes().await.unwrap();
+    let msg = hydra_core::Umf::new("beta:/", "alpha:/", serde_json::json!({"n": 1}));
+    a.send(&msg).await.unwrap();
+
+    assert_eq!(command_stat(&redis, "scan", "calls"), 0, "SCAN was used");
+    assert_eq!(command_stat(&redis, "keys", "calls"), 0, "KEYS was used");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}

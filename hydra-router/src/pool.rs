@@ -1,9 +1,9 @@
 //! The instances the router forwards to: every present instance of every service, refreshed in
-//! the background (one `SCAN` for all services), so no request waits for Redis. Instances that
-//! refuse connections or time out are left out for a while (outlier ejection). An instance that
-//! drops out of presence stays on as a last resort for [`STALE_GRACE`]: when Redis comes back
-//! empty after an outage, services need a moment to register again, and the router keeps serving
-//! them meanwhile.
+//! the background (the nodes hash and one batch of presence checks, no keyspace walk), so no
+//! request waits for Redis. Instances that refuse connections or time out are left out for a
+//! while (outlier ejection). An instance that drops out of presence stays on as a last resort
+//! for [`STALE_GRACE`]: when Redis comes back empty after an outage, services need a moment to
+//! register again, and the router keeps serving them meanwhile.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -148,7 +148,18 @@ impl RouterState {
     /// A service that Redis no longer lists keeps its routes while the pool still has instances
     /// of it (Redis came back empty and the services are registering again).
     pub async fn reload_routes(&self) {
-        match self.hydra.scan_service_routes().await {
+        // The services to read: those in the nodes hash, and those the table already has (a
+        // refresh message can name a service before its first nodes entry). No keyspace walk.
+        let mut services = match self.hydra.known_services().await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reload routes; keeping the current table");
+                return;
+            }
+        };
+        services.extend(self.route_list().into_keys());
+        let services: Vec<String> = services.into_iter().collect();
+        match self.hydra.routes_of(&services).await {
             Ok(scan) => {
                 self.bad_data
                     .scanned("unreadable route key", scan.unreadable);

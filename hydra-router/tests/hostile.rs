@@ -203,13 +203,17 @@ async fn a_routes_key_of_the_wrong_type_spoils_only_its_own_service() {
     // registered afterwards arrive, and a refresh keeps them.
     let redis = RedisServer::start();
     let mut r = redis_conn(&redis).await;
+    // A service that registered (its nodes entry is there) and whose route set was overwritten.
+    nodes_entry(&mut r, "poison", "poisonid", "127.0.0.1:1").await;
     let _: () = r.set(keys::routes("poison"), "not a set").await.unwrap();
     let router = router(&redis, json!({})).await;
     let _svc = hello(&redis).await;
     let http = reqwest::Client::new();
     let ok = format!("{}/v1/hello/test", router.base);
     until_status(&http, &ok, 200).await;
-    // Routes that only a full reload picks up (no refresh message named them).
+    // Routes that only a full reload picks up (no refresh message named them) of a service that
+    // has a nodes entry: the reload reads the route sets of the services in the nodes hash.
+    nodes_entry(&mut r, "later-service", "laterid", "127.0.0.1:1").await;
     let _: () = r
         .sadd(keys::routes("later-service"), "[get]/v1/later/test")
         .await
@@ -239,6 +243,7 @@ async fn bad_data_in_redis_is_logged_once_per_change_not_every_scan() {
         .set_ex(keys::presence("hello-service", "junkid"), "junkid", 60)
         .await
         .unwrap();
+    nodes_entry(&mut r, "poison", "poisonid", "127.0.0.1:1").await;
     let _: () = r.set(keys::routes("poison"), "not a set").await.unwrap();
     // Presence is scanned every second; routes reloaded every second here too.
     let (mut child, base, dir) = router_process(
@@ -281,6 +286,23 @@ async fn bad_data_in_redis_is_logged_once_per_change_not_every_scan() {
     assert_eq!(count("unreadable route key: readable again"), 1, "{out}");
 }
 
+/// A nodes entry for instance `id` of `service` at `addr` (`ip:port`), without presence: an
+/// instance that registered once.
+async fn nodes_entry(
+    r: &mut redis::aio::MultiplexedConnection,
+    service: &str,
+    id: &str,
+    addr: &str,
+) {
+    let (ip, port) = addr.rsplit_once(':').unwrap();
+    let entry = json!({
+        "serviceName": service, "serviceDescription": "", "version": "0.0.1", "instanceID": id,
+        "updatedOn": "2026-01-01T00:00:00.000Z", "processID": 1, "ip": ip,
+        "port": port.parse::<u16>().unwrap(), "hostName": "x"
+    });
+    let _: () = r.hset(keys::NODES, id, entry.to_string()).await.unwrap();
+}
+
 /// A nodes entry and presence for instance `id` of `service` at `addr` (`ip:port`), and `route`
 /// registered for that service: what any Redis writer can add.
 async fn plant_instance(
@@ -290,13 +312,7 @@ async fn plant_instance(
     addr: &str,
     route: &str,
 ) {
-    let (ip, port) = addr.rsplit_once(':').unwrap();
-    let entry = json!({
-        "serviceName": service, "serviceDescription": "", "version": "0.0.1", "instanceID": id,
-        "updatedOn": "2026-01-01T00:00:00.000Z", "processID": 1, "ip": ip,
-        "port": port.parse::<u16>().unwrap(), "hostName": "x"
-    });
-    let _: () = r.hset(keys::NODES, id, entry.to_string()).await.unwrap();
+    nodes_entry(r, service, id, addr).await;
     let _: () = r.set_ex(keys::presence(service, id), id, 60).await.unwrap();
     let _: () = r.sadd(keys::routes(service), route).await.unwrap();
 }

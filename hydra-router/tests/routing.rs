@@ -410,3 +410,34 @@ async fn message_send_queue_and_stream_endpoints() {
         .await;
     assert!(resp.is_ok());
 }
+
+#[tokio::test]
+async fn steady_state_refresh_never_walks_the_keyspace() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"routeRefreshSeconds": 1})).await;
+    let _svc = hello(&redis).await;
+    let http = reqwest::Client::new();
+    until_status(&http, &format!("{}/v1/hello/test", router.base), 200).await;
+    let stat = |cmd: &str| -> u64 {
+        redis
+            .raw_command(&["INFO", "commandstats"])
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(redis
+        .raw_command(&["CONFIG", "RESETSTAT"])
+        .starts_with("+OK"));
+    // A window of refreshes: presence every second, routes every second here.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        stat("hgetall") >= 3,
+        "the refreshes ran: {}",
+        stat("hgetall")
+    );
+    assert!(stat("smembers") >= 2, "routes were reloaded");
+    assert_eq!(stat("scan"), 0, "SCAN in steady state");
+    assert_eq!(stat("keys"), 0, "KEYS in steady state");
+    router.stop().await;
+}

@@ -1,7 +1,7 @@
 //! Discovery through the handle: services, instances, presence, routes and health, read as Node
 //! reads them (the work is [`Discovery`](crate::discovery)'s).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::Hydra;
 use crate::discovery::{PresenceScan, RouteScan};
@@ -35,7 +35,9 @@ impl Hydra {
         self.engine.discovery.get_service_nodes().await
     }
 
-    /// The present instances of `service`, shuffled (cached for 3 s, as Node).
+    /// The present instances of `service`, shuffled (cached for 3 s, as Node): its nodes entries
+    /// whose presence key exists, read without walking the keyspace (see
+    /// [`scan_presence`](Self::scan_presence)).
     ///
     /// # Errors
     /// Redis errors.
@@ -51,8 +53,8 @@ impl Hydra {
         self.engine.discovery.has_service_presence(service).await
     }
 
-    /// Every service's registered routes (`SCAN *:routes`), by service name. A route key that
-    /// cannot be read (not a set: any Redis writer can leave one) is skipped; see
+    /// The registered routes of every service in the nodes hash, by service name. A route key
+    /// that cannot be read (not a set: any Redis writer can leave one) is skipped; see
     /// [`scan_service_routes`](Self::scan_service_routes) to learn which.
     ///
     /// # Errors
@@ -63,8 +65,11 @@ impl Hydra {
         self.engine.discovery.get_all_service_routes().await
     }
 
-    /// Every service's registered routes, and the route keys that could not be read with the
-    /// reason (a key of another type answers WRONGTYPE). One bad key spoils only its own service.
+    /// The registered routes of every service in the nodes hash (every service with an instance,
+    /// live or not yet cleared), and the route keys that could not be read with the reason (a
+    /// key of another type answers WRONGTYPE). One bad key spoils only its own service. Two
+    /// commands whatever the size of the keyspace: `HGETALL` of the nodes hash, then one batch of
+    /// `SMEMBERS` (see [`routes_of`](Self::routes_of)).
     ///
     /// # Errors
     /// Redis errors that concern the connection (not one key): Redis away, timeouts.
@@ -113,8 +118,15 @@ impl Hydra {
         self.engine.discovery.get_service_health_log(service).await
     }
 
-    /// Every present instance of every service, by service, and the present instances whose
-    /// nodes entry could not be read (one `SCAN`, one pipelined batch; not cached).
+    /// Every present instance of every service, by service, and the nodes entries that could
+    /// not be read (not cached).
+    ///
+    /// No `SCAN`: every instance, Node's and ours, rewrites its entry in the nodes hash with each
+    /// presence beat (every second), so `HGETALL` of the hash and one `MGET` of the presence
+    /// keys it names find them all. The cost follows the number of instances,
+    /// not of keys in the database. An instance is found from its first beat; one whose nodes
+    /// entry was removed (the router's `clear` removes only entries without presence) is found
+    /// again at its next beat, a second later.
     ///
     /// # Errors
     /// Redis errors.
@@ -128,5 +140,24 @@ impl Hydra {
     /// Redis errors.
     pub async fn present_among(&self, nodes: &[NodeEntry]) -> Result<HashSet<String>, HydraError> {
         self.engine.discovery.present_among(nodes).await
+    }
+
+    /// The routes of `services` (one pipelined batch of `SMEMBERS`), as
+    /// [`scan_service_routes`](Self::scan_service_routes) reports them; services without routes
+    /// are left out.
+    ///
+    /// # Errors
+    /// Redis errors that concern the connection (not one key).
+    pub async fn routes_of<S: AsRef<str>>(&self, services: &[S]) -> Result<RouteScan, HydraError> {
+        self.engine.discovery.routes_of(services).await
+    }
+
+    /// The names of the services in the nodes hash: every service with an instance, live or not
+    /// yet cleared.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn known_services(&self) -> Result<BTreeSet<String>, HydraError> {
+        self.engine.discovery.known_services().await
     }
 }

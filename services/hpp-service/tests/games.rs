@@ -133,12 +133,12 @@ async fn two_games_at_once_keep_their_own_logs() {
     }
 }
 
-/// How many times Redis was asked for a presence list (read with `SCAN`).
+/// How many times Redis was asked for a presence list (the nodes hash, read with `HGETALL`).
 fn presence_reads(redis: &RedisServer) -> u64 {
     redis
         .raw_command(&["INFO", "commandstats"])
         .lines()
-        .find_map(|l| l.strip_prefix("cmdstat_scan:calls="))
+        .find_map(|l| l.strip_prefix("cmdstat_hgetall:calls="))
         .and_then(|rest| rest.split(',').next()?.parse().ok())
         .unwrap_or(0)
 }
