@@ -9,8 +9,11 @@
 #            the router are registered again (presence, :service and :routes), processes alive
 #   slow     a 4th instance whose hello answers take 3 s (router requestTimeout 1 s): 504s only
 #            for that instance until it is ejected, the others unaffected
+#   slow-rate  the same at a fixed rate (FAULT_RATE requests/s, default 2000) from an open-loop
+#            load (hydra-router's `open_loop` bench) instead of wrk's fixed connections: how many
+#            requests time out before the slow instance stops being chosen
 #
-# Usage: scripts/bench-faults.sh [scenario ...]   (default: all four)
+# Usage: scripts/bench-faults.sh [scenario ...]   (default: all five)
 # Needs: redis-server, redis-cli, wrk (apt-get install redis-server redis-tools wrk).
 # FAULT_SECONDS (default 10): wrk duration per scenario (the times above are for 10 s and scale
 # with it); FAULT_CONNECTIONS (default 16).
@@ -26,11 +29,15 @@ fault_at=$(python3 -c "print($secs * 0.3)")
 redis_back_at=$(python3 -c "print($secs * 0.8)")
 conns=${FAULT_CONNECTIONS:-16}
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(kill rolling redis slow)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(kill rolling redis slow slow-rate)
+rate=${FAULT_RATE:-2000}
 for tool in redis-server redis-cli wrk python3 curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install redis-server redis-tools wrk"; exit 1; }
 done
 cargo build --release -q -p hello-service -p hydra-router
+case " ${scenarios[*]} " in
+  *" slow-rate "*) LOAD_URL="" cargo bench -q -p hydra-router --bench open_loop >/dev/null ;;
+esac
 
 work=$(mktemp -d)
 pids=()
@@ -194,12 +201,17 @@ scenario_redis() {
   teardown
 }
 
-scenario_slow() {
-  setup
+# A 4th instance whose hello answers take 3 s, in the router's pool.
+add_slow_instance() {
   echo '{ "hydra": { "serviceName": "hello-service" }, "responseDelayMs": 3000 }' >"$work/slow.json"
   start_hello slow "$work/slow.json"
   wait_presence hello-service 4
   sleep 1.5 # the router's pool refresh picks it up
+}
+
+scenario_slow() {
+  setup
+  add_slow_instance
   start_wrk
   while alive "$wrk_pid"; do sleep 0.2; done
   local timeouts ejections
@@ -209,11 +221,30 @@ scenario_slow() {
   teardown
 }
 
+scenario_slow-rate() {
+  setup
+  add_slow_instance
+  local out
+  out=$(LOAD_URL="$router_url" LOAD_RATE=$rate LOAD_SECONDS=$secs LOAD_TIMEOUT_MS=5000 \
+    cargo bench -q -p hydra-router --bench open_loop 2>/dev/null | tail -1)
+  field() { grep -o "$1=[^ ]*" <<<"$out" | cut -d= -f2; }
+  local sent non2xx errors timeouts p99 rps statuses failed
+  sent=$(field sent); non2xx=$(field non2xx); errors=$(field errors); timeouts=$(field timeouts)
+  p99=$(field p99_ms); rps=$(field achieved_rps); statuses=$(field other_statuses)
+  failed=$(( non2xx + errors + timeouts ))
+  local note
+  note="open loop at $rate req/s; answers other than 2xx: $statuses; router log: $(grep -c "did not answer in time" "$work/router.log" || true) timeouts, $(grep -c "ejected" "$work/router.log" || true) ejections"
+  results+=("$(printf '%-8s %9s %7s %10s %9s  %s' slow-rate "$sent" "$failed" "$rps" "${p99}ms" "$note")")
+  printf 'slow-rate sent %s, failed %s (non-2xx %s, errors %s, timeouts %s), p99 %s ms; %s\n' \
+    "$sent" "$failed" "$non2xx" "$errors" "$timeouts" "$p99" "$note"
+  teardown
+}
+
 echo "hydra-router + 3 hello-service instances, wrk -t2 -c$conns -d${secs}s, $(nproc) cores, all on this machine"
 for s in "${scenarios[@]}"; do
   case "$s" in
-    kill | rolling | redis | slow) "scenario_$s" ;;
-    *) echo "unknown scenario $s (kill, rolling, redis, slow)"; exit 2 ;;
+    kill | rolling | redis | slow | slow-rate) "scenario_$s" ;;
+    *) echo "unknown scenario $s (kill, rolling, redis, slow, slow-rate)"; exit 2 ;;
   esac
 done
 echo

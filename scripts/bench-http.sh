@@ -2,8 +2,9 @@
 # HTTP benchmark on one machine, printed side by side in one run:
 #   - GET /v1/hello/test on hello-service directly, through hydra-router, and through nginx
 #     proxy_pass to the same instance (wrk, fixed duration);
-#   - the added p99 at a moderate fixed rate (wrk2-style pacing is not available in wrk, so a
-#     low connection count stands in for "moderate");
+#   - the added latency at a fixed rate, half of the router's maximum, for the router and for
+#     nginx (an open-loop load: hydra-router's `open_loop` bench, each request timed from when it
+#     was due, so queueing shows);
 #   - idle RSS of hello-service and hydra-router, next to a Node hydra-express service's.
 # Needs: redis-server, wrk, nginx (apt-get install redis-server wrk nginx-light), Node for the
 # Node column (npm ci in tests/interop). BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 32),
@@ -18,6 +19,8 @@ for tool in redis-server wrk nginx; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install redis-server wrk nginx-light"; exit 1; }
 done
 cargo build --release -q -p hello-service -p hydra-router
+# The open-loop load generator (built once here, so the runs below start at once).
+LOAD_URL="" cargo bench -q -p hydra-router --bench open_loop >/dev/null
 
 work=$(mktemp -d)
 pids=()
@@ -70,10 +73,12 @@ sleep 3  # idle: registered, heartbeating, no traffic yet
 hello_rss=$(rss_kb $hello_pid); router_rss=$(rss_kb $router_pid)
 [ -n "${node_pid:-}" ] && node_rss=$(rss_kb "$node_pid" 2>/dev/null || true)
 
+last_rps=0
 run() { # name url connections
   local out; out=$(wrk -t2 -c"$3" -d"${secs}s" --latency "$2" 2>&1)
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  last_rps=${rps%.*}
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   printf '%-34s %12s %10s %10s\n' "$1" "$rps" "$p50" "$p99"
@@ -83,9 +88,33 @@ printf '%-34s %12s %10s %10s\n' "" "requests/s" "p50" "p99"
 run "hello-service direct (c=$conns)" "http://127.0.0.1:$hport/v1/hello/test" "$conns"
 run "through nginx (c=$conns)" "http://127.0.0.1:$nport/v1/hello/test" "$conns"
 run "through hydra-router (c=$conns)" "http://127.0.0.1:$gport/v1/hello/test" "$conns"
+router_max=$last_rps
 run "hello-service direct (c=2)" "http://127.0.0.1:$hport/v1/hello/test" 2
 run "through nginx (c=2)" "http://127.0.0.1:$nport/v1/hello/test" 2
 run "through hydra-router (c=2)" "http://127.0.0.1:$gport/v1/hello/test" 2
 [ -n "${BENCH_HTML:-}" ] && run "nginx, html (c=$conns)" "http://127.0.0.1:$nport/v1/hello/html" "$conns" && run "hydra-router, html (c=$conns)" "http://127.0.0.1:$gport/v1/hello/html" "$conns"
+
+# Open loop at half the router's maximum: the same fixed rate through each path.
+rate=$(( router_max / 2 ))
+direct_p99=0 nginx_p99=0 router_p99=0
+open_loop() { # name url variable-for-its-p99
+  local out
+  out=$(LOAD_URL="$2" LOAD_RATE=$rate LOAD_SECONDS=$secs cargo bench -q -p hydra-router --bench open_loop 2>/dev/null | tail -1)
+  local p50 p99 p999 bad
+  p50=$(grep -o 'p50_ms=[0-9.]*' <<<"$out" | cut -d= -f2)
+  p99=$(grep -o 'p99_ms=[0-9.]*' <<<"$out" | cut -d= -f2)
+  p999=$(grep -o 'p999_ms=[0-9.]*' <<<"$out" | cut -d= -f2)
+  bad=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^(non2xx|errors|timeouts)=/) { split($i, kv, "="); n += kv[2] } } END { print n + 0 }' <<<"$out")
+  printf '%-34s %10s %10s %10s %8s\n' "$1" "$p50" "$p99" "$p999" "$bad"
+  printf -v "$3" '%s' "$p99"
+}
+echo
+echo "open loop at $rate requests/s (half the router's maximum), ${secs}s each, each request timed from when it was due"
+printf '%-34s %10s %10s %10s %8s\n' "" "p50 ms" "p99 ms" "p99.9 ms" "failed"
+open_loop "hello-service direct" "http://127.0.0.1:$hport/v1/hello/test" direct_p99
+open_loop "through nginx" "http://127.0.0.1:$nport/v1/hello/test" nginx_p99
+open_loop "through hydra-router" "http://127.0.0.1:$gport/v1/hello/test" router_p99
+python3 -c "import sys; d, n, r = map(float, sys.argv[1:]); print(f'added p99: hydra-router {(r - d) * 1000:.0f} µs, nginx {(n - d) * 1000:.0f} µs (goal for the router: under 1 ms)')" "$direct_p99" "$nginx_p99" "$router_p99"
+
 echo
 echo "idle RSS: hello-service $((hello_rss / 1024)) MB (${hello_rss} kB), hydra-router $((router_rss / 1024)) MB${node_rss:+, Node hydra-express service $((node_rss / 1024)) MB (${node_rss} kB)}"

@@ -1,0 +1,188 @@
+//! An open-loop HTTP load: GET requests at a fixed rate, whatever the server does, each timed
+//! from the moment it was due (not from when a connection was free), so queueing behind a slow
+//! answer shows in the figures instead of slowing the load down. wrk keeps a fixed number of
+//! connections busy, which hides exactly that.
+//!
+//! Used by `scripts/bench-http.sh` (added p99 at half the router's maximum rate) and
+//! `scripts/bench-faults.sh` (the slow-instance drill at a fixed rate). Settings by environment:
+//! `LOAD_URL` (required), `LOAD_RATE` (requests/s, default 1000), `LOAD_SECONDS` (default 5),
+//! `LOAD_CONNECTIONS` (most requests in flight, default 256), `LOAD_TIMEOUT_MS` (default 5000).
+//! `cargo bench -p hydra-router --bench open_loop`. Prints one line of `key=value` figures.
+
+#![allow(clippy::print_stdout)] // a report printed to the terminal
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// What one connection saw.
+#[derive(Default)]
+struct Seen {
+    /// Latency of each answered request, µs, from when it was due.
+    latencies: Vec<u64>,
+    statuses: BTreeMap<u16, u64>,
+    errors: u64,
+    timeouts: u64,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn connect(authority: &str) -> Option<Sender> {
+    let stream = TcpStream::connect(authority).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    Some(sender)
+}
+
+/// One connection: takes the next due request, waits for its time, sends it, times it.
+async fn worker(
+    uri: hyper::Uri,
+    authority: String,
+    next: Arc<AtomicU64>,
+    total: u64,
+    start: Instant,
+    interval: Duration,
+    timeout: Duration,
+) -> Seen {
+    let mut seen = Seen::default();
+    let mut sender: Option<Sender> = None;
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= total {
+            return seen;
+        }
+        let due = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due).await;
+        if sender.as_ref().is_none_or(|s| s.is_closed()) {
+            sender = connect(&authority).await;
+        }
+        let Some(s) = sender.as_mut() else {
+            seen.errors += 1;
+            continue;
+        };
+        let req = Request::get(uri.clone())
+            .header(hyper::header::HOST, authority.as_str())
+            .body(Empty::<Bytes>::new())
+            .expect("a valid request");
+        let answer = tokio::time::timeout(timeout, async {
+            let resp = s.send_request(req).await?;
+            let status = resp.status().as_u16();
+            resp.into_body().collect().await?;
+            Ok::<u16, hyper::Error>(status)
+        })
+        .await;
+        match answer {
+            Ok(Ok(status)) => {
+                seen.latencies.push(due.elapsed().as_micros() as u64);
+                *seen.statuses.entry(status).or_default() += 1;
+            }
+            Ok(Err(_)) => {
+                seen.errors += 1;
+                sender = None;
+            }
+            Err(_) => {
+                seen.timeouts += 1;
+                sender = None; // the answer may still come on this connection: start afresh
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let Some(url) = std::env::var("LOAD_URL").ok().filter(|u| !u.is_empty()) else {
+        println!("set LOAD_URL (and LOAD_RATE, LOAD_SECONDS, LOAD_CONNECTIONS, LOAD_TIMEOUT_MS)");
+        return;
+    };
+    let uri: hyper::Uri = url.parse().expect("LOAD_URL is a URL");
+    let authority = uri.authority().expect("LOAD_URL has a host").to_string();
+    let rate: f64 = setting("LOAD_RATE", 1000.0);
+    let seconds: f64 = setting("LOAD_SECONDS", 5.0);
+    let connections: usize = setting("LOAD_CONNECTIONS", 256);
+    let timeout = Duration::from_millis(setting("LOAD_TIMEOUT_MS", 5000));
+    let total = (rate * seconds).round() as u64;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now() + Duration::from_millis(200); // connections get ready first
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            tokio::spawn(worker(
+                uri.clone(),
+                authority.clone(),
+                next.clone(),
+                total,
+                start,
+                interval,
+                timeout,
+            ))
+        })
+        .collect();
+    let mut all = Seen::default();
+    for w in workers {
+        let seen = w.await.expect("a load worker");
+        all.latencies.extend(seen.latencies);
+        for (status, n) in seen.statuses {
+            *all.statuses.entry(status).or_default() += n;
+        }
+        all.errors += seen.errors;
+        all.timeouts += seen.timeouts;
+    }
+    let took = start.elapsed().as_secs_f64();
+    all.latencies.sort_unstable();
+    let ok: u64 = all
+        .statuses
+        .iter()
+        .filter(|(s, _)| (200..300).contains(*s))
+        .map(|(_, n)| n)
+        .sum();
+    let other: Vec<String> = all
+        .statuses
+        .iter()
+        .filter(|(s, _)| !(200..300).contains(*s))
+        .map(|(s, n)| format!("{s}:{n}"))
+        .collect();
+    println!(
+        "rate={rate:.0} sent={total} ok={ok} non2xx={} other_statuses={} errors={} timeouts={} \
+         p50_ms={:.3} p90_ms={:.3} p99_ms={:.3} p999_ms={:.3} max_ms={:.3} achieved_rps={:.0}",
+        all.statuses.values().sum::<u64>() - ok,
+        if other.is_empty() {
+            "-".to_string()
+        } else {
+            other.join(",")
+        },
+        all.errors,
+        all.timeouts,
+        percentile(&all.latencies, 50.0),
+        percentile(&all.latencies, 90.0),
+        percentile(&all.latencies, 99.0),
+        percentile(&all.latencies, 99.9),
+        percentile(&all.latencies, 100.0),
+        total as f64 / took,
+    );
+}
