@@ -56,7 +56,7 @@ http {
 }
 NGINX
 nginx -c "$work/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+nginx_pid=$!; pids+=("$nginx_pid")
 wait_http "http://127.0.0.1:$hport/v1/hello/test"
 wait_http "http://127.0.0.1:$nport/v1/hello/test"
 wait_http "http://127.0.0.1:$gport/v1/hello/test"
@@ -73,25 +73,59 @@ sleep 3  # idle: registered, heartbeating, no traffic yet
 hello_rss=$(rss_kb $hello_pid); router_rss=$(rss_kb $router_pid)
 [ -n "${node_pid:-}" ] && node_rss=$(rss_kb "$node_pid" 2>/dev/null || true)
 
+# CPU time (user + system, clock ticks) of a process and its children threads; nginx's workers
+# are children of its master, so they are summed.
+ticks() { # pid...
+  local t=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") ))
+  done
+  echo "$t"
+}
+nginx_pids() { echo "$nginx_pid"; pgrep -P "$nginx_pid" || true; }
+hz=$(getconf CLK_TCK)
+perf_ok=""
+command -v perf >/dev/null && perf stat -x, -e instructions -- true 2>&1 | grep -q '^[0-9]' && perf_ok=1
+
 last_rps=0
-run() { # name url connections
-  local out; out=$(wrk -t2 -c"$3" -d"${secs}s" --latency "$2" 2>&1)
-  local rps p50 p99
+run() { # name url connections [pids whose CPU per request to report...]
+  local name=$1 url=$2 c=$3; shift 3
+  local before=0; [ $# -gt 0 ] && before=$(ticks "$@")
+  local perf_out="$work/perf.out" perf_pid=""
+  rm -f "$perf_out"
+  if [ -n "$perf_ok" ] && [ $# -gt 0 ]; then
+    perf stat -e instructions -x, -o "$perf_out" -p "$(echo "$@" | tr ' ' ',')" -- sleep "$secs" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  local out; out=$(wrk -t2 -c"$c" -d"${secs}s" --latency "$url" 2>&1)
+  [ -n "$perf_pid" ] && { wait "$perf_pid" 2>/dev/null || true; }
+  local rps p50 p99 reqs cpu="" instr=""
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   last_rps=${rps%.*}
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  printf '%-34s %12s %10s %10s\n' "$1" "$rps" "$p50" "$p99"
+  if [ $# -gt 0 ] && [ "${reqs:-0}" -gt 0 ]; then
+    cpu=$(python3 -c "import sys; t, hz, n = map(float, sys.argv[1:]); print(f'{t / hz / n * 1e6:.1f} µs')" "$(( $(ticks "$@") - before ))" "$hz" "$reqs")
+    if [ -n "$perf_ok" ] && [ -s "$perf_out" ]; then
+      instr=$(awk -F, -v n="$reqs" '/instructions/ && $1 ~ /^[0-9]+$/ {printf "%.0f", $1 / n}' "$perf_out")
+    fi
+  fi
+  printf '%-34s %12s %10s %10s %12s %14s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$instr"
 }
 echo "GET /v1/hello/test, wrk -t2, ${secs}s each, all on this $(nproc)-core machine"
-printf '%-34s %12s %10s %10s\n' "" "requests/s" "p50" "p99"
+echo "(CPU and instructions per request: of the proxy itself, nginx's workers or hydra-router${perf_ok:+; instructions from perf stat})"
+printf '%-34s %12s %10s %10s %12s %14s\n' "" "requests/s" "p50" "p99" "CPU/request" "instr/request"
 run "hello-service direct (c=$conns)" "http://127.0.0.1:$hport/v1/hello/test" "$conns"
-run "through nginx (c=$conns)" "http://127.0.0.1:$nport/v1/hello/test" "$conns"
-run "through hydra-router (c=$conns)" "http://127.0.0.1:$gport/v1/hello/test" "$conns"
+# shellcheck disable=SC2046 # one word per pid
+run "through nginx (c=$conns)" "http://127.0.0.1:$nport/v1/hello/test" "$conns" $(nginx_pids)
+run "through hydra-router (c=$conns)" "http://127.0.0.1:$gport/v1/hello/test" "$conns" "$router_pid"
 router_max=$last_rps
 run "hello-service direct (c=2)" "http://127.0.0.1:$hport/v1/hello/test" 2
-run "through nginx (c=2)" "http://127.0.0.1:$nport/v1/hello/test" 2
-run "through hydra-router (c=2)" "http://127.0.0.1:$gport/v1/hello/test" 2
+# shellcheck disable=SC2046
+run "through nginx (c=2)" "http://127.0.0.1:$nport/v1/hello/test" 2 $(nginx_pids)
+run "through hydra-router (c=2)" "http://127.0.0.1:$gport/v1/hello/test" 2 "$router_pid"
 [ -n "${BENCH_HTML:-}" ] && run "nginx, html (c=$conns)" "http://127.0.0.1:$nport/v1/hello/html" "$conns" && run "hydra-router, html (c=$conns)" "http://127.0.0.1:$gport/v1/hello/html" "$conns"
 
 # Open loop at half the router's maximum: the same fixed rate through each path.

@@ -61,6 +61,10 @@ pub struct RouterConfig {
     pub eject_for: Duration,
     /// `wsRateLimit` (messages per second per WebSocket client, default 100).
     pub ws_rate_limit: u32,
+    /// `serverThreads` (default 0: one per core): the threads that serve HTTP connections, each
+    /// with a runtime and an upstream connection pool of its own, so a request is handled on
+    /// one thread from its first byte to its answer. 1 serves on the caller's runtime.
+    pub server_threads: usize,
     /// `headerReadTimeout` (seconds, default 10): a client slower to send its request head is
     /// disconnected (slowloris).
     pub header_read_timeout: Duration,
@@ -239,6 +243,7 @@ impl RouterConfig {
             ws_rate_limit: r
                 .count("wsRateLimit", u64::from(u32::MAX))?
                 .map_or(100, |v| v as u32),
+            server_threads: r.count("serverThreads", 1024)?.map_or(0, |v| v as usize),
             header_read_timeout: r.seconds("headerReadTimeout", 10.0)?,
             body_idle_timeout: r.seconds("bodyIdleTimeout", 10.0)?,
             body_read_timeout: r.seconds("bodyReadTimeout", 30.0)?,

@@ -184,12 +184,21 @@ impl Router {
             }
         });
         let hrt = state.config.header_read_timeout;
+        let threads = match state.config.server_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
         tasks.spawn(server::serve(
             listener,
             app::app(state.clone()),
             shutdown_token.clone(),
             DRAIN,
             hrt,
+            threads,
+            {
+                let state = state.clone();
+                Arc::new(move || state.ws.local_count() == 0)
+            },
         ));
         if let Some(l) = admin {
             tasks.spawn(server::serve(
@@ -198,6 +207,8 @@ impl Router {
                 shutdown_token.clone(),
                 DRAIN,
                 hrt,
+                1,
+                Arc::new(|| true),
             ));
         }
         tracing::info!(instance = hydra.instance_id(), port = %hydra.port(), "hydra-router serving");

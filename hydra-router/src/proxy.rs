@@ -345,7 +345,7 @@ async fn send_with_retry(
     for instance in instances {
         let out = upstream.to(&instance)?;
         let under_way = instance.start_request();
-        let answer = tokio::time::timeout(timeout, state.client.request(out)).await;
+        let answer = tokio::time::timeout(timeout, state.upstream().request(out)).await;
         drop(under_way);
         match answer {
             Err(_) => {

@@ -19,20 +19,90 @@ use tower::ServiceExt;
 /// Largest request head (request line and headers) accepted.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
+/// Whether what the connections started (WebSocket sessions) has ended: a server thread stays
+/// up, within the drain time, until it has.
+pub type Settled = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// Serves `app` on `listener` until `stop` is cancelled, then drains connections for up to `drain`.
+///
+/// With `threads` above 1, the connections are handed out in turn to that many threads, each
+/// with a single-threaded runtime of its own (and, through [`RouterState::upstream`], its own
+/// upstream connections): a request is read, forwarded and answered on one thread, with no
+/// wake-ups across threads. With 1, connections are served on the caller's runtime.
+///
+/// [`RouterState::upstream`]: crate::RouterState::upstream
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     stop: CancellationToken,
     drain: Duration,
     header_read_timeout: Duration,
+    threads: usize,
+    settled: Settled,
 ) {
-    let mut connections = tokio::task::JoinSet::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
-        .max_buf_size(MAX_HEADER_BYTES)
-        .keep_alive(true);
+    if threads <= 1 {
+        let mut here = Lane::new(app, stop.clone(), header_read_timeout);
+        accept(&listener, &stop, |stream, peer| {
+            here.start(stream, peer);
+            Ok(())
+        })
+        .await;
+        drop(listener);
+        here.drain(drain).await;
+        return;
+    }
+    let mut lanes = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, SocketAddr)>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let lane = Lane::new(app.clone(), stop.clone(), header_read_timeout);
+        let settled = settled.clone();
+        let started = std::thread::Builder::new()
+            .name(format!("http-{i}"))
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(lane.run(rx, drain, settled)),
+                    Err(e) => tracing::error!(error = %e, "no runtime for a server thread"),
+                }
+                let _ = done_tx.send(());
+            });
+        match started {
+            Ok(_) => lanes.push((tx, done_rx)),
+            Err(e) => tracing::error!(error = %e, "could not start a server thread"),
+        }
+    }
+    if lanes.is_empty() {
+        return;
+    }
+    let mut next = 0usize;
+    accept(&listener, &stop, |stream, peer| {
+        let stream = stream.into_std()?;
+        let (tx, _) = &lanes[next % lanes.len()];
+        next = next.wrapping_add(1);
+        tx.send((stream, peer))
+            .map_err(|_| std::io::Error::other("server thread gone"))
+    })
+    .await;
+    drop(listener);
+    let mut done = Vec::with_capacity(lanes.len());
+    for (tx, done_rx) in lanes {
+        drop(tx); // the lane drains once its queue is closed
+        done.push(done_rx);
+    }
+    for d in done {
+        let _ = d.await;
+    }
+}
+
+/// Accepts connections until `stop` is cancelled, handing each to `take`.
+async fn accept(
+    listener: &tokio::net::TcpListener,
+    stop: &CancellationToken,
+    mut take: impl FnMut(tokio::net::TcpStream, SocketAddr) -> std::io::Result<()>,
+) {
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -44,10 +114,66 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = stop.cancelled() => break,
+            () = stop.cancelled() => return,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        if let Err(e) = take(stream, peer) {
+            tracing::warn!(%peer, error = %e, "could not hand the connection over");
+        }
+    }
+}
+
+/// The connections served on one runtime.
+struct Lane {
+    app: Router,
+    stop: CancellationToken,
+    http: hyper::server::conn::http1::Builder,
+    connections: tokio::task::JoinSet<()>,
+}
+
+impl Lane {
+    fn new(app: Router, stop: CancellationToken, header_read_timeout: Duration) -> Self {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .max_buf_size(MAX_HEADER_BYTES)
+            .keep_alive(true);
+        Self {
+            app,
+            stop,
+            http,
+            connections: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// Serves the connections that arrive on `rx` until it is closed, then drains.
+    async fn run(
+        mut self,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+        drain: Duration,
+        settled: Settled,
+    ) {
+        while let Some((stream, peer)) = rx.recv().await {
+            match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => self.start(stream, peer),
+                Err(e) => tracing::warn!(%peer, error = %e, "could not take the connection"),
+            }
+        }
+        let until = tokio::time::Instant::now() + drain;
+        self.drain(drain).await;
+        // What the connections started here (WebSocket sessions) gets the rest of the drain
+        // time to finish: its tasks run on this thread's runtime, which ends with the thread.
+        while !settled() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A session leaves the hub just before its last frame is flushed.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    /// Serves one connection: HTTP/1.1 with upgrades, the peer address for handlers, and a
+    /// graceful end (the request in flight finishes) when the router stops.
+    fn start(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let app = self.app.clone();
         let service = tower::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
             let app = app.clone();
@@ -59,11 +185,12 @@ pub async fn serve(
                 )
             }
         });
-        let conn = http
+        let conn = self
+            .http
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
-        let stopping = stop.clone();
-        connections.spawn(async move {
+        let stopping = self.stop.clone();
+        self.connections.spawn(async move {
             let mut conn = std::pin::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,
@@ -77,20 +204,24 @@ pub async fn serve(
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
-        while connections.try_join_next().is_some() {}
+        while self.connections.try_join_next().is_some() {}
     }
-    drop(listener);
-    let drained = tokio::time::timeout(drain, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            ?drain,
-            open = connections.len(),
-            "connections still open after the drain time"
-        );
-        connections.abort_all();
+
+    /// Waits up to `drain` for the connections to end, then closes the rest.
+    async fn drain(&mut self, drain: Duration) {
+        let connections = &mut self.connections;
+        let drained = tokio::time::timeout(drain, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                ?drain,
+                open = self.connections.len(),
+                "connections still open after the drain time"
+            );
+            self.connections.abort_all();
+        }
     }
 }
 

@@ -36,8 +36,6 @@ pub struct RouterState {
     pub table: RwLock<RouteTable>,
     /// Present instances.
     pub pool: Pool,
-    /// Pooled HTTP/1.1 connections to instances.
-    pub client: Client<HttpConnector, Full<Bytes>>,
     /// Counters.
     pub metrics: Metrics,
     /// WebSocket clients and the directory of other routers' clients.
@@ -92,20 +90,37 @@ impl Noticed {
     }
 }
 
+/// The client that forwards requests upstream.
+pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
+
+thread_local! {
+    /// Each thread's own upstream client: its pooled connections are driven by the runtime of
+    /// the thread that opened them, so a request never wakes another thread.
+    static UPSTREAM: UpstreamClient = new_upstream_client();
+}
+
+fn new_upstream_client() -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .build(connector)
+}
+
 impl RouterState {
+    /// The upstream client of the calling thread.
+    pub fn upstream(&self) -> UpstreamClient {
+        UPSTREAM.with(Clone::clone)
+    }
+
     /// State for `hydra` with `config`; `queuer` is the connection of the WebSocket queues.
     pub fn new(
         hydra: Hydra,
         config: RouterConfig,
         queuer: Option<redis::aio::ConnectionManager>,
     ) -> Arc<Self> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build(connector);
         let router_id = hydra.instance_id().to_string();
         let via_name = format!("hydra-router-{router_id}");
         let own = OwnAddresses::of(&hydra);
@@ -114,7 +129,6 @@ impl RouterState {
             config,
             table: RwLock::new(RouteTable::default()),
             pool: Pool::default(),
-            client,
             metrics: Metrics::default(),
             ws: WsHub::new(router_id, queuer),
             issues: Mutex::new(VecDeque::new()),
