@@ -10,25 +10,11 @@ use common::exists;
 use hydra_core::{keys, Hydra, RedisConfig};
 use hydra_testkit::{service_config as config, RedisServer};
 
-/// One `cmdstat_{cmd}` figure (`calls`, `rejected_calls`, …) from INFO commandstats.
-fn command_stat(redis: &RedisServer, cmd: &str, field: &str) -> u64 {
-    let info = redis.raw_command(&["INFO", "commandstats"]);
-    let prefix = format!("cmdstat_{cmd}:");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|stats| {
-            stats
-                .split(',')
-                .find_map(|kv| kv.strip_prefix(&format!("{field}=")))
-        })
-        .map_or(0, |v| v.trim().parse().unwrap_or(0))
-}
-
 /// Presence beats (each writes the nodes hash once) seen over `window`.
 async fn beats_during(redis: &RedisServer, window: Duration) -> u64 {
-    let before = command_stat(redis, "hset", "calls");
+    let before = redis.command_stat("hset", "calls");
     tokio::time::sleep(window).await;
-    command_stat(redis, "hset", "calls") - before
+    redis.command_stat("hset", "calls") - before
 }
 
 #[tokio::test]
@@ -123,7 +109,7 @@ async fn a_refused_subscribe_is_retried_with_backoff() {
     let h = Hydra::connect(cfg).await.unwrap();
     let registering = tokio::spawn(async move { h.register_service().await });
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let refused = command_stat(&redis, "subscribe", "rejected_calls");
+    let refused = redis.command_stat("subscribe", "rejected_calls");
     assert!(refused >= 1, "no SUBSCRIBE was tried");
     // With backoff from 100 ms up to 1 s: about 6 attempts in 3 s, not a tight loop.
     assert!(refused <= 12, "{refused} SUBSCRIBE attempts in 3 s");
@@ -163,8 +149,8 @@ async fn discovery_never_walks_the_keyspace() {
     let msg = hydra_core::Umf::new("beta:/", "alpha:/", serde_json::json!({"n": 1}));
     a.send(&msg).await.unwrap();
 
-    assert_eq!(command_stat(&redis, "scan", "calls"), 0, "SCAN was used");
-    assert_eq!(command_stat(&redis, "keys", "calls"), 0, "KEYS was used");
+    assert_eq!(redis.command_stat("scan", "calls"), 0, "SCAN was used");
+    assert_eq!(redis.command_stat("keys", "calls"), 0, "KEYS was used");
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

@@ -418,14 +418,7 @@ async fn steady_state_refresh_never_walks_the_keyspace() {
     let _svc = hello(&redis).await;
     let http = reqwest::Client::new();
     until_status(&http, &format!("{}/v1/hello/test", router.base), 200).await;
-    let stat = |cmd: &str| -> u64 {
-        redis
-            .raw_command(&["INFO", "commandstats"])
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
-            .and_then(|rest| rest.split(',').next()?.parse().ok())
-            .unwrap_or(0)
-    };
+    let stat = |cmd: &str| redis.command_stat(cmd, "calls");
     assert!(redis
         .raw_command(&["CONFIG", "RESETSTAT"])
         .starts_with("+OK"));

@@ -165,6 +165,21 @@ impl RedisServer {
             .expect("redis connection")
     }
 
+    /// One figure of `INFO commandstats` for `cmd` (`calls`, `usec`, `rejected_calls`, …); 0
+    /// when the command was not run since the start or the last `CONFIG RESETSTAT`.
+    pub fn command_stat(&self, cmd: &str, field: &str) -> u64 {
+        let info = self.raw_command(&["INFO", "commandstats"]);
+        let prefix = format!("cmdstat_{cmd}:");
+        info.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|stats| {
+                stats
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(&format!("{field}=")))
+            })
+            .map_or(0, |v| v.trim().parse().unwrap_or(0))
+    }
+
     /// Runs one command with `redis-cli`-free plain RESP and returns the raw reply (for tests that
     /// look at Redis directly without a client library).
     pub fn raw_command(&self, args: &[&str]) -> String {

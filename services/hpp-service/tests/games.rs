@@ -135,12 +135,7 @@ async fn two_games_at_once_keep_their_own_logs() {
 
 /// How many times Redis was asked for a presence list (the nodes hash, read with `HGETALL`).
 fn presence_reads(redis: &RedisServer) -> u64 {
-    redis
-        .raw_command(&["INFO", "commandstats"])
-        .lines()
-        .find_map(|l| l.strip_prefix("cmdstat_hgetall:calls="))
-        .and_then(|rest| rest.split(',').next()?.parse().ok())
-        .unwrap_or(0)
+    redis.command_stat("hgetall", "calls")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
