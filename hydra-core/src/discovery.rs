@@ -139,6 +139,20 @@ impl Discovery {
             .collect())
     }
 
+    /// One key per instance of `service` in the nodes hash (`key(service, id)`).
+    async fn instance_keys(
+        &self,
+        service: &str,
+        key: fn(&str, &str) -> String,
+    ) -> Result<Vec<String>, HydraError> {
+        Ok(self
+            .nodes_of(service)
+            .await?
+            .iter()
+            .map(|n| key(service, &n.instance_id))
+            .collect())
+    }
+
     /// The present instances of `service`: its nodes entries whose presence key exists.
     async fn present_of(&self, service: &str) -> Result<Vec<NodeEntry>, HydraError> {
         let nodes = self.nodes_of(service).await?;
@@ -353,12 +367,7 @@ impl Discovery {
         &self,
         service: &str,
     ) -> Result<Vec<HealthEntry>, HydraError> {
-        let keys: Vec<String> = self
-            .nodes_of(service)
-            .await?
-            .iter()
-            .map(|n| keys::health(service, &n.instance_id))
-            .collect();
+        let keys = self.instance_keys(service, keys::health).await?;
         self.get_json_values(&keys).await
     }
 
@@ -366,12 +375,7 @@ impl Discovery {
         &self,
         service: &str,
     ) -> Result<Vec<HealthLogEntry>, HydraError> {
-        let found: Vec<String> = self
-            .nodes_of(service)
-            .await?
-            .iter()
-            .map(|n| keys::health_log(service, &n.instance_id))
-            .collect();
+        let found = self.instance_keys(service, keys::health_log).await?;
         let mut entries = Vec::new();
         if found.is_empty() {
             return Ok(entries);
