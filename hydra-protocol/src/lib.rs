@@ -6,7 +6,8 @@
 //! - [`keys`]: every Redis key, channel name, interval and TTL.
 //! - [`umf`]: the UMF message (long and short field names, Node's defaults, replies, HMAC
 //!   signatures identical to Node's); [`route`]: `instance@service:[method]/path`.
-//! - [`jsjson`]: JSON written byte for byte as Node's `JSON.stringify` writes it.
+//! - [`jsjson`]: JSON written byte for byte as Node's `JSON.stringify` writes it; [`canonical`]:
+//!   telling text already in that form, to splice it without parsing.
 //! - [`records`]: the JSON records kept in Redis (service, nodes, health, health log);
 //!   [`response`]: Node's response envelope.
 //! - [`config`]: the `hydra` config branch and its parts, parsed as Node reads them.
@@ -15,6 +16,7 @@
 //! the config loader) builds on it and re-exports it; the router, the CLI and the fuzz targets
 //! can use it alone.
 
+pub mod canonical;
 pub mod config;
 pub mod jsjson;
 pub mod keys;

@@ -2,9 +2,19 @@
 
 use serde_json::{Map, Value};
 
+use crate::{canonical, jsjson};
+
 /// Node's status message and description for an HTTP status code.
 pub fn status_text(code: u16) -> (String, String) {
-    let known = match code {
+    match known_status(code) {
+        Some((m, d)) => (m.to_string(), d.to_string()),
+        None => (code.to_string(), format!("Unknown statusCode {code}")),
+    }
+}
+
+/// The status message and description in Node's table, if `code` is in it.
+fn known_status(code: u16) -> Option<(&'static str, &'static str)> {
+    match code {
         200 => Some(("OK", "Request succeeded without error")),
         201 => Some(("Created", "Resource created")),
         202 => Some(("Accepted", "Request accepted")),
@@ -29,10 +39,6 @@ pub fn status_text(code: u16) -> (String, String) {
         // Not in Node's table; Node would print "Unknown statusCode 504".
         504 => Some(("Gateway Timeout", "The upstream server did not answer in time")),
         _ => None,
-    };
-    match known {
-        Some((m, d)) => (m.to_string(), d.to_string()),
-        None => (code.to_string(), format!("Unknown statusCode {code}")),
     }
 }
 
@@ -61,6 +67,62 @@ pub fn service_answer(code: u16, answer: Map<String, Value>) -> Value {
     envelope(code, Value::Object(payload))
 }
 
+/// Node's answer for a service's JSON answer `body` with status `code`, as JSON text
+/// ([`service_answer`], written as `JSON.stringify` writes it); `None` when `body` is not a JSON
+/// object (it is passed on as it is).
+///
+/// An answer already in `JSON.stringify` form (the usual case, from Node and from Rust peers) is
+/// spliced into the envelope without being parsed into a tree; anything else is parsed. Both
+/// give the same bytes.
+pub fn service_answer_text(code: u16, body: &[u8]) -> Option<String> {
+    if let Some(members) = canonical::object_members(body) {
+        return Some(splice_answer(code, &members));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(fields)) => Some(jsjson::to_string(&service_answer(code, fields))),
+        _ => None,
+    }
+}
+
+/// The envelope's four fields in their places (a member of the answer of the same name taking
+/// the place), then the answer's other members in their order.
+fn splice_answer(code: u16, members: &[canonical::Member<'_>]) -> String {
+    let (message, description) = status_text(code);
+    let len: usize = members.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+    let mut out = String::with_capacity(len + message.len() + description.len() + 80);
+    let own = |name: &str| members.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    out.push_str("{\"statusCode\":");
+    match own("statusCode") {
+        Some(v) => out.push_str(v),
+        None => out.push_str(&code.to_string()),
+    }
+    out.push_str(",\"statusMessage\":");
+    match own("statusMessage") {
+        Some(v) => out.push_str(v),
+        None => jsjson::write_str(&mut out, &message),
+    }
+    out.push_str(",\"statusDescription\":");
+    match own("statusDescription") {
+        Some(v) => out.push_str(v),
+        None => jsjson::write_str(&mut out, &description),
+    }
+    out.push_str(",\"result\":");
+    out.push_str(own("result").unwrap_or("{}"));
+    for (k, v) in members {
+        if !matches!(
+            *k,
+            "statusCode" | "statusMessage" | "statusDescription" | "result"
+        ) {
+            out.push(',');
+            jsjson::write_str(&mut out, k);
+            out.push(':');
+            out.push_str(v);
+        }
+    }
+    out.push('}');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +135,58 @@ mod tests {
             crate::jsjson::to_string(&v),
             r#"{"statusCode":200,"statusMessage":"OK","statusDescription":"Request succeeded without error","result":{"msg":"hi"}}"#
         );
+    }
+
+    /// The answer as the full parse gives it.
+    fn parsed(code: u16, body: &str) -> Option<String> {
+        match serde_json::from_str::<Value>(body) {
+            Ok(Value::Object(f)) => Some(jsjson::to_string(&service_answer(code, f))),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn spliced_answers_match_the_parsed_ones() {
+        for (code, body) in [
+            (
+                200,
+                r#"{"statusCode":200,"statusMessage":"OK","statusDescription":"Request succeeded without error","result":{"msg":"hi"}}"#,
+            ),
+            (201, r#"{"result":[1,2],"extra":"x","statusCode":299}"#),
+            (404, r#"{"zz":1,"statusDescription":"gone","a":{"b":null}}"#),
+            (418, "{}"),
+            (200, r#"{"a":1.5}"#),
+            (200, "{\"1\":1,\"b\":2}"),
+            (200, "[1,2]"),
+            (200, "not json"),
+        ] {
+            assert_eq!(
+                service_answer_text(code, body.as_bytes()),
+                parsed(code, body),
+                "{body}"
+            );
+        }
+        assert!(canonical::object_members(br#"{"result":[1,2],"extra":"x"}"#).is_some());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_object_answer_is_written_as_the_parse_writes_it(
+            kv in proptest::collection::vec(
+                ("(statusCode|statusMessage|statusDescription|result|[a-c1]{1,2})",
+                 proptest::prelude::any::<i32>(), "[ -~\\n]{0,5}"),
+                0..6),
+            code in 100u16..600,
+            float in proptest::prelude::any::<bool>(),
+        ) {
+            let mut map = Map::new();
+            for (k, n, s) in kv {
+                let v = if float { serde_json::json!(f64::from(n) / 8.0) } else { serde_json::json!([n, s]) };
+                map.insert(k, v);
+            }
+            let body = jsjson::to_string(&Value::Object(map));
+            proptest::prop_assert_eq!(service_answer_text(code, body.as_bytes()), parsed(code, &body));
+        }
     }
 
     #[test]

@@ -11,10 +11,8 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hydra_core::{jsjson, response};
+use hydra_core::response;
 use hyper::body::Incoming;
-
-use serde_json::Value;
 
 use crate::config::RouterConfig;
 use crate::error::Refusal;
@@ -432,17 +430,12 @@ async fn shape_response(
                 .into_response(Some(tracer));
         }
     };
-    let merged = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(fields)) => {
-            jsjson::to_string(&response::service_answer(parts.status.as_u16(), fields))
-        }
-        _ => {
-            // Not an object: pass it on unchanged.
-            parts
-                .headers
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-            return Response::from_parts(parts, Body::from(bytes));
-        }
+    let Some(merged) = response::service_answer_text(parts.status.as_u16(), &bytes) else {
+        // Not an object: pass it on unchanged.
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        return Response::from_parts(parts, Body::from(bytes));
     };
     let out = if client_gzip {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
