@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use axum::http::{HeaderName, HeaderValue};
 use hydra_core::Config;
 use serde_json::{json, Value};
 
@@ -50,7 +51,7 @@ pub struct RouterConfig {
     /// `signatureSharedSecret`.
     pub signature_shared_secret: String,
     /// `cors`: headers added to every forwarded response.
-    pub cors: Vec<(String, String)>,
+    pub cors: Vec<(HeaderName, HeaderValue)>,
     /// `bodyLimit` (bytes, default 1 MiB): larger request bodies get 413.
     pub body_limit: usize,
     /// `adminListen` (e.g. `127.0.0.1:9090`): serve the admin endpoints and dashboard there too.
@@ -182,24 +183,28 @@ impl<'a> Reader<'a> {
             .collect()
     }
 
-    /// `{"Header-Name": value}`: names lower-cased, values as text.
-    fn headers(&self, key: &str) -> Result<Vec<(String, String)>, RouterConfigError> {
+    /// `{"Header-Name": value}`: names lower-cased, values as text; each a valid header.
+    fn headers(&self, key: &str) -> Result<Vec<(HeaderName, HeaderValue)>, RouterConfigError> {
+        const EXPECTED: &str = "an object of header names to header values";
         let Some(v) = self.get(key) else {
             return Ok(Vec::new());
         };
-        let map = v
-            .as_object()
-            .ok_or_else(|| self.bad(key, "an object of header names to values"))?;
-        Ok(map
-            .iter()
+        let map = v.as_object().ok_or_else(|| self.bad(key, EXPECTED))?;
+        map.iter()
             .map(|(k, v)| {
                 let v = match v {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                (k.to_lowercase(), v)
+                match (
+                    HeaderName::from_bytes(k.to_lowercase().as_bytes()),
+                    HeaderValue::from_str(&v),
+                ) {
+                    (Ok(k), Ok(v)) => Ok((k, v)),
+                    _ => Err(self.bad(key, EXPECTED)),
+                }
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -266,9 +271,10 @@ mod tests {
         let c = RouterConfig::from_config(&Config::from_value(doc).unwrap()).unwrap();
         assert_eq!(c.router_token, "tok");
         assert_eq!(c.request_timeout, Duration::from_secs(2));
-        assert!(c
-            .cors
-            .contains(&("access-control-max-age".into(), "10".into())));
+        assert!(c.cors.contains(&(
+            HeaderName::from_static("access-control-max-age"),
+            HeaderValue::from_static("10")
+        )));
         assert_eq!(c.external_routes["ext"], ["[get]/ext/x"]);
         assert_eq!(c.queuer_db, 3);
         let d = RouterConfig::from_config(&Config::from_value(defaults()).unwrap()).unwrap();
@@ -318,6 +324,8 @@ mod tests {
         refused("queuerDB", json!("two"));
         refused("cors", json!(5));
         refused("cors", json!("*"));
+        refused("cors", json!({"Bad Name": "x"}));
+        refused("cors", json!({"X-Ok": "line\nbreak"}));
         refused("externalRoutes", json!({"a": "notarray"}));
         refused("externalRoutes", json!({"a": [1]}));
         refused("externalRoutes", json!(["[get]/x"]));

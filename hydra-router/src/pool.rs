@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderValue;
 use hydra_core::{Hydra, HydraError, NodeEntry};
 
 /// Consecutive timeouts that eject an instance.
@@ -27,6 +28,8 @@ pub struct Instance {
     pub service: String,
     /// `ip:port` (`[ip]:port` for IPv6).
     pub authority: String,
+    /// `authority` as the `Host` header of requests sent to it.
+    pub host: HeaderValue,
     /// Requests sent to it and not answered yet.
     in_flight: AtomicUsize,
 }
@@ -38,10 +41,13 @@ impl Instance {
         service: impl Into<String>,
         authority: impl Into<String>,
     ) -> Self {
+        let authority = authority.into();
         Self {
             id: id.into(),
             service: service.into(),
-            authority: authority.into(),
+            host: HeaderValue::from_str(&authority)
+                .unwrap_or(HeaderValue::from_static("localhost")),
+            authority,
             in_flight: AtomicUsize::new(0),
         }
     }

@@ -22,19 +22,30 @@ use crate::state::RouterState;
 /// Largest JSON answer the router rewrites; larger ones pass through untouched.
 const MAX_JSON_REWRITE: usize = 16 * 1024 * 1024;
 
+/// The `x-hydra-tracer` header: the request's tracer id, to the service and back to the client.
+pub const TRACER_HEADER: HeaderName = HeaderName::from_static("x-hydra-tracer");
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
 /// Headers that belong to one hop and are never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages have none: one look at each name before removing anything.
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -45,7 +56,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in listed {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -157,11 +168,11 @@ pub async fn forward(
     let sent = async {
         let via = refuse_loops(&f, &parts.headers)?;
         let body = read_request_body(&state.config, &parts.headers, body).await?;
-        let mut headers = parts.headers.clone();
+        let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
         let body = gunzip_request_body(&mut headers, body, state.config.body_limit)?;
         let client_gzip = accepts_gzip(&headers);
-        let headers = upstream_headers(&f, &parts.headers, headers, peer, via);
+        let headers = upstream_headers(&f, headers, peer, via);
         let instances = pick_instances(&f)?;
         let upstream = Upstream {
             method: &parts.method,
@@ -169,7 +180,7 @@ pub async fn forward(
             headers,
             body,
         };
-        let resp = send_with_retry(&f, &upstream, instances).await?;
+        let resp = send_with_retry(&f, upstream, instances).await?;
         Ok::<_, Refusal>((resp, client_gzip))
     };
     match sent.await {
@@ -250,45 +261,55 @@ fn gunzip_request_body(
 /// Node).
 fn upstream_headers(
     f: &Forwarding<'_>,
-    original: &HeaderMap,
     mut headers: HeaderMap,
     peer: Option<SocketAddr>,
     via: Vec<String>,
 ) -> HeaderMap {
     headers.remove(header::ACCEPT_ENCODING);
-    headers.insert(
-        "x-hydra-tracer",
-        HeaderValue::from_str(f.tracer).unwrap_or(HeaderValue::from_static("0")),
-    );
-    if let Some(peer) = peer {
-        // Every X-Forwarded-For the client sent, in order, then the address it came from.
-        let mut chain: Vec<String> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .collect();
-        chain.push(peer.ip().to_string());
-        if let Ok(v) = HeaderValue::from_str(&chain.join(", ")) {
-            headers.insert("x-forwarded-for", v);
+    headers.insert(TRACER_HEADER, tracer_value(f.tracer));
+    match peer.and_then(|p| HeaderValue::from_str(&p.ip().to_string()).ok()) {
+        Some(ip) => {
+            // Every X-Forwarded-For the client sent, in order, then the address it came from.
+            let mut chain: Vec<&str> = headers
+                .get_all(&X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .collect();
+            let forwarded = if chain.is_empty() {
+                ip.clone()
+            } else {
+                chain.push(ip.to_str().unwrap_or_default());
+                HeaderValue::from_str(&chain.join(", ")).unwrap_or_else(|_| ip.clone())
+            };
+            headers.insert(X_FORWARDED_FOR, forwarded);
+            // X-Real-IP is this router's word, never the client's.
+            headers.insert(X_REAL_IP, ip);
         }
-        // X-Real-IP is this router's word, never the client's.
-        if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
-            headers.insert("x-real-ip", v);
+        None => {
+            headers.remove(X_REAL_IP);
         }
+    }
+    let via = if via.is_empty() {
+        Some(f.state.via_header.clone())
     } else {
-        headers.remove("x-real-ip");
+        let mut hops = via;
+        hops.push(f.state.via_name.clone());
+        HeaderValue::from_str(&format!("1.1 {}", hops.join(", 1.1 "))).ok()
+    };
+    if let Some(via) = via {
+        headers.insert(header::VIA, via);
     }
-    let mut hops = via;
-    hops.push(f.state.via_name.clone());
-    if let Ok(v) = HeaderValue::from_str(&format!("1.1 {}", hops.join(", 1.1 "))) {
-        headers.insert(header::VIA, v);
-    }
-    if let Some(host) = original.get(header::HOST) {
-        headers.insert("x-forwarded-host", host.clone());
+    if let Some(host) = headers.get(header::HOST).cloned() {
+        headers.insert(X_FORWARDED_HOST, host);
     }
     headers
+}
+
+/// The tracer id as a header value.
+fn tracer_value(tracer: &str) -> HeaderValue {
+    HeaderValue::from_str(tracer).unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// The instances to try, best first, never this router itself; 503 when the service has none.
@@ -312,8 +333,8 @@ struct Upstream<'a> {
 }
 
 impl Upstream<'_> {
-    /// The request for `instance`.
-    fn to(&self, instance: &Instance) -> Result<Request<Full<Bytes>>, Refusal> {
+    /// The request for `instance`; with `last`, the headers are moved into it rather than copied.
+    fn to(&mut self, instance: &Instance, last: bool) -> Result<Request<Full<Bytes>>, Refusal> {
         let uri: Uri = format!("http://{}{}", instance.authority, self.path_and_query)
             .parse()
             .map_err(|_| Refusal::BadRequest("invalid request path".into()))?;
@@ -322,10 +343,13 @@ impl Upstream<'_> {
             .uri(uri)
             .body(Full::new(self.body.clone()))
             .expect("request parts are valid");
-        *out.headers_mut() = self.headers.clone();
-        if let Ok(v) = HeaderValue::from_str(&instance.authority) {
-            out.headers_mut().insert(header::HOST, v);
-        }
+        *out.headers_mut() = if last {
+            std::mem::take(&mut self.headers)
+        } else {
+            self.headers.clone()
+        };
+        out.headers_mut()
+            .insert(header::HOST, instance.host.clone());
         Ok(out)
     }
 }
@@ -335,13 +359,14 @@ impl Upstream<'_> {
 /// `requestTimeout` is a 504.
 async fn send_with_retry(
     f: &Forwarding<'_>,
-    upstream: &Upstream<'_>,
+    mut upstream: Upstream<'_>,
     instances: Vec<Arc<Instance>>,
 ) -> Result<Response<Incoming>, Refusal> {
     let (state, service, tracer) = (f.state, f.service, f.tracer);
     let timeout = state.config.request_timeout;
-    for instance in instances {
-        let out = upstream.to(&instance)?;
+    let count = instances.len();
+    for (i, instance) in instances.into_iter().enumerate() {
+        let out = upstream.to(&instance, i + 1 == count)?;
         let under_way = instance.start_request();
         let answer = tokio::time::timeout(timeout, state.upstream().request(out)).await;
         drop(under_way);
@@ -395,17 +420,9 @@ async fn shape_response(
 ) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    parts.headers.insert(
-        "x-hydra-tracer",
-        HeaderValue::from_str(tracer).unwrap_or(HeaderValue::from_static("0")),
-    );
+    parts.headers.insert(TRACER_HEADER, tracer_value(tracer));
     for (k, v) in &state.config.cors {
-        if let (Ok(k), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
-            parts.headers.insert(k, v);
-        }
+        parts.headers.insert(k, v.clone());
     }
     let is_json = parts
         .headers

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use http_body_util::Full;
 use hydra_core::Hydra;
@@ -54,6 +55,8 @@ pub struct RouterState {
     /// This router's name in `Via` headers (`hydra-router-{instance id}`): a request that
     /// carries it has been here before.
     pub via_name: String,
+    /// `1.1 {via_name}`: the `Via` header of a request that had none.
+    pub via_header: HeaderValue,
     /// The addresses that reach this router itself on its port (every local interface, its
     /// advertised address): never forwarded to.
     own: OwnAddresses,
@@ -124,6 +127,8 @@ impl RouterState {
         let router_id = hydra.instance_id().to_string();
         let via_name = format!("hydra-router-{router_id}");
         let own = OwnAddresses::of(&hydra);
+        let via_header = HeaderValue::from_str(&format!("1.1 {via_name}"))
+            .unwrap_or(HeaderValue::from_static("1.1 hydra-router"));
         Arc::new(Self {
             hydra,
             config,
@@ -137,6 +142,7 @@ impl RouterState {
             tasks: TaskTracker::new(),
             bad_data: Noticed::default(),
             via_name,
+            via_header,
             own,
         })
     }
