@@ -182,13 +182,17 @@ async fn garbage_in_redis_is_skipped() {
         .publish(keys::broadcast_channel("hydra-router"), r#"{"to":"hydra-router:/","frm":"x:/","bdy":{"action":"refresh","serviceName":"junk-service"}}"#)
         .await
         .unwrap();
-    let v = refresh_and_list_routes(&http, &router.base, &ok, 20).await;
-    let junk = v["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["serviceName"] == "junk-service")
-        .unwrap();
+    // The refresh message is read after a megabyte of junk: wait for it to be handled.
+    let junk = hydra_testkit::wait_for(Duration::from_secs(10), "junk-service listed", || async {
+        let v = refresh_and_list_routes(&http, &router.base, &ok, 20).await;
+        v["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["serviceName"] == "junk-service")
+            .cloned()
+    })
+    .await;
     assert_eq!(
         junk["routes"],
         json!(["[get]/ok/:id"]),
