@@ -13,12 +13,18 @@ use crate::config::RouterConfig;
 use crate::error::Refusal;
 use crate::gateway::Gateway;
 pub use crate::resolve::{resolve, Target};
+use crate::server::Handler;
 use crate::tracer::tracer_id;
 use crate::{admin, ws};
 
 /// The router's HTTP application (every path goes through [`dispatch`]).
 pub fn app<G: Gateway>(gateway: Arc<G>) -> Router {
     Router::new().fallback(dispatch::<G>).with_state(gateway)
+}
+
+/// [`dispatch`] as the server calls it, with no application framework between.
+pub fn handler<G: Gateway>(gateway: Arc<G>) -> Handler {
+    Arc::new(move |req| Box::pin(dispatch(State(gateway.clone()), req)))
 }
 
 /// The admin-only application, for a separate (e.g. loopback) listener.

@@ -190,7 +190,7 @@ impl Router {
         };
         tasks.spawn(server::serve(
             listener,
-            app::app(state.clone()),
+            app::handler(state.clone()),
             shutdown_token.clone(),
             DRAIN,
             hrt,
@@ -203,7 +203,7 @@ impl Router {
         if let Some(l) = admin {
             tasks.spawn(server::serve(
                 l,
-                app::admin_app(state.clone()),
+                server::handler_of(app::admin_app(state.clone())),
                 shutdown_token.clone(),
                 DRAIN,
                 hrt,

@@ -3,27 +3,42 @@
 //! graceful drain on shutdown.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::Request;
+use axum::http::{Request, Response};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// Largest request head (request line and headers) accepted.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
+/// What answers each request (its peer address is in its extensions as [`Peer`]).
+pub type Handler = Arc<
+    dyn Fn(Request<Body>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
+>;
+
+/// An axum application as a [`Handler`].
+pub fn handler_of(app: Router) -> Handler {
+    Arc::new(move |req| {
+        let app = app.clone();
+        Box::pin(async move { app.oneshot(req).await.unwrap_or_else(|e| match e {}) })
+    })
+}
+
 /// Whether what the connections started (WebSocket sessions) has ended: a server thread stays
 /// up, within the drain time, until it has.
 pub type Settled = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
-/// Serves `app` on `listener` until `stop` is cancelled, then drains connections for up to `drain`.
+/// Serves `handler` on `listener` until `stop` is cancelled, then drains connections for up to `drain`.
 ///
 /// With `threads` above 1, the connections are handed out in turn to that many threads, each
 /// with a single-threaded runtime of its own (and, through [`RouterState::upstream`], its own
@@ -33,7 +48,7 @@ pub type Settled = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 /// [`RouterState::upstream`]: crate::RouterState::upstream
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    app: Router,
+    handler: Handler,
     stop: CancellationToken,
     drain: Duration,
     header_read_timeout: Duration,
@@ -41,7 +56,7 @@ pub async fn serve(
     settled: Settled,
 ) {
     if threads <= 1 {
-        let mut here = Lane::new(app, stop.clone(), header_read_timeout);
+        let mut here = Lane::new(handler, stop.clone(), header_read_timeout);
         accept(&listener, &stop, |stream, peer| {
             here.start(stream, peer);
             Ok(())
@@ -55,7 +70,7 @@ pub async fn serve(
     for i in 0..threads {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(std::net::TcpStream, SocketAddr)>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-        let lane = Lane::new(app.clone(), stop.clone(), header_read_timeout);
+        let lane = Lane::new(handler.clone(), stop.clone(), header_read_timeout);
         let settled = settled.clone();
         let started = std::thread::Builder::new()
             .name(format!("http-{i}"))
@@ -125,21 +140,21 @@ async fn accept(
 
 /// The connections served on one runtime.
 struct Lane {
-    app: Router,
+    handler: Handler,
     stop: CancellationToken,
     http: hyper::server::conn::http1::Builder,
     connections: tokio::task::JoinSet<()>,
 }
 
 impl Lane {
-    fn new(app: Router, stop: CancellationToken, header_read_timeout: Duration) -> Self {
+    fn new(handler: Handler, stop: CancellationToken, header_read_timeout: Duration) -> Self {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout)
             .max_buf_size(MAX_HEADER_BYTES)
             .keep_alive(true);
         Self {
-            app,
+            handler,
             stop,
             http,
             connections: tokio::task::JoinSet::new(),
@@ -173,21 +188,15 @@ impl Lane {
     /// Serves one connection: HTTP/1.1 with upgrades, the peer address for handlers, and a
     /// graceful end (the request in flight finishes) when the router stops.
     fn start(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
-        let app = self.app.clone();
-        let service = tower::service_fn(move |mut req: Request<Incoming>| {
+        let handler = self.handler.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            let app = app.clone();
-            async move {
-                Ok::<_, Infallible>(
-                    app.oneshot(req.map(Body::new))
-                        .await
-                        .unwrap_or_else(|e| match e {}),
-                )
-            }
+            let answer = handler(req.map(Body::new));
+            async move { Ok::<_, Infallible>(answer.await) }
         });
         let conn = self
             .http
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         let stopping = self.stop.clone();
         self.connections.spawn(async move {
