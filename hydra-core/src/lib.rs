@@ -26,6 +26,8 @@
 //! - [`queue`]: Redis message queues. [`config_store`]: stored configs (`cfg push/pull`).
 //! - [`api`]: HTTP calls to instances ([`Hydra::api_request`]).
 //! - [`error`]: [`HydraError`] and its [`ErrorKind`] (who caused it, whether a retry may help).
+//! - [`metrics`]: what the engine counts (messages sent, received and dropped, Redis
+//!   reconnects) through the `metrics` facade, for whatever recorder the program installs.
 //! - [`keys`]: every Redis key and channel name, in one place. [`response`]: Node's response
 //!   envelope. [`records`]: the JSON records in Redis.
 //!
@@ -46,6 +48,7 @@ pub mod health;
 mod hydra;
 mod instance;
 pub mod messaging;
+pub mod metrics;
 pub mod queue;
 mod registration;
 mod tasks;

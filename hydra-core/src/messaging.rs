@@ -16,6 +16,7 @@ use crate::discovery::Discovery;
 use crate::error::HydraError;
 use crate::instance::Instance;
 use crate::keys;
+use crate::metrics::{self as counts, DropReason};
 use crate::route::Route;
 use crate::umf::Umf;
 
@@ -50,6 +51,7 @@ impl Inbox {
     }
 
     fn deliver(&self, channel: &str, payload: &[u8]) {
+        counts::message_received();
         let msg = match std::str::from_utf8(payload)
             .map_err(|e| e.to_string())
             .and_then(|text| Umf::parse_valid(text).map_err(|e| e.to_string()))
@@ -57,6 +59,7 @@ impl Inbox {
             Ok(m) => m,
             Err(error) => {
                 tracing::warn!(%channel, bytes = payload.len(), %error, "dropping a message that is not valid UMF");
+                counts::messages_dropped(DropReason::Malformed, 1);
                 return;
             }
         };
@@ -68,6 +71,7 @@ impl Inbox {
                     "no signature"
                 };
                 tracing::warn!(%channel, mid = %msg.mid, from = %msg.from, "dropping a message with {why} (forceMessageSignature)");
+                counts::messages_dropped(DropReason::Signature, 1);
                 return;
             }
         }
@@ -82,6 +86,7 @@ impl Inbox {
         }
         if self.tx.send(msg).is_err() {
             tracing::debug!(%channel, "message received with no reader");
+            counts::messages_dropped(DropReason::NoReader, 1);
         }
     }
 }
@@ -118,6 +123,7 @@ impl Messages {
                         dropped = n,
                         "message reader too slow, oldest messages dropped"
                     );
+                    counts::messages_dropped(DropReason::ReaderLagged, n);
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
@@ -203,6 +209,7 @@ impl Messaging {
                     let _ = tx.send(());
                 }
                 None => {
+                    counts::redis_reconnected();
                     tracing::info!(service = %self.instance.service, "subscriptions re-established")
                 }
             }
@@ -263,6 +270,7 @@ impl Messaging {
                     "Unavailable {service} instance named {id}"
                 )));
             }
+            counts::message_sent();
             return Ok(());
         }
         // A random present instance; one that died since its last heartbeat has no subscriber,
@@ -275,6 +283,7 @@ impl Messaging {
                 .await?
                 > 0
             {
+                counts::message_sent();
                 return Ok(());
             }
         }
@@ -300,6 +309,7 @@ impl Messaging {
         }
         self.publish(&keys::broadcast_channel(service), &self.instance.wire(msg))
             .await?;
+        counts::message_sent();
         Ok(())
     }
 

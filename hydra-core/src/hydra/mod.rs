@@ -113,6 +113,7 @@ impl HydraBuilder {
     /// Invalid config, an address that cannot be determined, Redis unreachable.
     pub async fn connect(self) -> Result<Hydra, HydraError> {
         health::mark_start();
+        crate::metrics::register();
         let mut config = self.config;
         config.validate()?;
         let ip = address::advertised_ip(&config).await?;
