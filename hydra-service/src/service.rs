@@ -179,6 +179,17 @@ impl HydraService {
         let ip = address::advertised_ip(&self.config.hydra).await?;
         let listener = address::bind("0.0.0.0", &self.config.hydra.service_port).await?;
         let local = listener.local_addr()?;
+        // The recorder first, so the series hydra-core registers on connecting land in it.
+        let recorder = self
+            .settings
+            .metrics_port
+            .and_then(|_| crate::metrics::install());
+        let metrics = match (recorder, self.settings.metrics_port) {
+            (Some(handle), Some(port)) => crate::metrics::bind(port)
+                .await
+                .map(|listener| MetricsListener { listener, handle }),
+            _ => None,
+        };
         let hydra = Hydra::builder(self.config.hydra.clone())
             .port(local.port())
             .connect()
@@ -188,6 +199,8 @@ impl HydraService {
             service: self,
             listener,
             hydra,
+            recording: recorder.is_some(),
+            metrics,
         })
     }
 
@@ -206,6 +219,26 @@ pub struct BoundService {
     service: HydraService,
     listener: tokio::net::TcpListener,
     hydra: Hydra,
+    /// Whether requests are recorded (a Prometheus recorder is installed).
+    recording: bool,
+    metrics: Option<MetricsListener>,
+}
+
+/// The bound `/metrics` port and the recorder it shows.
+#[derive(Debug)]
+struct MetricsListener {
+    listener: tokio::net::TcpListener,
+    handle: &'static metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// A task aborted when this is dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl BoundService {
@@ -222,6 +255,13 @@ impl BoundService {
         self.listener.local_addr()
     }
 
+    /// Where `GET /metrics` is served: `None` when `metricsPort` is `0` or could not be bound.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|m| m.listener.local_addr().ok())
+    }
+
     /// Serves in the background: registers, then returns a handle to stop it (for tests and for
     /// embedding a service in a larger program).
     ///
@@ -229,8 +269,10 @@ impl BoundService {
     /// Registration errors.
     pub async fn spawn(self) -> Result<RunningService, HydraError> {
         let addr = self.local_addr()?;
+        let metrics_addr = self.metrics_addr();
         let hydra = self.hydra.clone();
-        RunningService::start(addr, hydra, |stop| self.serve(stop)).await
+        let running = RunningService::start(addr, hydra, |stop| self.serve(stop)).await?;
+        Ok(running.with_metrics_addr(metrics_addr))
     }
 
     /// Registers the instance and its routes, serves until `shutdown` completes, then withdraws
@@ -244,12 +286,17 @@ impl BoundService {
             service,
             listener,
             hydra,
+            recording,
+            metrics,
         } = self;
         hydra.register_service().await?;
         hydra.register_routes(&service.routes).await?;
         let local_port = listener.local_addr()?.port();
         let drain = service.settings.drain_timeout;
-        let app = build_app(service, hydra.clone());
+        // Served until this function returns, however it returns.
+        let _metrics =
+            metrics.map(|m| AbortOnDrop(tokio::spawn(crate::metrics::serve(m.listener, m.handle))));
+        let app = build_app(service, hydra.clone(), recording);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -289,6 +336,7 @@ impl BoundService {
 #[derive(Debug)]
 pub struct RunningService {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     hydra: Hydra,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), HydraError>>,
@@ -323,10 +371,24 @@ impl RunningService {
         }
         Ok(Self {
             addr,
+            metrics_addr: None,
             hydra,
             stop: Some(stop),
             task,
         })
+    }
+
+    /// The same, telling [`metrics_addr`](Self::metrics_addr) where `/metrics` is served (for
+    /// services with their own serve function: [`BoundService::metrics_addr`]).
+    #[must_use]
+    pub fn with_metrics_addr(mut self, addr: Option<SocketAddr>) -> Self {
+        self.metrics_addr = addr;
+        self
+    }
+
+    /// Where `GET /metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The instance id.
@@ -363,7 +425,7 @@ impl RunningService {
     }
 }
 
-fn build_app(service: HydraService, hydra: Hydra) -> Router {
+fn build_app(service: HydraService, hydra: Hydra, recording: bool) -> Router {
     let powered_by = HeaderValue::from_str(&format!(
         "{}/{}",
         hydra.service_name(),
@@ -385,10 +447,17 @@ fn build_app(service: HydraService, hydra: Hydra) -> Router {
     if let Some(n) = service.settings.concurrency_limit {
         app = app.layer(tower::limit::ConcurrencyLimitLayer::new(n));
     }
-    app.layer(middleware::from_fn_with_state(limit, body_limit_layer))
+    app = app
+        .layer(middleware::from_fn_with_state(limit, body_limit_layer))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(powered_by, common_headers))
-        .layer(Extension(hydra))
+        .layer(Extension(hydra));
+    if recording {
+        // Outermost, so the time and status are what the client sees; a router layer runs
+        // after routing, so the matched route template is known.
+        app = app.layer(middleware::from_fn(crate::metrics::track));
+    }
+    app
 }
 
 async fn health(Extension(hydra): Extension<Hydra>) -> Envelope {

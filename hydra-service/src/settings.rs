@@ -12,6 +12,8 @@ use serde_json::Value;
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// Default time in-flight requests get to finish after SIGTERM.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default port of the `/metrics` listener (the OpenTelemetry Prometheus exporter's).
+pub const DEFAULT_METRICS_PORT: u16 = 9464;
 
 /// A setting whose value cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,6 +79,9 @@ pub struct ServiceSettings {
     pub concurrency_limit: Option<usize>,
     /// Time in-flight requests get after a shutdown signal (`drainTimeout`, seconds, default 10).
     pub drain_timeout: Duration,
+    /// The port `/metrics` is served on, apart from the service port (`metricsPort`, default
+    /// 9464); `None` (`0` in the config) serves no metrics.
+    pub metrics_port: Option<u16>,
 }
 
 impl Default for ServiceSettings {
@@ -86,6 +91,7 @@ impl Default for ServiceSettings {
             request_timeout: None,
             concurrency_limit: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            metrics_port: Some(DEFAULT_METRICS_PORT),
         }
     }
 }
@@ -94,7 +100,8 @@ impl ServiceSettings {
     /// Reads the settings from `config`'s `hydra` branch.
     ///
     /// # Errors
-    /// [`SettingError`] for a value that is not a whole number, or a `concurrencyLimit` of 0.
+    /// [`SettingError`] for a value that is not a whole number, a `concurrencyLimit` of 0, or a
+    /// `metricsPort` above 65535.
     pub fn from_config(config: &Config) -> Result<Self, SettingError> {
         let read = |key: &str| whole_number(&format!("hydra.{key}"), config.hydra.extra.get(key));
         let d = Self::default();
@@ -106,11 +113,23 @@ impl ServiceSettings {
                 "a whole number above 0",
             ));
         }
+        let metrics_port = match read("metricsPort")? {
+            None => d.metrics_port,
+            Some(0) => None,
+            Some(n) => Some(u16::try_from(n).map_err(|_| {
+                SettingError::new(
+                    "hydra.metricsPort",
+                    &Value::from(n),
+                    "a port number (0 to 65535; 0 serves no metrics)",
+                )
+            })?),
+        };
         Ok(Self {
             body_limit: read("bodyLimit")?.map_or(d.body_limit, |n| n as usize),
             request_timeout: read("requestTimeout")?.map(Duration::from_secs),
             concurrency_limit: concurrency_limit.map(|n| n as usize),
             drain_timeout: read("drainTimeout")?.map_or(d.drain_timeout, Duration::from_secs),
+            metrics_port,
         })
     }
 }
@@ -130,7 +149,7 @@ mod tests {
     #[test]
     fn missing_keys_keep_their_defaults_and_numeric_strings_count() {
         assert_eq!(settings(json!({})).unwrap(), ServiceSettings::default());
-        let s = settings(json!({"bodyLimit": "2048", "requestTimeout": 3, "concurrencyLimit": 4, "drainTimeout": " 5 "}))
+        let s = settings(json!({"bodyLimit": "2048", "requestTimeout": 3, "concurrencyLimit": 4, "drainTimeout": " 5 ", "metricsPort": "9100"}))
             .unwrap();
         assert_eq!(
             s,
@@ -139,8 +158,11 @@ mod tests {
                 request_timeout: Some(Duration::from_secs(3)),
                 concurrency_limit: Some(4),
                 drain_timeout: Duration::from_secs(5),
+                metrics_port: Some(9100),
             }
         );
+        let off = settings(json!({"metricsPort": 0})).unwrap();
+        assert_eq!(off.metrics_port, None);
     }
 
     #[test]
@@ -151,6 +173,8 @@ mod tests {
             ("drainTimeout", json!(1.5)),
             ("concurrencyLimit", json!(true)),
             ("concurrencyLimit", json!(0)),
+            ("metricsPort", json!(65536)),
+            ("metricsPort", json!("metrics")),
         ] {
             let e = settings(json!({ key: value.clone() })).unwrap_err();
             assert_eq!(e.key, format!("hydra.{key}"));

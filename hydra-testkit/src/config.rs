@@ -30,14 +30,15 @@ pub async fn registered_service(redis: &RedisServer, name: &str) -> Hydra {
 }
 
 /// A binary's whole config for a test: its built-in `defaults` document on `redis`, advertised on
-/// 127.0.0.1, with `settings` (an object) merged into the `hydra` branch, where `HYDRA_SERVICE`
-/// would put them.
+/// 127.0.0.1, serving no `/metrics` (`metricsPort` 0: tests share a host, and one port), with
+/// `settings` (an object) merged into the `hydra` branch, where `HYDRA_SERVICE` would put them.
 ///
 /// # Panics
 /// When the result is not a valid config.
 pub fn service_document(redis: &RedisServer, mut defaults: Value, settings: &Value) -> Config {
     defaults["hydra"]["serviceIP"] = json!("127.0.0.1");
     defaults["hydra"]["redis"] = json!({"url": redis.url()});
+    defaults["hydra"]["metricsPort"] = json!(0);
     if let Value::Object(m) = settings {
         for (k, v) in m {
             defaults["hydra"][k] = v.clone();

@@ -375,9 +375,16 @@ async fn config_file_and_bad_config() {
 #[tokio::test]
 async fn a_bad_setting_exits_64_naming_it() {
     let redis = RedisServer::start();
-    for (key, value) in [("slowDelayMs", json!("3s")), ("responseDelayMs", json!(-1))] {
+    for (key, value) in [
+        ("slowDelayMs", json!("3s")),
+        ("responseDelayMs", json!(-1)),
+        ("hydra.metricsPort", json!(70000)),
+    ] {
         let mut doc = hello_service::defaults();
-        doc[key] = value.clone();
+        match key.split_once('.') {
+            Some((branch, name)) => doc[branch][name] = value.clone(),
+            None => doc[key] = value.clone(),
+        }
         let named = [key, &value.to_string()];
         assert_config_refused(
             env!("CARGO_BIN_EXE_hello-service"),

@@ -149,8 +149,10 @@ impl HppService {
     /// Registration errors.
     pub async fn spawn(self) -> Result<RunningPlayer, HydraError> {
         let addr = self.local_addr()?;
+        let metrics_addr = self.bound.metrics_addr();
         let hydra = self.hydra().clone();
-        RunningPlayer::start(addr, hydra, |stop| self.serve(stop)).await
+        let running = RunningPlayer::start(addr, hydra, |stop| self.serve(stop)).await?;
+        Ok(running.with_metrics_addr(metrics_addr))
     }
 
     /// Registers and plays until `shutdown` completes. Then potatoes held are passed on at once,
