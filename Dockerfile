@@ -98,7 +98,8 @@ LABEL org.opencontainers.image.title="hello-service" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=builder /out/hello-service /usr/local/bin/hello-service
 COPY deploy/config/docker/hello-service.json /app/config/config.json
-EXPOSE 5000
+# The service port, and /metrics (hydra.metricsPort).
+EXPOSE 5000 9464
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/hello-service", "--healthcheck"]
 ENTRYPOINT ["/usr/local/bin/hello-service"]
@@ -110,7 +111,8 @@ LABEL org.opencontainers.image.title="hpp-service" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=builder /out/hpp-service /usr/local/bin/hpp-service
 COPY deploy/config/docker/hpp-service.json /app/config/config.json
-EXPOSE 5001
+# The service port, and /metrics (hydra.metricsPort).
+EXPOSE 5001 9464
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/hpp-service", "--healthcheck"]
 ENTRYPOINT ["/usr/local/bin/hpp-service"]

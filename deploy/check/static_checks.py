@@ -33,6 +33,8 @@ BUILD_COMMAND = (
 )
 HEALTH_PATHS = {"hydra-router": "/v1/router/health", "hello-service": "/_health", "hpp-service": "/_health"}
 SWARM_SUBNET_PREFIX = "10.0.9."
+# The servers on hydra-service, which serve /metrics on a port of their own (hydra.metricsPort).
+METRICS_SERVERS = ("hello-service", "hpp-service")
 
 results = []
 
@@ -88,6 +90,19 @@ def load_json(rel):
     except (OSError, ValueError) as e:
         check(f"{rel} is valid JSON", False, str(e))
         return None
+
+
+def default_metrics_port():
+    """hydra-service's default metricsPort, from its source."""
+    text = (ROOT / "hydra-service/src/settings.rs").read_text()
+    m = re.search(r"pub const DEFAULT_METRICS_PORT: u16 = (\d+);", text)
+    return int(m.group(1)) if m else None
+
+
+def metrics_port(config):
+    """The port a service with CONFIG serves /metrics on (None: none)."""
+    port = int(((config or {}).get("hydra") or {}).get("metricsPort", default_metrics_port()) or 0)
+    return port or None
 
 
 # ---- Dockerfile ------------------------------------------------------------------------------
@@ -196,8 +211,11 @@ def check_dockerfile():
         doc = load_json(cfg[0]) if ok else None
         port = (doc or {}).get("hydra", {}).get("servicePort")
         configs[target] = port
-        expose = stage_value(stages, target, "EXPOSE")
-        check(f"{target}: EXPOSE {port} (the config's servicePort)", str(port) == str(expose), f"EXPOSE {expose}")
+        expose = (stage_value(stages, target, "EXPOSE") or "").split()
+        check(f"{target}: EXPOSE {port} (the config's servicePort)", expose[:1] == [str(port)], f"EXPOSE {expose}")
+        if target in METRICS_SERVERS:
+            metrics = metrics_port(doc)
+            check(f"{target}: EXPOSE {metrics} (the config's metricsPort)", str(metrics) in expose[1:], f"EXPOSE {expose}")
         hc = stage_value(stages, target, "HEALTHCHECK") or ""
         cmd = re.search(r"CMD\s+(\[.*\])", hc)
         try:
@@ -389,6 +407,14 @@ def check_stack(image_ports):
                 f"stack: {name} servicePort {hydra.get('servicePort')} as the image exposes",
                 hydra.get("servicePort") == image_ports.get(name),
             )
+            if name in METRICS_SERVERS:
+                labels = deploy.get("labels") or {}
+                check(
+                    f"stack: {name} labelled for the Prometheus scrape (hydra.service, hydra.metrics.port = its metricsPort)",
+                    labels.get("hydra.service") == name
+                    and str(labels.get("hydra.metrics.port")) == str(metrics_port(cfg)),
+                    f"{labels}",
+                )
             drain = hydra.get("drainTimeout", 10)
             grace = seconds(svc.get("stop_grace_period", "10s"))
             check(f"stack: {name} stop_grace_period ({grace:.0f} s) covers its drain ({drain} s)", grace > drain)
@@ -417,6 +443,54 @@ def check_stack(image_ports):
         )
 
 
+def check_prometheus():
+    """The scrape config finds the stack's tasks as the stack labels them."""
+    doc = load_yaml("deploy/prometheus/prometheus.yml")
+    if not doc:
+        return
+    jobs = [j for j in doc.get("scrape_configs") or [] if j.get("dockerswarm_sd_configs")]
+    if not check("prometheus.yml: a scrape job with Docker Swarm service discovery", len(jobs) == 1):
+        return
+    job = jobs[0]
+    sd = job["dockerswarm_sd_configs"]
+    check(
+        "prometheus.yml: swarm tasks found through the Docker socket",
+        all(c.get("role") == "tasks" and str(c.get("host", "")).startswith("unix://") for c in sd),
+    )
+    check("prometheus.yml: scrapes /metrics", job.get("metrics_path", "/metrics") == "/metrics")
+    relabel = job.get("relabel_configs") or []
+
+    def rule(source, action=None, target=None):
+        return [
+            r for r in relabel
+            if source in (r.get("source_labels") or [])
+            and (action is None or r.get("action", "replace") == action)
+            and (target is None or r.get("target_label") == target)
+        ]
+
+    check(
+        "prometheus.yml: keeps the tasks of services labelled hydra.metrics.port",
+        rule("__meta_dockerswarm_service_label_hydra_metrics_port", "keep"),
+    )
+    address = rule("__meta_dockerswarm_service_label_hydra_metrics_port", target="__address__")
+    check("prometheus.yml: scrapes the port the label names", address)
+    for r in address:
+        got = re.sub(r"^" + r.get("regex", "(.*)") + "$", r.get("replacement", "$1").replace("$", "\\"), "10.0.9.7:80;9464")
+        check("prometheus.yml: the address rewrite gives task-ip:metrics-port", got == "10.0.9.7:9464", got)
+    network = rule("__meta_dockerswarm_network_name", "keep")
+    check(
+        "prometheus.yml: one target per task, its address on servicenet",
+        network and all(re.fullmatch(r.get("regex", ""), "servicenet") for r in network),
+    )
+    check(
+        "prometheus.yml: the Hydra service name (label hydra.service) as `service`",
+        rule("__meta_dockerswarm_service_label_hydra_service", target="service"),
+    )
+    dash = load_json("deploy/grafana/hydra-services.json")
+    if dash:
+        check("grafana: the dashboard has a uid and panels", dash.get("uid") and dash.get("panels"))
+
+
 def check_readme():
     try:
         text = (ROOT / "deploy/README.md").read_text()
@@ -428,7 +502,7 @@ def check_readme():
         "--subnet 10.0.9.0/24", "cfg push", "docker stack deploy", "docker service scale",
         "docker service update", "docker service rm", "dockersamples/visualizer", "/v1/hpp/startgame",
         "deploy/scripts/create-node", "deploy/scripts/remove-node", "docker compose up",
-        "scripts/demo.sh",
+        "scripts/demo.sh", "deploy/prometheus/prometheus.yml", "deploy/grafana/hydra-services.json",
     ):
         check(f"deploy/README.md covers `{needle}`", needle in text)
 
@@ -469,6 +543,7 @@ def main():
     check_configs(ports)
     check_compose(ports)
     check_stack(ports)
+    check_prometheus()
     check_readme()
     return 1 if False in results else 0
 

@@ -4,7 +4,7 @@
 //! The recorder is the process's, shared by every test here: each test holds [`SERIAL`] and
 //! looks at what changed while it ran.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use axum::extract::Path;
@@ -12,7 +12,7 @@ use axum::http::Method;
 use hydra_core::{keys, Umf};
 use hydra_service::{Envelope, HydraService, RunningService};
 use hydra_testkit::{free_port, registered_service, service_document, wait_for, RedisServer};
-use serde_json::json;
+use serde_json::{json, Value};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -238,4 +238,230 @@ async fn a_metrics_port_that_is_taken_leaves_the_service_serving() {
     // metricsPort 0: none served.
     let bound = service(&redis, "metrics-off", 0).bind().await.unwrap();
     assert_eq!(bound.metrics_addr(), None);
+}
+
+/// Words of PromQL that name no metric: aggregations and keywords.
+const PROMQL_WORDS: &[&str] = &[
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+    "group",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "bool",
+    "inf",
+    "nan",
+];
+
+/// Words after which a list of label names follows in parentheses.
+const LABEL_LIST_WORDS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+
+/// The metric names and label names a PromQL expression uses (or a Grafana variable query,
+/// `label_values(metric, label)`).
+fn promql_names(expr: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    if let Some(args) = expr
+        .trim()
+        .strip_prefix("label_values(")
+        .and_then(|a| a.strip_suffix(')'))
+    {
+        let (selector, label) = args.rsplit_once(',').unwrap_or(("", args));
+        let (metrics, mut labels) = promql_names(selector);
+        labels.insert(label.trim().to_string());
+        return (metrics, labels);
+    }
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let chars: Vec<char> = expr.chars().collect();
+    let next_char = |from: usize| chars[from..].iter().copied().find(|c| !c.is_whitespace());
+    let (mut metrics, mut labels) = (BTreeSet::new(), BTreeSet::new());
+    let (mut in_selector, mut in_label_list, mut list_follows) = (false, false, false);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '"' | '\'' | '`' => {
+                i += 1;
+                while i < chars.len() && chars[i] != c {
+                    i += if chars[i] == '\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            '[' => {
+                while i < chars.len() && chars[i] != ']' {
+                    i += 1;
+                }
+            }
+            '{' | '}' => {
+                in_selector = c == '{';
+                i += 1;
+            }
+            '(' => {
+                in_label_list = list_follows;
+                list_follows = false;
+                i += 1;
+            }
+            ')' => {
+                in_label_list = false;
+                i += 1;
+            }
+            // Grafana variables, numbers and durations.
+            '$' | '0'..='9' => {
+                i += 1;
+                while i < chars.len() && (is_word(chars[i]) || chars[i] == '.') {
+                    i += 1;
+                }
+            }
+            c if is_word(c) => {
+                let start = i;
+                while i < chars.len() && is_word(chars[i]) {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                if in_selector || in_label_list {
+                    labels.insert(word);
+                } else if LABEL_LIST_WORDS.contains(&word.as_str()) {
+                    list_follows = next_char(i) == Some('(');
+                } else if next_char(i) != Some('(') && !PROMQL_WORDS.contains(&word.as_str()) {
+                    metrics.insert(word);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    (metrics, labels)
+}
+
+#[test]
+fn promql_names_are_told_apart() {
+    let (metrics, labels) = promql_names(
+        "histogram_quantile(0.99, sum by (service, le) (rate(a_bucket{x=~\"$v\", y!=\"b{c}\"}[5m]))) / ignoring (z) sum(b_total) + count(up == 1)",
+    );
+    assert_eq!(
+        metrics.into_iter().collect::<Vec<_>>(),
+        ["a_bucket", "b_total", "up"]
+    );
+    assert_eq!(
+        labels.into_iter().collect::<Vec<_>>(),
+        ["le", "service", "x", "y", "z"]
+    );
+    let (metrics, labels) = promql_names("label_values(m_count{job=\"j\"}, service)");
+    assert_eq!(metrics.into_iter().collect::<Vec<_>>(), ["m_count"]);
+    assert_eq!(labels.into_iter().collect::<Vec<_>>(), ["job", "service"]);
+}
+
+/// Every query string of a Grafana dashboard: panel targets' `expr`, variables' queries.
+fn dashboard_queries(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("expr" | "definition", Value::String(q)) => out.push(q.clone()),
+                    ("query", Value::String(q)) if q.contains('(') => out.push(q.clone()),
+                    _ => dashboard_queries(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| dashboard_queries(v, out)),
+        _ => {}
+    }
+}
+
+/// The sample names and label names of a scrape.
+fn exported_names(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let (mut names, mut labels) = (BTreeSet::new(), BTreeSet::new());
+    for series in samples(text).into_keys() {
+        let (name, rest) = series.split_once('{').unwrap_or((&series, ""));
+        names.insert(name.to_string());
+        // `k="v",k="v"}`: label values here hold no `",`.
+        for pair in rest.trim_end_matches('}').split("\",") {
+            if let Some((k, _)) = pair.split_once('=') {
+                labels.insert(k.to_string());
+            }
+        }
+    }
+    (names, labels)
+}
+
+#[tokio::test]
+async fn the_dashboard_and_the_scrape_config_ask_only_for_what_a_service_exports() {
+    let _serial = SERIAL.lock().await;
+    let root = hydra_testkit::workspace_root();
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("deploy/grafana/hydra-services.json")).unwrap(),
+    )
+    .unwrap();
+    let scrape_config =
+        std::fs::read_to_string(root.join("deploy/prometheus/prometheus.yml")).unwrap();
+    let mut queries = Vec::new();
+    dashboard_queries(&dashboard, &mut queries);
+    assert!(queries.len() >= 10, "only {} queries found", queries.len());
+
+    // A service that has served a request: every series it exports is there.
+    let redis = RedisServer::start();
+    let svc = start(&redis, "metrics-dashboard").await;
+    let r = reqwest::get(format!("{}/v1/x/1", svc.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (mut metrics, mut labels) = exported_names(&scrape(&svc).await.1);
+    svc.stop().await.unwrap();
+
+    // Prometheus adds `up` and the labels `job` and `instance` to every target, and the scrape
+    // config the labels it relabels into.
+    metrics.insert("up".into());
+    labels.extend(["job".to_string(), "instance".to_string()]);
+    let line_values = |key: &str| -> Vec<String> {
+        scrape_config
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(key))
+            .map(|v| v.trim().to_string())
+            .collect()
+    };
+    let target_labels = line_values("target_label:");
+    labels.extend(
+        target_labels
+            .iter()
+            .filter(|l| !l.starts_with("__"))
+            .cloned(),
+    );
+    assert!(
+        target_labels.contains(&"service".to_string()),
+        "the scrape config sets no `service` label: {target_labels:?}"
+    );
+    assert_eq!(line_values("metrics_path:"), ["/metrics"]);
+    let jobs = line_values("- job_name:");
+
+    let mut unknown = Vec::new();
+    for q in &queries {
+        let (m, l) = promql_names(q);
+        unknown.extend(m.difference(&metrics).map(|m| format!("metric {m} in {q}")));
+        unknown.extend(l.difference(&labels).map(|l| format!("label {l} in {q}")));
+        for job in q.split("job=\"").skip(1) {
+            let job = job.split('"').next().unwrap_or_default().to_string();
+            if !jobs.contains(&job) {
+                unknown.push(format!("job {job} (not in the scrape config) in {q}"));
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "the dashboard asks for what no service exports:\n{}",
+        unknown.join("\n")
+    );
 }
