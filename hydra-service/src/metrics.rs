@@ -13,7 +13,6 @@
 //! One recorder per process, installed by the first service that serves metrics: the services
 //! of one process share it, and each one's `/metrics` shows the process's figures.
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -151,14 +150,16 @@ pub(crate) async fn bind(port: u16) -> Option<TcpListener> {
 
 /// Serves `GET /metrics` from `handle` on `listener` (until the task is dropped).
 pub(crate) async fn serve(listener: TcpListener, handle: &'static PrometheusHandle) {
-    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| String::new(), |a| a.to_string());
     let app = Router::new().route(
         "/metrics",
         axum::routing::get(move || async move {
             ([(header::CONTENT_TYPE, CONTENT_TYPE)], handle.render()).into_response()
         }),
     );
-    tracing::info!(?addr, "serving /metrics");
+    tracing::info!(%addr, "serving /metrics");
     if let Err(e) = axum::serve(listener, app).await {
         tracing::warn!(error = %e, "the /metrics listener stopped");
     }
