@@ -14,6 +14,8 @@
 //! - [`pool`]: present instances, refreshed in the background (no Redis on the hot path), with
 //!   outlier ejection.
 //! - [`proxy`]: forwarding, retries on another instance, Node's JSON envelope rewrite and gzip.
+//! - [`upstream`]: the connections to instances, kept open, one idle list per server thread (no
+//!   lock and no wake-up of another thread on the way).
 //! - [`error`]: every error answer the router makes itself, its status chosen in one place; 5xx
 //!   answers never carry internal error text.
 //! - [`reply`]: the router's JSON answers, built by hydra-service's one JSON response builder
@@ -45,6 +47,7 @@ pub mod server;
 pub mod state;
 pub mod table;
 pub mod tracer;
+pub mod upstream;
 pub mod ws;
 
 use std::future::Future;

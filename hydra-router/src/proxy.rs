@@ -12,12 +12,12 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Re
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hydra_core::response;
-use hyper::body::Incoming;
 
 use crate::config::RouterConfig;
 use crate::error::Refusal;
 use crate::pool::Instance;
 use crate::state::RouterState;
+use crate::upstream::{self, Returning};
 
 /// Largest JSON answer the router rewrites; larger ones pass through untouched.
 const MAX_JSON_REWRITE: usize = 16 * 1024 * 1024;
@@ -176,7 +176,7 @@ pub async fn forward(
         let instances = pick_instances(&f)?;
         let upstream = Upstream {
             method: &parts.method,
-            path_and_query,
+            uri: origin_form(&parts.uri, path_and_query)?,
             headers,
             body,
         };
@@ -324,25 +324,32 @@ fn pick_instances(f: &Forwarding<'_>) -> Result<Vec<Arc<Instance>>, Refusal> {
         .collect())
 }
 
+/// The request target sent to the instance: the client's own when the route kept it as it was.
+fn origin_form(client: &Uri, path_and_query: &str) -> Result<Uri, Refusal> {
+    if client.scheme().is_none()
+        && client.path_and_query().map(|p| p.as_str()) == Some(path_and_query)
+    {
+        return Ok(client.clone());
+    }
+    path_and_query
+        .parse()
+        .map_err(|_| Refusal::BadRequest("invalid request path".into()))
+}
+
 /// The request as every instance gets it.
 struct Upstream<'a> {
     method: &'a Method,
-    path_and_query: &'a str,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 }
 
 impl Upstream<'_> {
     /// The request for `instance`; with `last`, the headers are moved into it rather than copied.
-    fn to(&mut self, instance: &Instance, last: bool) -> Result<Request<Full<Bytes>>, Refusal> {
-        let uri: Uri = format!("http://{}{}", instance.authority, self.path_and_query)
-            .parse()
-            .map_err(|_| Refusal::BadRequest("invalid request path".into()))?;
-        let mut out = Request::builder()
-            .method(self.method.clone())
-            .uri(uri)
-            .body(Full::new(self.body.clone()))
-            .expect("request parts are valid");
+    fn to(&mut self, instance: &Instance, last: bool) -> Request<Full<Bytes>> {
+        let mut out = Request::new(Full::new(self.body.clone()));
+        *out.method_mut() = self.method.clone();
+        *out.uri_mut() = self.uri.clone();
         *out.headers_mut() = if last {
             std::mem::take(&mut self.headers)
         } else {
@@ -350,7 +357,7 @@ impl Upstream<'_> {
         };
         out.headers_mut()
             .insert(header::HOST, instance.host.clone());
-        Ok(out)
+        out
     }
 }
 
@@ -361,14 +368,14 @@ async fn send_with_retry(
     f: &Forwarding<'_>,
     mut upstream: Upstream<'_>,
     instances: Vec<Arc<Instance>>,
-) -> Result<Response<Incoming>, Refusal> {
+) -> Result<Response<Returning>, Refusal> {
     let (state, service, tracer) = (f.state, f.service, f.tracer);
     let timeout = state.config.request_timeout;
     let count = instances.len();
     for (i, instance) in instances.into_iter().enumerate() {
-        let out = upstream.to(&instance, i + 1 == count)?;
+        let out = upstream.to(&instance, i + 1 == count);
         let under_way = instance.start_request();
-        let answer = tokio::time::timeout(timeout, state.upstream().request(out)).await;
+        let answer = tokio::time::timeout(timeout, upstream::send(&instance.authority, out)).await;
         drop(under_way);
         match answer {
             Err(_) => {
@@ -414,7 +421,7 @@ async fn send_with_retry(
 /// anything else passed through.
 async fn shape_response(
     state: &RouterState,
-    resp: Response<Incoming>,
+    resp: Response<Returning>,
     tracer: &str,
     client_gzip: bool,
 ) -> Response<Body> {

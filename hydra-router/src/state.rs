@@ -5,12 +5,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderValue;
-use bytes::Bytes;
-use http_body_util::Full;
 use hydra_core::Hydra;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -93,31 +88,7 @@ impl Noticed {
     }
 }
 
-/// The client that forwards requests upstream.
-pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
-
-thread_local! {
-    /// Each thread's own upstream client: its pooled connections are driven by the runtime of
-    /// the thread that opened them, so a request never wakes another thread.
-    static UPSTREAM: UpstreamClient = new_upstream_client();
-}
-
-fn new_upstream_client() -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(2)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(256)
-        .build(connector)
-}
-
 impl RouterState {
-    /// The upstream client of the calling thread.
-    pub fn upstream(&self) -> UpstreamClient {
-        UPSTREAM.with(Clone::clone)
-    }
-
     /// State for `hydra` with `config`; `queuer` is the connection of the WebSocket queues.
     pub fn new(
         hydra: Hydra,

@@ -434,3 +434,99 @@ async fn steady_state_refresh_never_walks_the_keyspace() {
     assert_eq!(stat("keys"), 0, "KEYS in steady state");
     router.stop().await;
 }
+
+/// A service instance answered by hand, on `port` of 127.0.0.1: every request gets a small JSON
+/// answer; with `close_after_answer` the connection is then closed without a word (no
+/// `Connection: close`), as by a service with a very short keep-alive. Counts the connections
+/// it accepts.
+async fn hand_made_instance(
+    listener: tokio::net::TcpListener,
+    close_after_answer: bool,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        let body = r#"{"result":{"ok":true}}"#;
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if sock.write_all(answer.as_bytes()).await.is_err() || close_after_answer {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    accepted
+}
+
+/// Registers `name` at `port` with one route, `[get]/v1/{name}/x`.
+async fn register_at(redis: &RedisServer, name: &str, port: u16) -> hydra_core::Hydra {
+    let mut config = hydra_testkit::service_config(redis, name);
+    config.service_port = hydra_core::ServicePort::Fixed(port);
+    let h = hydra_core::Hydra::connect(config).await.unwrap();
+    h.register_service().await.unwrap();
+    h.register_routes(&[format!("[get]/v1/{name}/x")])
+        .await
+        .unwrap();
+    h
+}
+
+#[tokio::test]
+async fn connections_to_instances_are_kept_and_a_closed_one_fails_no_request() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    let http = reqwest::Client::new();
+
+    // Kept: a hundred requests one after another open a connection per server thread at most.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = hand_made_instance(listener, false).await;
+    let _kept = register_at(&redis, "kept", port).await;
+    let url = format!("{}/v1/kept/x", router.base);
+    until_status(&http, &url, 200).await;
+    for _ in 0..100 {
+        assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let opened = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(opened <= threads, "{opened} connections for 100 requests");
+
+    // Closed after every answer: each request finds its idle connection gone and opens another;
+    // none fails and the instance is never left out.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = hand_made_instance(listener, true).await;
+    let closing = register_at(&redis, "closing", port).await;
+    let url = format!("{}/v1/closing/x", router.base);
+    until_status(&http, &url, 200).await;
+    let before = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst) - before,
+        30
+    );
+    assert!(pool_ids(&router, "closing").contains(closing.instance_id()));
+    router.stop().await;
+}
