@@ -99,38 +99,38 @@ impl<'a> Scanner<'a> {
         self.eat(b'"')?;
         let mut escaped = false;
         loop {
-            let c = self.peek()?;
-            self.at += 1;
-            match c {
-                b'"' => return Some(escaped),
-                0..=0x1f => return None,
-                b'\\' => {
-                    escaped = true;
-                    match self.peek()? {
-                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
-                        b'u' => {
-                            // Only the control characters without a short form, lower-case hex.
-                            let hex = self.b.get(self.at + 1..self.at + 5)?;
-                            let code = match hex {
-                                [b'0', b'0', hi @ (b'0' | b'1'), lo] => {
-                                    let lo = match lo {
-                                        b'0'..=b'9' => lo - b'0',
-                                        b'a'..=b'f' => lo - b'a' + 10,
-                                        _ => return None,
-                                    };
-                                    (hi - b'0') * 16 + lo
-                                }
+            // Plain text up to the next quote or backslash, with no control character in it.
+            let rest = &self.b[self.at..];
+            let stop = memchr::memchr2(b'"', b'\\', rest)?;
+            if rest[..stop].iter().any(|&c| c < 0x20) {
+                return None;
+            }
+            self.at += stop + 1;
+            if rest[stop] == b'"' {
+                return Some(escaped);
+            }
+            escaped = true;
+            match self.peek()? {
+                b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+                b'u' => {
+                    // Only the control characters without a short form, lower-case hex.
+                    let code = match self.b.get(self.at + 1..self.at + 5)? {
+                        [b'0', b'0', hi @ (b'0' | b'1'), lo] => {
+                            let lo = match lo {
+                                b'0'..=b'9' => lo - b'0',
+                                b'a'..=b'f' => lo - b'a' + 10,
                                 _ => return None,
                             };
-                            if matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
-                                return None;
-                            }
-                            self.at += 5;
+                            (hi - b'0') * 16 + lo
                         }
                         _ => return None,
+                    };
+                    if matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                        return None;
                     }
+                    self.at += 5;
                 }
-                _ => {}
+                _ => return None,
             }
         }
     }

@@ -58,35 +58,28 @@ pub async fn dispatch<G: Gateway>(State(g): State<Arc<G>>, req: Request<Body>) -
     if req.method() == Method::OPTIONS {
         return options(g.config());
     }
-    let path = req.uri().path().to_string();
+    let path = req.uri().path();
     // The WebSocket gateway is at `/` and any service path; the router's own endpoints (and
     // `/metrics`) are plain HTTP behind the token, whatever the request asks to upgrade to.
-    if is_upgrade(&req) && (path == "/" || !admin::is_router_path(&path)) {
+    if is_upgrade(&req) && (path == "/" || !admin::is_router_path(path)) {
         return upgrade(g, req, peer).await;
     }
     if !path.starts_with('/') {
         // `*` or an authority: nothing here is addressed that way.
         return Refusal::BadRequest("the request target is not a path".into()).into_response(None);
     }
-    if admin::is_router_path(&path) {
+    if admin::is_router_path(path) {
         return admin(&*g, req, peer).await;
     }
     let tracer = tracer_id();
-    let query = req
-        .uri()
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    let method = req.method().as_str().to_lowercase();
-    let referer = req
-        .headers()
-        .get(header::REFERER)
-        .and_then(|v| v.to_str().ok());
     let found = g.route(&Target {
-        method: &method,
-        path: &path,
-        query: &query,
-        referer,
+        method: req.method().as_str(),
+        path,
+        query: req.uri().query(),
+        referer: req
+            .headers()
+            .get(header::REFERER)
+            .and_then(|v| v.to_str().ok()),
     });
     let Some((service, target)) = found else {
         return Refusal::NotFound.into_response(Some(&tracer));

@@ -21,7 +21,7 @@ struct ServiceCounts {
 /// Everything counted since start.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    services: Mutex<HashMap<String, ServiceCounts>>,
+    services: Mutex<HashMap<String, ServiceCounts, foldhash::fast::RandomState>>,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -33,10 +33,14 @@ impl Metrics {
     pub fn request(&self, service: &str, status: u16, took: Duration) {
         {
             let mut s = self.services.lock().expect("metrics lock");
-            let c = s.entry(service.to_string()).or_default();
-            *c.requests.entry(status).or_default() += 1;
-            if status >= 500 {
-                c.errors += 1;
+            if !s.contains_key(service) {
+                s.insert(service.to_string(), ServiceCounts::default());
+            }
+            if let Some(c) = s.get_mut(service) {
+                *c.requests.entry(status).or_default() += 1;
+                if status >= 500 {
+                    c.errors += 1;
+                }
             }
         }
         let secs = took.as_secs_f64();

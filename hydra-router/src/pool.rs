@@ -108,11 +108,15 @@ impl Health {
     }
 }
 
+/// A map looked up on every request: a fast hash (its keys, service names and instance ids from
+/// Redis, are not chosen by clients).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Present instances by service, with their health.
 #[derive(Debug, Default)]
 pub struct Pool {
-    by_service: RwLock<HashMap<String, Vec<Arc<Instance>>>>,
-    health: Mutex<HashMap<String, Health>>,
+    by_service: RwLock<FastMap<String, Vec<Arc<Instance>>>>,
+    health: Mutex<FastMap<String, Health>>,
     next: AtomicUsize,
 }
 
@@ -171,7 +175,7 @@ impl Pool {
         for list in map.values_mut() {
             list.sort_by(|a, b| a.id.cmp(&b.id));
         }
-        *self.by_service.write().expect("pool lock") = map;
+        *self.by_service.write().expect("pool lock") = map.into_iter().collect();
     }
 
     /// Sets the instances of one service (tests, external routes).
@@ -273,7 +277,8 @@ impl Pool {
 
     /// Every instance by service (for listings).
     pub fn snapshot(&self) -> HashMap<String, Vec<Arc<Instance>>> {
-        self.by_service.read().expect("pool lock").clone()
+        let map = self.by_service.read().expect("pool lock");
+        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }
 

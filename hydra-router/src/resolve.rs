@@ -6,12 +6,12 @@ use crate::table::RouteTable;
 /// What a request asks for, as far as choosing a service goes.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
-    /// Lower-case method.
+    /// The method, as sent (routes match it whatever its case).
     pub method: &'a str,
     /// The path, as sent.
     pub path: &'a str,
-    /// `?query` or empty.
-    pub query: &'a str,
+    /// The query, without its `?`, when the request has one.
+    pub query: Option<&'a str>,
     /// The `Referer` header, when it is text.
     pub referer: Option<&'a str>,
 }
@@ -47,7 +47,7 @@ pub fn resolve(
                 .find(|s| referer.contains(&format!("/{s}")))
                 .cloned()
         })
-        .map(|s| (s, format!("{path}{query}")))
+        .map(|s| (s, with_query(path, query)))
         .or_else(|| {
             let trimmed = path.trim_start_matches('/');
             let first = trimmed.split('/').next()?;
@@ -56,8 +56,16 @@ pub fn resolve(
             }
             let rest = &trimmed[first.len()..];
             let rest = if rest.is_empty() { "/" } else { rest };
-            Some((first.to_string(), format!("{rest}{query}")))
+            Some((first.to_string(), with_query(rest, query)))
         })
+}
+
+/// `path?query`, or `path` alone.
+fn with_query(path: &str, query: Option<&str>) -> String {
+    match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -91,7 +99,7 @@ mod tests {
         let t = Target {
             method,
             path,
-            query,
+            query: query.strip_prefix('?'),
             referer,
         };
         resolve(&table(), &t, |_| true, |s| s == "bare")

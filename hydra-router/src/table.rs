@@ -181,14 +181,17 @@ impl RouteTable {
     ) -> Option<&RouteEntry> {
         let segs: Vec<&str> = split(path).collect();
         let trailing = path.ends_with('/');
-        let method = method.to_lowercase();
         let candidates = || {
             self.ordered
                 .iter()
                 .filter(|e| e.matches(&segs, trailing) && live(&e.service))
         };
         candidates()
-            .find(|e| e.method.as_deref() == Some(method.as_str()))
+            .find(|e| {
+                e.method
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(method))
+            })
             .or_else(|| candidates().find(|e| e.method.is_none()))
             .or_else(|| candidates().next())
     }

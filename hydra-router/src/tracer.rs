@@ -4,13 +4,16 @@
 pub fn tracer_id() -> String {
     let mut n: u64 = rand::random::<u64>() >> 11;
     let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
+    // 2^53 has 11 digits in base 36: written from the end of a buffer of that size.
+    let mut buf = [b'0'; 11];
+    let mut at = buf.len();
     while n > 0 {
-        out.push(digits[(n % 36) as usize]);
+        at -= 1;
+        buf[at] = digits[(n % 36) as usize];
         n /= 36;
     }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_else(|_| "0".into())
+    let at = at.min(buf.len() - 1);
+    String::from_utf8_lossy(&buf[at..]).into_owned()
 }
 
 #[cfg(test)]
