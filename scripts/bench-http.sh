@@ -8,7 +8,8 @@
 #   - idle RSS of hello-service and hydra-router, next to a Node hydra-express service's.
 # Needs: redis-server, wrk, nginx (apt-get install redis-server wrk nginx-light), Node for the
 # Node column (npm ci in tests/interop). BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 32),
-# BENCH_HTML=1 adds a non-JSON route (no envelope rewrite) through nginx and the router.
+# BENCH_HTML=1 adds a non-JSON route (no envelope rewrite) through nginx and the router;
+# BENCH_CALLGRIND=1 counts the router's instructions per request under valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -128,8 +129,9 @@ run "through nginx (c=2)" "http://127.0.0.1:$nport/v1/hello/test" 2 $(nginx_pids
 run "through hydra-router (c=2)" "http://127.0.0.1:$gport/v1/hello/test" 2 "$router_pid"
 [ -n "${BENCH_HTML:-}" ] && run "nginx, html (c=$conns)" "http://127.0.0.1:$nport/v1/hello/html" "$conns" && run "hydra-router, html (c=$conns)" "http://127.0.0.1:$gport/v1/hello/html" "$conns"
 
-# Open loop at half the router's maximum: the same fixed rate through each path.
-rate=$(( router_max / 2 ))
+# Open loop: the same fixed rate through each path, at half the router's maximum (on a machine
+# that also runs the service and the load generator, that saturates it) and at a rate that does
+# not (BENCH_OPEN_RATE, default 10000).
 direct_p99=0 nginx_p99=0 router_p99=0
 open_loop() { # name url variable-for-its-p99
   local out
@@ -142,13 +144,29 @@ open_loop() { # name url variable-for-its-p99
   printf '%-34s %10s %10s %10s %8s\n' "$1" "$p50" "$p99" "$p999" "$bad"
   printf -v "$3" '%s' "$p99"
 }
-echo
-echo "open loop at $rate requests/s (half the router's maximum), ${secs}s each, each request timed from when it was due"
-printf '%-34s %10s %10s %10s %8s\n' "" "p50 ms" "p99 ms" "p99.9 ms" "failed"
-open_loop "hello-service direct" "http://127.0.0.1:$hport/v1/hello/test" direct_p99
-open_loop "through nginx" "http://127.0.0.1:$nport/v1/hello/test" nginx_p99
-open_loop "through hydra-router" "http://127.0.0.1:$gport/v1/hello/test" router_p99
-python3 -c "import sys; d, n, r = map(float, sys.argv[1:]); print(f'added p99: hydra-router {(r - d) * 1000:.0f} µs, nginx {(n - d) * 1000:.0f} µs (goal for the router: under 1 ms)')" "$direct_p99" "$nginx_p99" "$router_p99"
+for rate in $(( router_max / 2 )) "${BENCH_OPEN_RATE:-10000}"; do
+  echo
+  echo "open loop at $rate requests/s, ${secs}s each, each request timed from when it was due"
+  printf '%-34s %10s %10s %10s %8s\n' "" "p50 ms" "p99 ms" "p99.9 ms" "failed"
+  open_loop "hello-service direct" "http://127.0.0.1:$hport/v1/hello/test" direct_p99
+  open_loop "through nginx" "http://127.0.0.1:$nport/v1/hello/test" nginx_p99
+  open_loop "through hydra-router" "http://127.0.0.1:$gport/v1/hello/test" router_p99
+  python3 -c "import sys; d, n, r = map(float, sys.argv[1:]); print(f'added p99: hydra-router {(r - d) * 1000:.0f} µs, nginx {(n - d) * 1000:.0f} µs (goal for the router: under 1 ms)')" "$direct_p99" "$nginx_p99" "$router_p99"
+done
 
+# Instructions per request, counted by callgrind (the same for the same binary and load, however
+# busy the machine): a second router, one server thread, under valgrind, 4 connections.
+if [ -n "${BENCH_CALLGRIND:-}" ] && command -v valgrind >/dev/null; then
+  cport=$(free_port)
+  (cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$cport" RUST_LOG=warn exec valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$OLDPWD/target/release/hydra-router" >/dev/null 2>&1) &
+  cg_pid=$!; pids+=("$cg_pid")
+  wait_http "http://127.0.0.1:$cport/v1/hello/test" 60
+  callgrind_control -z "$cg_pid" >/dev/null 2>&1
+  cg_reqs=$(wrk -t1 -c4 -d"${secs}s" "http://127.0.0.1:$cport/v1/hello/test" | awk '/requests in/ {print $1}')
+  callgrind_control -d "$cg_pid" >/dev/null 2>&1
+  cg_total=$(awk '/^(summary|totals):/ {print $2; exit}' "$work"/cg.out.*)
+  echo
+  echo "hydra-router under callgrind: $((cg_total / cg_reqs)) instructions per request ($cg_reqs requests, 4 connections)"
+fi
 echo
 echo "idle RSS: hello-service $((hello_rss / 1024)) MB (${hello_rss} kB), hydra-router $((router_rss / 1024)) MB${node_rss:+, Node hydra-express service $((node_rss / 1024)) MB (${node_rss} kB)}"

@@ -32,8 +32,8 @@ redis_ping() {
 }
 
 # Waits up to 10 s for $1 to answer 2xx; exits the script when it does not.
-wait_http() {
-  for _ in $(seq 100); do
+wait_http() { # url [seconds, default 10]
+  for _ in $(seq $(( ${2:-10} * 10 ))); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
     sleep 0.1
   done
