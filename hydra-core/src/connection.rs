@@ -1,9 +1,15 @@
-//! The Redis connection: connect with retries at start, reconnect by itself later.
+//! The Redis connection: connect with retries at start, reconnect by itself later. With a
+//! `redis+sentinel://` URL the master is the one the Sentinels name: asked at start, then twice a
+//! second, and when they name another (a failover), the connection moves to it and everything
+//! that watches [`Redis::moved`] (the subscriber, the registration) follows.
 
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use hydra_protocol::config::{host_port, SentinelTarget};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::Client;
+use tokio::sync::watch;
 
 use crate::error::HydraError;
 
@@ -14,19 +20,129 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// How long one command may wait for its answer before it fails (Redis gone, not just slow).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How often the Sentinels are asked which server is the master.
+const SENTINEL_POLL: Duration = Duration::from_millis(500);
+
 /// A Redis client and its shared, self-reconnecting command connection.
 ///
 /// Commands and publishes share one multiplexed connection; each subscriber opens its own.
+/// Cheap to clone; every clone follows the master when it moves.
 #[derive(Clone)]
 pub struct Redis {
+    current: Arc<RwLock<Current>>,
+    display: Arc<str>,
+    moved: watch::Receiver<u64>,
+    /// Without Sentinels nothing moves: the sender is kept so [`Redis::moved`] never fires.
+    _still: Option<Arc<watch::Sender<u64>>>,
+}
+
+/// The server commands go to now.
+struct Current {
     client: Client,
     conn: ConnectionManager,
-    display: String,
+    /// `host:port` of the master, when found through Sentinels.
+    master: Option<String>,
 }
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redis").field("url", &self.display).finish()
+    }
+}
+
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECT_ATTEMPT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_secs(1))
+        .set_number_of_retries(2)
+}
+
+/// Asks the Sentinels, in order, for the master's address; the first that answers decides.
+async fn ask_sentinels(target: &SentinelTarget) -> Result<(String, u16), String> {
+    let mut last = String::from("no Sentinel given");
+    for (host, port) in &target.sentinels {
+        let asked = async {
+            let client =
+                Client::open(target.sentinel_url(host, *port)).map_err(|e| e.to_string())?;
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| e.to_string())?;
+            let addr: Option<(String, String)> = redis::cmd("SENTINEL")
+                .arg("get-master-addr-by-name")
+                .arg(&target.master)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (h, p) = addr.ok_or_else(|| format!("no master named {}", target.master))?;
+            let p = p.parse::<u16>().map_err(|_| format!("bad port {p}"))?;
+            Ok::<_, String>((h, p))
+        };
+        match tokio::time::timeout(CONNECT_ATTEMPT, asked).await {
+            Ok(Ok(found)) => return Ok(found),
+            Ok(Err(e)) => last = format!("Sentinel {}: {e}", host_port(host, *port)),
+            Err(_) => last = format!("Sentinel {}: no answer", host_port(host, *port)),
+        }
+    }
+    Err(last)
+}
+
+/// A client and its connection for `url`, the master at `master` when through Sentinels.
+async fn open(url: &str, shown: &str, target: Option<&SentinelTarget>) -> Result<Current, String> {
+    let (url, master) = match target {
+        Some(t) => {
+            let (h, p) = ask_sentinels(t).await?;
+            (t.master_url(&h, p), Some(host_port(&h, p)))
+        }
+        None => (url.to_string(), None),
+    };
+    let client = Client::open(url.as_str()).map_err(|e| format!("{shown}: {e}"))?;
+    match tokio::time::timeout(
+        CONNECT_ATTEMPT * 2,
+        ConnectionManager::new_with_config(client.clone(), manager_config()),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => Ok(Current {
+            client,
+            conn,
+            master,
+        }),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("connection attempt timed out".to_string()),
+    }
+}
+
+/// Follows the master the Sentinels name, as long as a handle to `current` is left.
+async fn follow_master(
+    current: Weak<RwLock<Current>>,
+    target: SentinelTarget,
+    shown: String,
+    moved: watch::Sender<u64>,
+) {
+    loop {
+        tokio::time::sleep(SENTINEL_POLL).await;
+        let Some(now) = current.upgrade() else { return };
+        let Ok((h, p)) = ask_sentinels(&target).await else {
+            continue;
+        };
+        let addr = host_port(&h, p);
+        let known = now.read().expect("redis lock").master.clone();
+        if known.as_deref() == Some(addr.as_str()) {
+            continue;
+        }
+        match open("", &shown, Some(&target)).await {
+            Ok(next) => {
+                tracing::warn!(url = %shown, from = ?known, to = ?next.master, "Redis master moved");
+                *now.write().expect("redis lock") = next;
+                moved.send_modify(|n| *n += 1);
+            }
+            Err(e) => {
+                tracing::warn!(url = %shown, master = %addr, error = %e, "new Redis master not reachable yet")
+            }
+        }
     }
 }
 
@@ -67,39 +183,52 @@ impl Redis {
     pub async fn connect(url: &str, budget: Option<Duration>) -> Result<Self, HydraError> {
         install_tls_provider();
         let shown = redact(url);
-        let client = Client::open(url).map_err(|e| HydraError::RedisUrl {
-            url: shown.clone(),
-            reason: e.to_string(),
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_ATTEMPT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1))
-            .set_number_of_retries(2);
+        let target = match SentinelTarget::parse(url) {
+            Some(Ok(t)) => Some(t),
+            Some(Err(reason)) => return Err(HydraError::RedisUrl { url: shown, reason }),
+            None => {
+                Client::open(url).map_err(|e| HydraError::RedisUrl {
+                    url: shown.clone(),
+                    reason: e.to_string(),
+                })?;
+                None
+            }
+        };
         let started = Instant::now();
         let mut delay = Duration::from_millis(100);
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let attempt = tokio::time::timeout(
-                CONNECT_ATTEMPT * 2,
-                ConnectionManager::new_with_config(client.clone(), config.clone()),
-            )
-            .await;
-            let error = match attempt {
-                Ok(Ok(conn)) => {
+            let error = match open(url, &shown, target.as_ref()).await {
+                Ok(current) => {
                     if attempts > 1 {
                         tracing::info!(url = %shown, waited = ?started.elapsed(), "Redis reachable");
                     }
+                    if let Some(master) = &current.master {
+                        tracing::info!(url = %shown, %master, "Redis master found through Sentinel");
+                    }
+                    let current = Arc::new(RwLock::new(current));
+                    let (tx, moved) = watch::channel(0);
+                    let still = match target {
+                        Some(target) => {
+                            tokio::spawn(follow_master(
+                                Arc::downgrade(&current),
+                                target,
+                                shown.clone(),
+                                tx,
+                            ));
+                            None
+                        }
+                        None => Some(Arc::new(tx)),
+                    };
                     return Ok(Self {
-                        client,
-                        conn,
-                        display: shown,
+                        current,
+                        display: shown.into(),
+                        moved,
+                        _still: still,
                     });
                 }
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "connection attempt timed out".to_string(),
+                Err(e) => e,
             };
             if budget.is_some_and(|b| started.elapsed() + delay > b) {
                 return Err(HydraError::RedisUnreachable {
@@ -124,9 +253,20 @@ impl Redis {
         }
     }
 
-    /// The shared command connection (cheap to clone).
+    /// The shared command connection (cheap to clone) to the server commands go to now: take
+    /// it for each use rather than keep it, so commands follow the master when it moves.
     pub fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+        self.current.read().expect("redis lock").conn.clone()
+    }
+
+    /// `host:port` of the master, when found through Sentinels.
+    pub fn master(&self) -> Option<String> {
+        self.current.read().expect("redis lock").master.clone()
+    }
+
+    /// Changes each time the master moves (a Sentinel failover); never without Sentinels.
+    pub fn moved(&self) -> watch::Receiver<u64> {
+        self.moved.clone()
     }
 
     /// A new connection for subscribing.
@@ -134,7 +274,8 @@ impl Redis {
     /// # Errors
     /// The Redis error when the connection cannot be made.
     pub async fn pubsub(&self) -> Result<PubSub, HydraError> {
-        match tokio::time::timeout(CONNECT_ATTEMPT, self.client.get_async_pubsub()).await {
+        let client = self.current.read().expect("redis lock").client.clone();
+        match tokio::time::timeout(CONNECT_ATTEMPT, client.get_async_pubsub()).await {
             Ok(r) => r.map_err(HydraError::from),
             Err(_) => Err(HydraError::Timeout),
         }

@@ -168,7 +168,9 @@ impl Messaging {
         ];
         let mut ready = Some(ready);
         let mut backoff = Duration::from_millis(100);
+        let mut moved = self.redis.moved();
         loop {
+            moved.mark_unchanged();
             let connected = tokio::select! {
                 () = stop.cancelled() => return,
                 r = self.redis.pubsub() => r,
@@ -223,6 +225,10 @@ impl Messaging {
                             tracing::warn!(service = %self.instance.service, "subscription connection lost, reconnecting");
                             break;
                         }
+                    },
+                    Ok(()) = moved.changed() => {
+                        tracing::info!(service = %self.instance.service, "Redis master moved: subscribing there");
+                        break;
                     }
                 }
             }

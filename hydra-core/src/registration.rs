@@ -260,10 +260,15 @@ async fn presence_loop(reg: Arc<Registration>, beat: CancellationToken) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first beat was written by register
     let mut lost = false;
+    let mut moved = reg.redis.moved();
     loop {
         tokio::select! {
             () = beat.cancelled() => return,
             _ = tick.tick() => {}
+            Ok(()) = moved.changed() => {
+                // A promoted replica may lack the last writes: write everything again there, now.
+                lost = true;
+            }
         }
         match reg.write_presence().await {
             Ok(exists) => {

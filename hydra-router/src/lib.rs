@@ -113,7 +113,7 @@ impl Router {
             match hydra_core::connection::Redis::connect(&queuer_url, Some(Duration::from_secs(5)))
                 .await
             {
-                Ok(r) => Some(r.conn()),
+                Ok(r) => Some(r),
                 Err(e) => {
                     tracing::warn!(error = %e, "no WebSocket message queue");
                     None

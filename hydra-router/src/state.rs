@@ -93,7 +93,7 @@ impl RouterState {
     pub fn new(
         hydra: Hydra,
         config: RouterConfig,
-        queuer: Option<redis::aio::ConnectionManager>,
+        queuer: Option<hydra_core::connection::Redis>,
     ) -> Arc<Self> {
         let router_id = hydra.instance_id().to_string();
         let via_name = format!("hydra-router-{router_id}");

@@ -2,6 +2,7 @@
 //!
 //! - [`RedisServer`]: a real `redis-server` on a free port of its own, in a temporary directory,
 //!   killed when dropped. Every test starts its own, so tests run in parallel and never touch 6379.
+//! - [`SentinelSet`]: a master, a replica and three Sentinels, for failover tests.
 //! - [`NodePeer`]: a real Node hydra 1.9.3 process (`tests/interop/peer.js`) driven over JSON
 //!   lines, for cross-language tests.
 //! - [`service_config`], [`registered_service`], [`service_document`]: a service under test on
@@ -13,11 +14,13 @@
 mod config;
 mod node;
 mod redis_server;
+mod sentinel;
 mod wait;
 
 pub use config::{assert_config_refused, registered_service, service_config, service_document};
 pub use node::{interop_dir, NodePeer, NodeProcess};
-pub use redis_server::{free_port, RedisServer};
+pub use redis_server::{free_port, raw_command_at, RedisServer};
+pub use sentinel::{SentinelSet, MASTER_NAME};
 pub use wait::{wait_for, wait_registered, wait_until};
 
 /// Installs a compact tracing-free panic context: the workspace root.

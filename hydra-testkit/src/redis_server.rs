@@ -16,7 +16,7 @@ pub struct RedisServer {
 }
 
 /// The `redis-server` binary: `$REDIS_SERVER`, else the one on `PATH`.
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     std::env::var_os("REDIS_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("redis-server"))
@@ -63,6 +63,15 @@ impl RedisServer {
             }
         }
         panic!("could not start redis-server on a free port");
+    }
+
+    /// Starts a server that replicates `master` (a replica, for Sentinel tests).
+    ///
+    /// # Panics
+    /// As [`RedisServer::start`].
+    pub fn replica_of(master: &RedisServer) -> Self {
+        let port = master.port().to_string();
+        Self::start_with(&["--replicaof", "127.0.0.1", &port])
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -183,17 +192,27 @@ impl RedisServer {
     /// Runs one command with `redis-cli`-free plain RESP and returns the raw reply (for tests that
     /// look at Redis directly without a client library).
     pub fn raw_command(&self, args: &[&str]) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        s.write_all(req.as_bytes()).expect("write");
-        let mut buf = vec![0u8; 65536];
-        let n = s.read(&mut buf).unwrap_or(0);
-        String::from_utf8_lossy(&buf[..n]).into_owned()
+        raw_command_at(self.port, args)
     }
+}
+
+/// Runs one command on the server (or Sentinel) at 127.0.0.1:`port` in plain RESP and returns
+/// the raw reply; empty when it does not answer.
+pub fn raw_command_at(port: u16, args: &[&str]) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    if s.write_all(req.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut buf = vec![0u8; 65536];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
 impl Drop for RedisServer {

@@ -1,4 +1,5 @@
-//! `hydra.redis`: where the Redis is.
+//! `hydra.redis`: where the Redis is: one server by URL or parts, or a master found through
+//! Redis Sentinel (`redis+sentinel://` URLs, or `sentinels` and `masterName`).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,9 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/15";
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RedisConfig {
-    /// `redis://[user:pass@]host:port/db` or `rediss://…`.
+    /// `redis://[user:pass@]host:port/db` or `rediss://…`; or
+    /// `redis+sentinel://[user:pass@]host:port[,host:port…]/masterName[/db]` (`rediss+sentinel://`
+    /// for TLS) for the master that those Sentinels name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Host, when given as parts.
@@ -37,6 +40,15 @@ pub struct RedisConfig {
     /// Password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// Sentinels (`host:port`) that name the master, instead of a host or URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinels: Option<Vec<String>>,
+    /// The master's name at the Sentinels (`sentinel monitor <name> …`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_name: Option<String>,
+    /// TLS to the Sentinels and the master (with `sentinels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<bool>,
     /// How long to keep retrying an unreachable Redis at start, in seconds; unset: as long as it
     /// takes (an instance may start before its Redis, as in a swarm).
     #[serde(
@@ -58,16 +70,24 @@ impl RedisConfig {
 
     /// The connection URL these settings describe.
     pub fn url(&self) -> String {
-        if let Some(host) = self.host.as_deref().filter(|h| !h.is_empty()) {
-            let auth = match (&self.username, &self.password) {
-                (Some(u), Some(p)) => format!("{u}:{p}@"),
-                (None, Some(p)) => format!(":{p}@"),
-                (Some(u), None) => format!("{u}@"),
-                (None, None) => String::new(),
+        if let Some(sentinels) = self.sentinels.as_ref().filter(|s| !s.is_empty()) {
+            let scheme = if self.tls == Some(true) {
+                "rediss+sentinel"
+            } else {
+                "redis+sentinel"
             };
+            let master = self.master_name.as_deref().unwrap_or("mymaster");
+            let db = self.db.unwrap_or(0);
+            return format!(
+                "{scheme}://{}{}/{master}/{db}",
+                self.auth(),
+                sentinels.join(",")
+            );
+        }
+        if let Some(host) = self.host.as_deref().filter(|h| !h.is_empty()) {
             let port = self.port.unwrap_or(6379);
             let db = self.db.unwrap_or(0);
-            return format!("redis://{auth}{host}:{port}/{db}");
+            return format!("redis://{}{host}:{port}/{db}", self.auth());
         }
         let url = self
             .url
@@ -80,6 +100,10 @@ impl RedisConfig {
         }
     }
 
+    fn auth(&self) -> String {
+        auth_part(self.username.as_deref(), self.password.as_deref())
+    }
+
     /// The start-up retry budget; `None`: no limit.
     pub fn connect_timeout(&self) -> Option<std::time::Duration> {
         self.connect_timeout_seconds
@@ -87,8 +111,13 @@ impl RedisConfig {
     }
 }
 
-/// Replaces (or adds) the database path of a Redis URL.
+/// Replaces (or adds) the database path of a Redis URL (of a Sentinel URL: the part after the
+/// master's name).
 pub(super) fn with_db(url: &str, db: u64) -> String {
+    if let Some(Ok(mut target)) = SentinelTarget::parse(url) {
+        target.db = db;
+        return target.url();
+    }
     let (base, query) = match url.split_once(['?', '#']) {
         Some((b, _)) => (b, &url[b.len()..]),
         None => (url, ""),
@@ -98,4 +127,157 @@ pub(super) fn with_db(url: &str, db: u64) -> String {
         .find('/')
         .map_or(base.len(), |i| scheme_end + i);
     format!("{}/{db}{query}", &base[..host_end])
+}
+
+/// A master found through Redis Sentinel: what a `redis+sentinel://` URL says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelTarget {
+    /// TLS to the Sentinels and the master (`rediss+sentinel://`).
+    pub tls: bool,
+    /// ACL user for the master.
+    pub username: Option<String>,
+    /// Password for the master.
+    pub password: Option<String>,
+    /// The Sentinels, `(host, port)`, asked in this order.
+    pub sentinels: Vec<(String, u16)>,
+    /// The master's name at the Sentinels.
+    pub master: String,
+    /// The database.
+    pub db: u64,
+}
+
+impl SentinelTarget {
+    /// `None` when `url` is not a Sentinel URL; else the target, or why the URL is wrong.
+    pub fn parse(url: &str) -> Option<Result<Self, String>> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("redis+sentinel://") {
+            (false, r)
+        } else if let Some(r) = url.strip_prefix("rediss+sentinel://") {
+            (true, r)
+        } else {
+            return None;
+        };
+        Some(Self::parse_rest(tls, rest))
+    }
+
+    fn parse_rest(tls: bool, rest: &str) -> Result<Self, String> {
+        let (hosts_part, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (auth, hosts) = match hosts_part.rsplit_once('@') {
+            Some((a, h)) => (Some(a), h),
+            None => (None, hosts_part),
+        };
+        let (username, password) = match auth {
+            None => (None, None),
+            Some(a) => match a.split_once(':') {
+                Some((u, p)) => (
+                    Some(u.to_string()).filter(|u| !u.is_empty()),
+                    Some(p.to_string()),
+                ),
+                None => (Some(a.to_string()).filter(|u| !u.is_empty()), None),
+            },
+        };
+        let sentinels = hosts
+            .split(',')
+            .map(|h| {
+                let (host, port) = match h.rsplit_once(':') {
+                    Some((host, port)) => (
+                        host,
+                        port.parse::<u16>()
+                            .map_err(|_| format!("`{h}`: the port is not a number"))?,
+                    ),
+                    // Sentinel's own default port.
+                    None => (h, 26379),
+                };
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                if host.is_empty() {
+                    return Err(format!("`{h}`: no host"));
+                }
+                Ok((host.to_string(), port))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let mut segments = path.split('/');
+        let master = segments.next().unwrap_or_default();
+        if master.is_empty() {
+            return Err("no master name: redis+sentinel://host:port/masterName[/db]".into());
+        }
+        let db = match segments.next().filter(|d| !d.is_empty()) {
+            Some(d) => d
+                .parse()
+                .map_err(|_| format!("`{d}`: the database is not a number"))?,
+            None => 0,
+        };
+        if segments.next().is_some() {
+            return Err(
+                "more after the database: redis+sentinel://host:port/masterName[/db]".into(),
+            );
+        }
+        Ok(Self {
+            tls,
+            username,
+            password,
+            sentinels,
+            master: master.to_string(),
+            db,
+        })
+    }
+
+    /// The Sentinel URL of this target.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls {
+            "rediss+sentinel"
+        } else {
+            "redis+sentinel"
+        };
+        let hosts: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|(h, p)| host_port(h, *p))
+            .collect();
+        format!(
+            "{scheme}://{}{}/{}/{}",
+            self.auth(),
+            hosts.join(","),
+            self.master,
+            self.db
+        )
+    }
+
+    fn auth(&self) -> String {
+        auth_part(self.username.as_deref(), self.password.as_deref())
+    }
+
+    /// The URL of the master at `host:port`, with this target's credentials, TLS and database.
+    pub fn master_url(&self, host: &str, port: u16) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!(
+            "{scheme}://{}{}/{}",
+            self.auth(),
+            host_port(host, port),
+            self.db
+        )
+    }
+
+    /// The URL of one Sentinel (no credentials: those are the master's).
+    pub fn sentinel_url(&self, host: &str, port: u16) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://{}", host_port(host, port))
+    }
+}
+
+/// `user:pass@` (or the parts given), for a URL.
+fn auth_part(username: Option<&str>, password: Option<&str>) -> String {
+    match (username, password) {
+        (Some(u), Some(p)) => format!("{u}:{p}@"),
+        (None, Some(p)) => format!(":{p}@"),
+        (Some(u), None) => format!("{u}@"),
+        (None, None) => String::new(),
+    }
+}
+
+/// `host:port`, an IPv6 host in brackets.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }

@@ -59,6 +59,10 @@ fn redis_urls() {
     };
     assert_eq!(url_and_db.url(), "rediss://u:p@h:1/5");
     assert_eq!(with_db("redis://h:1", 4), "redis://h:1/4");
+    assert_eq!(
+        with_db("redis+sentinel://s1:26379,s2:26380/mymaster/0", 15),
+        "redis+sentinel://s1:26379,s2:26380/mymaster/15"
+    );
     assert_eq!(with_db("redis://h:1/0?x=1", 4), "redis://h:1/4?x=1");
 }
 
@@ -165,4 +169,58 @@ fn a_bad_value_names_its_key() {
         let e = Config::from_value(doc.clone()).unwrap_err().to_string();
         assert!(e.contains(key), "{doc}: {e}");
     }
+}
+
+#[test]
+fn sentinel_urls_and_parts() {
+    let t = SentinelTarget::parse("redis+sentinel://u:pw@s1:26379,[::1]:26380,s3/mymaster/15")
+        .unwrap()
+        .unwrap();
+    assert!(!t.tls);
+    assert_eq!(t.username.as_deref(), Some("u"));
+    assert_eq!(t.password.as_deref(), Some("pw"));
+    assert_eq!(
+        t.sentinels,
+        vec![
+            ("s1".to_string(), 26379),
+            ("::1".to_string(), 26380),
+            ("s3".to_string(), 26379)
+        ]
+    );
+    assert_eq!(t.master, "mymaster");
+    assert_eq!(t.db, 15);
+    assert_eq!(
+        t.master_url("10.0.0.5", 6380),
+        "redis://u:pw@10.0.0.5:6380/15"
+    );
+    assert_eq!(t.sentinel_url("::1", 26380), "redis://[::1]:26380");
+    assert_eq!(
+        t.url(),
+        "redis+sentinel://u:pw@s1:26379,[::1]:26380,s3:26379/mymaster/15"
+    );
+    let tls = SentinelTarget::parse("rediss+sentinel://:pw@s1:1/m")
+        .unwrap()
+        .unwrap();
+    assert!(tls.tls);
+    assert_eq!(tls.db, 0);
+    assert_eq!(tls.master_url("h", 2), "rediss://:pw@h:2/0");
+    assert!(SentinelTarget::parse("redis://h:1/2").is_none());
+    for bad in [
+        "redis+sentinel://s1:26379",
+        "redis+sentinel://s1:26379/",
+        "redis+sentinel://s1:x/m",
+        "redis+sentinel://:1/m",
+        "redis+sentinel://s1:1/m/x",
+        "redis+sentinel://s1:1/m/1/2",
+    ] {
+        assert!(SentinelTarget::parse(bad).unwrap().is_err(), "{bad}");
+    }
+    let parts: RedisConfig = serde_json::from_value(json!({
+        "sentinels": ["s1:26379", "s2:26379"], "masterName": "hydra", "db": 15, "password": "pw"
+    }))
+    .unwrap();
+    assert_eq!(
+        parts.url(),
+        "redis+sentinel://:pw@s1:26379,s2:26379/hydra/15"
+    );
 }

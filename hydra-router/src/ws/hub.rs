@@ -22,12 +22,12 @@ pub struct WsHub {
     local: Mutex<HashMap<String, mpsc::Sender<String>>>,
     /// Which router holds which client.
     pub directory: Directory,
-    queuer: Option<redis::aio::ConnectionManager>,
+    queuer: Option<hydra_core::connection::Redis>,
 }
 
 impl WsHub {
     /// A hub for router `router_id`; `queuer` holds the queues of absent clients.
-    pub fn new(router_id: String, queuer: Option<redis::aio::ConnectionManager>) -> Self {
+    pub fn new(router_id: String, queuer: Option<hydra_core::connection::Redis>) -> Self {
         Self {
             directory: Directory::new(router_id.clone()),
             router_id,
@@ -86,7 +86,11 @@ impl WsHub {
 
     /// Queues `msg` for the absent `client` (24 h).
     pub async fn enqueue(&self, client: &str, msg: &Umf) {
-        let Some(mut q) = self.queuer.clone() else {
+        let Some(mut q) = self
+            .queuer
+            .as_ref()
+            .map(hydra_core::connection::Redis::conn)
+        else {
             return;
         };
         let key = keys::router_ws_queued(client);
@@ -104,7 +108,11 @@ impl WsHub {
 
     /// Sends `client` everything queued for it, oldest first.
     pub async fn drain_queue(&self, client: &str, tx: &mpsc::Sender<String>) {
-        let Some(mut q) = self.queuer.clone() else {
+        let Some(mut q) = self
+            .queuer
+            .as_ref()
+            .map(hydra_core::connection::Redis::conn)
+        else {
             return;
         };
         let queued = keys::router_ws_queued(client);

@@ -1,0 +1,197 @@
+//! A Redis master, a replica and three Sentinels watching them, all of this test's own.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::redis_server::{binary, free_port, raw_command_at, RedisServer};
+
+/// The master's name at the Sentinels.
+pub const MASTER_NAME: &str = "hydra";
+
+/// One `redis-server --sentinel` process.
+#[derive(Debug)]
+struct Sentinel {
+    port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A master, a replica of it and three Sentinels (quorum 2) that fail over one second after the
+/// master stops answering. Everything is killed when dropped.
+#[derive(Debug)]
+pub struct SentinelSet {
+    servers: Vec<RedisServer>,
+    sentinels: Vec<Sentinel>,
+}
+
+impl SentinelSet {
+    /// Starts the master and the replica, waits until the replica has synced, then starts the
+    /// Sentinels and waits until each knows the replica and the two other Sentinels.
+    ///
+    /// # Panics
+    /// When a server does not come up or the set does not settle within 20 s.
+    pub fn start() -> Self {
+        let master = RedisServer::start();
+        let replica = RedisServer::replica_of(&master);
+        wait(Duration::from_secs(20), "the replica to sync", || {
+            replica
+                .raw_command(&["INFO", "replication"])
+                .contains("master_link_status:up")
+        });
+        let sentinels = (0..3).map(|_| start_sentinel(master.port())).collect();
+        let set = Self {
+            servers: vec![master, replica],
+            sentinels,
+        };
+        wait(
+            Duration::from_secs(20),
+            "the Sentinels to know each other",
+            || {
+                set.sentinels.iter().all(|s| {
+                    let info = raw_command_at(s.port, &["SENTINEL", "MASTER", MASTER_NAME]);
+                    field(&info, "num-other-sentinels") == Some(2)
+                        && field(&info, "num-slaves") == Some(1)
+                })
+            },
+        );
+        set
+    }
+
+    /// `redis+sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/hydra/15`.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        format!("redis+sentinel://{}/{MASTER_NAME}/15", hosts.join(","))
+    }
+
+    /// The Sentinels' ports.
+    pub fn sentinel_ports(&self) -> Vec<u16> {
+        self.sentinels.iter().map(|s| s.port).collect()
+    }
+
+    /// The port of the master, as the first Sentinel that answers names it.
+    pub fn master_port(&self) -> Option<u16> {
+        self.sentinels.iter().find_map(|s| {
+            let reply = raw_command_at(
+                s.port,
+                &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME],
+            );
+            let values: Vec<&str> = reply
+                .split("\r\n")
+                .filter(|l| !l.is_empty() && !l.starts_with(['*', '$']))
+                .collect();
+            values.get(1).and_then(|p| p.parse().ok())
+        })
+    }
+
+    /// The server that is master now.
+    ///
+    /// # Panics
+    /// When no Sentinel names one of the set's servers.
+    pub fn master(&self) -> &RedisServer {
+        let port = self.master_port().expect("a Sentinel names the master");
+        self.servers
+            .iter()
+            .find(|s| s.port() == port)
+            .expect("the master is one of the set's servers")
+    }
+
+    /// Kills the master as a crash would (SIGKILL) and returns its port.
+    ///
+    /// # Panics
+    /// When no Sentinel names the master.
+    pub fn kill_master(&mut self) -> u16 {
+        let port = self.master_port().expect("a Sentinel names the master");
+        if let Some(s) = self.servers.iter_mut().find(|s| s.port() == port) {
+            s.kill();
+        }
+        port
+    }
+
+    /// Waits until the Sentinels name a master other than `old` and returns how long that took.
+    ///
+    /// # Panics
+    /// When no failover happens within `within`.
+    pub fn wait_failover(&self, old: u16, within: Duration) -> Duration {
+        let started = Instant::now();
+        wait(within, "the Sentinels to promote the replica", || {
+            self.master_port().is_some_and(|p| p != old)
+        });
+        started.elapsed()
+    }
+}
+
+/// A number field of a `SENTINEL MASTER` reply (a flat list of names and values).
+fn field(reply: &str, name: &str) -> Option<u64> {
+    let lines: Vec<&str> = reply
+        .split("\r\n")
+        .filter(|l| !l.starts_with(['*', '$']))
+        .collect();
+    let at = lines.iter().position(|l| *l == name)?;
+    lines.get(at + 1)?.parse().ok()
+}
+
+fn wait(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < within, "waited {within:?} for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_sentinel(master_port: u16) -> Sentinel {
+    let dir = tempfile::Builder::new()
+        .prefix("hydra-sentinel-")
+        .tempdir()
+        .expect("temp dir");
+    for _ in 0..5 {
+        let port = free_port();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\n\
+                 sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
+                 sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
+                 sentinel failover-timeout {MASTER_NAME} 5000\n\
+                 sentinel parallel-syncs {MASTER_NAME} 1\n",
+                dir.path().display()
+            ),
+        )
+        .expect("sentinel config");
+        let mut child = Command::new(binary())
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server --sentinel");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            if raw_command_at(port, &["PING"]).starts_with("+PONG") {
+                return Sentinel {
+                    port,
+                    _dir: dir,
+                    child,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("could not start a Sentinel");
+}
