@@ -18,7 +18,12 @@ use crate::output::{pretty_json, Table};
 /// A bad label or file, nothing stored, Redis errors.
 pub async fn run(ctx: &Ctx, command: CfgCommand) -> anyhow::Result<()> {
     match command {
-        CfgCommand::Push { label, file } => push(ctx, &label, &file).await,
+        CfgCommand::Push {
+            label,
+            file,
+            wait,
+            wait_ms,
+        } => push(ctx, &label, &file, wait.map(|n| (n, wait_ms))).await,
         CfgCommand::Pull { label } => pull(ctx, &label).await,
         CfgCommand::List { service } => list(ctx, &service).await,
         CfgCommand::Remove { label } => remove(ctx, &label).await,
@@ -75,7 +80,14 @@ pub fn load_config_file(file: &Path, label: &Label) -> anyhow::Result<(Value, Ve
     Ok((doc, warnings))
 }
 
-async fn push(ctx: &Ctx, label_text: &str, file: &Path) -> anyhow::Result<()> {
+/// Stores FILE under LABEL; with `wait` (replicas, milliseconds), then waits until that many
+/// replicas have it.
+async fn push(
+    ctx: &Ctx,
+    label_text: &str,
+    file: &Path,
+    wait: Option<(u32, u64)>,
+) -> anyhow::Result<()> {
     let label = label(label_text)?;
     let (doc, warnings) = load_config_file(file, &label)?;
     for w in warnings {
@@ -86,9 +98,33 @@ async fn push(ctx: &Ctx, label_text: &str, file: &Path) -> anyhow::Result<()> {
         .put_config(&label.to_string(), &doc)
         .await
         .with_context(|| format!("cannot store config {label}"))?;
+    let mut replicas = None;
+    if let Some((wanted, ms)) = wait {
+        // WAIT covers every write made on this connection so far: the push included.
+        let acked: u32 = redis::cmd("WAIT")
+            .arg(wanted)
+            .arg(ms)
+            .query_async(&mut hydra.redis())
+            .await
+            .context("cannot wait for replicas")?;
+        if acked < wanted {
+            bail!(
+                "config {label} is stored on the master, but only {acked} of {wanted} replicas \
+                 had it within {ms} ms: a failover now could lose it"
+            );
+        }
+        replicas = Some(acked);
+    }
+    let text = match replicas {
+        Some(n) => format!(
+            "Pushed {} as {label} ({n} replicas have it)",
+            file.display()
+        ),
+        None => format!("Pushed {} as {label}", file.display()),
+    };
     ctx.out.message(
-        &json!({"label": label.to_string(), "file": file.display().to_string()}),
-        format!("Pushed {} as {label}", file.display()),
+        &json!({"label": label.to_string(), "file": file.display().to_string(), "replicas": replicas}),
+        text,
     )
 }
 

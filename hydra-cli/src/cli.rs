@@ -119,6 +119,13 @@ pub enum CfgCommand {
         label: String,
         /// A JSON config file with a `hydra` object branch.
         file: PathBuf,
+        /// Wait until this many replicas have the config (Redis `WAIT`), so a failover right
+        /// after the push cannot lose it; fails when fewer acknowledge in time.
+        #[arg(long, value_name = "REPLICAS")]
+        wait: Option<u32>,
+        /// How long `--wait` waits, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 2000)]
+        wait_ms: u64,
     },
     /// Print the config stored under LABEL (pretty JSON, so `> config.json` works).
     Pull {

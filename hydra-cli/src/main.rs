@@ -84,7 +84,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rest(args) => message::rest(&ctx, &args).await,
         Command::Queue(QueueCommand::Depth { service }) => ops::queue_depth(&ctx, &service).await,
         Command::Redis(RedisCommand::Info) => server::info(&ctx).await,
-        Command::Shell => server::shell(&ctx),
+        Command::Shell => server::shell(&ctx).await,
         Command::Config(args) => match (args.command, args.name) {
             (Some(ConfigCommand::List), _) => profiles::list(ctx.out, env),
             (None, Some(name)) => profiles::config(ctx.out, env, &name, ctx.flag_url.as_deref()),

@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use hydra_core::config::DEFAULT_REDIS_URL;
+use hydra_core::config::{SentinelTarget, DEFAULT_REDIS_URL};
 use hydra_core::connection::redact;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -193,9 +193,42 @@ pub fn resolve_url(flag: Option<&str>, env: Env<'_>) -> anyhow::Result<ResolvedU
 ///
 /// # Errors
 /// Why it is not.
-pub fn check_url(url: &str) -> anyhow::Result<redis::ConnectionInfo> {
+pub fn check_url(url: &str) -> anyhow::Result<Target> {
+    if let Some(sentinel) = SentinelTarget::parse(url) {
+        return sentinel
+            .map(Target::Sentinel)
+            .map_err(|e| anyhow::anyhow!("invalid Redis URL {}: {e}", redact(url)));
+    }
     redis::IntoConnectionInfo::into_connection_info(url)
+        .map(|info| Target::Server(Box::new(info)))
         .map_err(|e| anyhow::anyhow!("invalid Redis URL {}: {e}", redact(url)))
+}
+
+/// What a Redis URL points at.
+#[derive(Debug)]
+pub enum Target {
+    /// One server.
+    Server(Box<redis::ConnectionInfo>),
+    /// The master the Sentinels name.
+    Sentinel(SentinelTarget),
+}
+
+impl Target {
+    /// The server's connection details (`None` for Sentinels).
+    pub fn server(self) -> Option<redis::ConnectionInfo> {
+        match self {
+            Self::Server(info) => Some(*info),
+            Self::Sentinel(_) => None,
+        }
+    }
+
+    /// The database number.
+    pub fn db(&self) -> i64 {
+        match self {
+            Self::Server(info) => info.redis_settings().db(),
+            Self::Sentinel(t) => i64::try_from(t.db).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
@@ -405,5 +438,12 @@ mod tests {
         assert!(check_name("a b").is_err());
         assert!(check_url("redis://127.0.0.1:6379/15").is_ok());
         assert!(check_url("http://nope").is_err());
+        assert_eq!(
+            check_url("redis+sentinel://127.0.0.1:26379/hydra/15")
+                .unwrap()
+                .db(),
+            15
+        );
+        assert!(check_url("redis+sentinel://127.0.0.1:26379").is_err());
     }
 }

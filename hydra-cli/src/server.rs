@@ -97,8 +97,9 @@ fn key_kinds() -> Vec<KeyKind> {
 /// Redis errors.
 pub async fn info(ctx: &Ctx) -> anyhow::Result<()> {
     let resolved = ctx.redis_url()?;
-    let db = profiles::check_url(&resolved.url)?.redis_settings().db();
+    let db = profiles::check_url(&resolved.url)?.db();
     let hydra = ctx.connect().await?;
+    let master = hydra.redis_master();
     let mut conn = hydra.redis();
     let (server, clients, memory, keyspace, dbsize, node_entries): (
         String,
@@ -171,6 +172,7 @@ pub async fn info(ctx: &Ctx) -> anyhow::Result<()> {
         };
         return ctx.out.json_value(&json!({
             "url": redact(&resolved.url),
+            "master": master,
             "server": pick(&server, &["redis_version", "redis_mode", "os", "arch_bits", "tcp_port", "uptime_in_seconds"]),
             "clients": pick(&clients, &["connected_clients", "blocked_clients"]),
             "memory": pick(&memory, &["used_memory", "used_memory_human", "maxmemory_human"]),
@@ -183,6 +185,12 @@ pub async fn info(ctx: &Ctx) -> anyhow::Result<()> {
     }
     let mut t = Table::plain();
     t.row(["Redis".to_string(), redact(&resolved.url)]);
+    if let Some(master) = &master {
+        t.row([
+            "Master".to_string(),
+            format!("{master} (named by the Sentinels)"),
+        ]);
+    }
     t.row([
         "Version".to_string(),
         format!(
@@ -266,9 +274,25 @@ pub fn redis_cli_command(info: &ConnectionInfo) -> String {
 ///
 /// # Errors
 /// A URL that does not parse.
-pub fn shell(ctx: &Ctx) -> anyhow::Result<()> {
+pub async fn shell(ctx: &Ctx) -> anyhow::Result<()> {
     let resolved = ctx.redis_url()?;
-    let info = profiles::check_url(&resolved.url)?;
+    let info = match profiles::check_url(&resolved.url)? {
+        profiles::Target::Server(info) => *info,
+        profiles::Target::Sentinel(target) => {
+            // The shell opens on the master the Sentinels name now.
+            let hydra = ctx.connect().await?;
+            let master = hydra
+                .redis_master()
+                .ok_or_else(|| anyhow::anyhow!("the Sentinels named no master"))?;
+            let (host, port) = master
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+                .ok_or_else(|| anyhow::anyhow!("unreadable master address {master}"))?;
+            profiles::check_url(&target.master_url(host, port))?
+                .server()
+                .ok_or_else(|| anyhow::anyhow!("unreadable master address {master}"))?
+        }
+    };
     let command = redis_cli_command(&info);
     ctx.out.message(
         &json!({"command": command, "url": redact(&resolved.url)}),
@@ -281,7 +305,7 @@ mod tests {
     use super::*;
 
     fn cmd(url: &str) -> String {
-        redis_cli_command(&profiles::check_url(url).unwrap())
+        redis_cli_command(&profiles::check_url(url).unwrap().server().unwrap())
     }
 
     #[test]

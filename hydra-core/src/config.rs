@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 pub use hydra_protocol::config::{
-    Config, ConfigError, HydraConfig, Label, RedisConfig, ServiceOverride, ServicePort,
-    DEFAULT_REDIS_URL,
+    Config, ConfigError, HydraConfig, Label, RedisConfig, SentinelTarget, ServiceOverride,
+    ServicePort, DEFAULT_REDIS_URL,
 };
 
 /// The config file a binary reads from its working directory when present.

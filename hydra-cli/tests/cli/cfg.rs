@@ -115,3 +115,59 @@ async fn push_says_what_is_wrong() {
     assert!(run.stderr.contains("the label says"), "{run:#?}");
     assert!(run.stderr.contains("no hydra.redis"), "{run:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_sentinels_info_names_the_master_and_push_waits_for_the_replica() {
+    let set = tokio::task::spawn_blocking(hydra_testkit::SentinelSet::start)
+        .await
+        .unwrap();
+    let cli = Cli::bare().env("HYDRA_REDIS_URL", &set.url());
+    let master = format!("127.0.0.1:{}", set.master().port());
+    let info = cli.run(&["redis", "info"]).await;
+    assert!(info.ok().contains(&master), "{info:#?}");
+    assert_eq!(
+        cli.run(&["--json", "redis", "info"]).await.json()["master"],
+        json!(master)
+    );
+    let shell = cli.run(&["shell"]).await;
+    assert!(
+        shell.ok().contains(&format!("-p {}", set.master().port())),
+        "{shell:#?}"
+    );
+
+    let doc = json!({"hydra": {"serviceName": "waited", "redis": {"url": set.url()}}});
+    let file = cli.write("config.json", &serde_json::to_string(&doc).unwrap());
+    let out = cli
+        .run(&[
+            "cfg",
+            "push",
+            "waited:1.0.0",
+            file.to_str().unwrap(),
+            "--wait",
+            "1",
+        ])
+        .await;
+    assert!(out.ok().contains("1 replicas have it"), "{out:#?}");
+    assert_eq!(cli.run(&["cfg", "pull", "waited:1.0.0"]).await.json(), doc);
+}
+
+#[tokio::test]
+async fn push_waiting_for_a_replica_that_is_not_there_fails_and_says_so() {
+    let redis = RedisServer::start();
+    let cli = Cli::new(&redis);
+    let doc = json!({"hydra": {"serviceName": "lonely", "redis": {"url": redis.url()}}});
+    let file = cli.write("config.json", &doc.to_string());
+    let out = cli
+        .run(&[
+            "cfg",
+            "push",
+            "lonely:1.0.0",
+            file.to_str().unwrap(),
+            "--wait",
+            "1",
+            "--wait-ms",
+            "200",
+        ])
+        .await;
+    out.fails(1, "only 0 of 1 replicas");
+}

@@ -225,6 +225,11 @@ impl Hydra {
         self.engine.redis.conn()
     }
 
+    /// `host:port` of the Redis master, when it was found through Sentinels (it may move).
+    pub fn redis_master(&self) -> Option<String> {
+        self.engine.redis.master()
+    }
+
     /// Whether [`register_service`](Self::register_service) has run and shutdown has not.
     pub fn is_registered(&self) -> bool {
         self.engine.registration.is_registered()
