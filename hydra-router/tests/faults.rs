@@ -225,3 +225,76 @@ async fn admin_errors_while_redis_is_away_hide_the_redis_detail() {
     redis.restart();
     router.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_loses_no_request_and_the_router_follows_the_new_master() {
+    let mut set = tokio::task::spawn_blocking(hydra_testkit::SentinelSet::start)
+        .await
+        .unwrap();
+    let through = json!({"redis": {"url": set.url()}});
+    let router = router(set.master(), json!({"hydra": through})).await;
+    let hello = hello_service::service(hydra_testkit::service_document(
+        set.master(),
+        hello_service::defaults(),
+        &through,
+    ))
+    .bind()
+    .await
+    .unwrap()
+    .spawn()
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/hello/test", router.base);
+    until_status(&http, &url, 200).await;
+
+    // Requests one after another, from before the kill until well after the promotion.
+    let asking = {
+        let (http, url) = (http.clone(), url.clone());
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            let until = Instant::now() + Duration::from_secs(8);
+            while Instant::now() < until {
+                match http.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    Ok(r) => failed.push(r.status().to_string()),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let old = set.kill_master();
+    let set = std::sync::Arc::new(set);
+    let watching = set.clone();
+    tokio::task::spawn_blocking(move || watching.wait_failover(old, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let (ok, failed) = asking.await.unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {failed:?}",
+        failed.len(),
+        ok as usize + failed.len()
+    );
+    assert!(ok > 100, "{ok} requests answered");
+
+    // A service that registers only on the new master is found and routed to.
+    let late = hydra_service::HydraService::new(hydra_testkit::service_document(
+        set.master(),
+        json!({"hydra": {"serviceName": "late-service"}}),
+        &through,
+    ))
+    .get("/v1/late/x", || async { "late" })
+    .bind()
+    .await
+    .unwrap()
+    .spawn()
+    .await
+    .unwrap();
+    until_status(&http, &format!("{}/v1/late/x", router.base), 200).await;
+    drop(late);
+    drop(hello);
+    router.stop().await;
+}
