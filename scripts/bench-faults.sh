@@ -12,8 +12,12 @@
 #   slow-rate  the same at a fixed rate (FAULT_RATE requests/s, default 2000) from an open-loop
 #            load (hydra-router's `open_loop` bench) instead of wrk's fixed connections: how many
 #            requests time out before the slow instance stops being chosen
+#   failover  Redis as a master, a replica and 3 Sentinels (every process on a
+#            redis+sentinel:// URL); the master SIGKILLed at 3 s: time until the Sentinels
+#            promote the replica, then until every process writes to the new master; processes
+#            alive
 #
-# Usage: scripts/bench-faults.sh [scenario ...]   (default: all five)
+# Usage: scripts/bench-faults.sh [scenario ...]   (default: all six)
 # Needs: redis-server, redis-cli, wrk (apt-get install redis-server redis-tools wrk).
 # FAULT_SECONDS (default 10): wrk duration per scenario (the times above are for 10 s and scale
 # with it); FAULT_CONNECTIONS (default 16).
@@ -29,7 +33,7 @@ fault_at=$(python3 -c "print($secs * 0.3)")
 redis_back_at=$(python3 -c "print($secs * 0.8)")
 conns=${FAULT_CONNECTIONS:-16}
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && scenarios=(kill rolling redis slow slow-rate)
+[ ${#scenarios[@]} -eq 0 ] && scenarios=(kill rolling redis slow slow-rate failover)
 rate=${FAULT_RATE:-2000}
 for tool in redis-server redis-cli wrk python3 curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install redis-server redis-tools wrk"; exit 1; }
@@ -53,14 +57,47 @@ since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1
 rport=""
 db=15
 rcli() { redis-cli -p "$rport" -n "$db" "$@"; }
-start_redis() {
+start_redis() { # [extra redis-server arguments]
   redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-    --logfile "$work/redis.log" &
+    --logfile "$work/redis-$rport.log" "$@" &
   redis_pid=$!
   pids+=("$redis_pid")
   for _ in $(seq 50); do rcli ping >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "redis-server did not start"; exit 1
 }
+
+# Sentinels: a replica of the Redis on $rport and 3 Sentinels watching it as "hydra"; their
+# ports in $sentinel_ports, the URL every process uses in $HYDRA_REDIS_URL.
+start_sentinels() {
+  local master=$rport master_pid=$redis_pid
+  rport=$(free_port)
+  start_redis --replicaof 127.0.0.1 "$master"
+  replica_pid=$redis_pid
+  for _ in $(seq 100); do rcli info replication | grep -q master_link_status:up && break; sleep 0.1; done
+  sentinel_ports=()
+  local n sp hosts=()
+  for n in 1 2 3; do
+    sp=$(free_port)
+    mkdir -p "$work/sentinel$n"
+    printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor hydra 127.0.0.1 %s 2\nsentinel down-after-milliseconds hydra 1000\nsentinel failover-timeout hydra 5000\n' \
+      "$sp" "$work/sentinel$n" "$master" >"$work/sentinel$n/sentinel.conf"
+    redis-server "$work/sentinel$n/sentinel.conf" --sentinel --logfile "$work/sentinel$n.log" &
+    pids+=($!)
+    sentinel_ports+=("$sp")
+    hosts+=("127.0.0.1:$sp")
+  done
+  for sp in "${sentinel_ports[@]}"; do
+    for _ in $(seq 200); do
+      redis-cli -p "$sp" sentinel master hydra 2>/dev/null | tr '\n' ' ' | grep -q 'num-other-sentinels 2 .*' \
+        && redis-cli -p "$sp" sentinel replicas hydra 2>/dev/null | grep -q "$rport" && break
+      sleep 0.1
+    done
+  done
+  rport=$master redis_pid=$master_pid
+  HYDRA_REDIS_URL="redis+sentinel://$(IFS=,; echo "${hosts[*]}")/hydra/$db"
+  export HYDRA_REDIS_URL
+}
+sentinel_master_port() { redis-cli -p "${sentinel_ports[0]}" sentinel get-master-addr-by-name hydra 2>/dev/null | tail -1; }
 
 # start_hello NAME [config file]: starts an instance, its pid in $last_pid.
 start_hello() {
@@ -89,12 +126,13 @@ wait_routed() {
 }
 alive() { kill -0 "$1" 2>/dev/null; }
 
-# setup: Redis, the router, 3 instances, all routed.
+# setup [sentinel]: Redis (with a replica and Sentinels), the router, 3 instances, all routed.
 setup() {
   rm -f "$work"/*.log
   rport=$(free_port)
   export HYDRA_REDIS_URL="redis://127.0.0.1:$rport/$db"
   start_redis
+  [ "${1:-}" = sentinel ] && start_sentinels
   local gport; gport=$(free_port)
   cat >"$work/router.json" <<JSON
 { "requestTimeout": 1, "ejectSeconds": 10,
@@ -240,11 +278,50 @@ scenario_slow-rate() {
   teardown
 }
 
+scenario_failover() {
+  setup sentinel
+  start_wrk
+  at "$fault_at"
+  local old=$rport killed promoted="" written="" keys
+  # Every process's presence key, as the master had them before it died.
+  keys=$(rcli --scan --pattern 'hydra:service:*:presence')
+  # What asynchronous replication can lose: 2,000 writes (config versions) sent just before the
+  # kill, with no WAIT; counted on the new master afterwards.
+  local burst=2000 kept
+  for i in $(seq "$burst"); do echo "HSET hydra:service:fault-drill:configs v$i n$i"; done | rcli >/dev/null
+  kill -9 "$redis_pid"
+  wait "$redis_pid" 2>/dev/null || true
+  killed=$(now)
+  for _ in $(seq 300); do
+    [ "$(sentinel_master_port)" != "$old" ] && { promoted=$(since "$killed"); break; }
+    sleep 0.05
+  done
+  rport=$(sentinel_master_port)
+  # Every process beats its presence key once a second: with the keys removed on the new master
+  # (some may have expired already, their last beat older than the 3 s TTL), each one is back
+  # when its process writes there.
+  local start k
+  # shellcheck disable=SC2086 # one word per key
+  rcli del $keys >/dev/null
+  start=$(now)
+  for _ in $(seq 200); do
+    local missing=0
+    for k in $keys; do [ "$(rcli exists "$k")" = 1 ] || missing=$(( missing + 1 )); done
+    [ "$missing" = 0 ] && { written=$(since "$start"); break; }
+    sleep 0.05
+  done
+  kept=$(rcli hlen hydra:service:fault-drill:configs)
+  local dead=0 p
+  for p in "$router_pid" "${instances[@]}"; do alive "$p" || dead=$(( dead + 1 )); done
+  report failover "writes just before the kill kept: $kept of $burst; promoted ${promoted:-(not within 15 s)} s after the kill; all $(wc -w <<<"$keys") processes on the new master ${written:-(not within 10 s)} s later; processes exited: $dead"
+  teardown
+}
+
 echo "hydra-router + 3 hello-service instances, wrk -t2 -c$conns -d${secs}s, $(nproc) cores, all on this machine"
 for s in "${scenarios[@]}"; do
   case "$s" in
-    kill | rolling | redis | slow | slow-rate) "scenario_$s" ;;
-    *) echo "unknown scenario $s (kill, rolling, redis, slow, slow-rate)"; exit 2 ;;
+    kill | rolling | redis | slow | slow-rate | failover) "scenario_$s" ;;
+    *) echo "unknown scenario $s (kill, rolling, redis, slow, slow-rate, failover)"; exit 2 ;;
   esac
 done
 echo
