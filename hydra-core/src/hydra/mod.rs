@@ -220,7 +220,8 @@ impl Hydra {
         self.engine.instance.health_entry()
     }
 
-    /// The shared Redis command connection, for what the library does not cover.
+    /// The shared Redis command connection, for what the library does not cover. Take it for
+    /// each use rather than keep it: behind Sentinels it is the current master's.
     pub fn redis(&self) -> redis::aio::ConnectionManager {
         self.engine.redis.conn()
     }
