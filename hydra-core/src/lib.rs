@@ -64,3 +64,8 @@ pub use queue::{QueueDepth, QueuedMessage};
 pub use records::{HealthEntry, HealthLogEntry, NodeEntry, PortValue, ServiceEntry};
 pub use route::Route;
 pub use umf::Umf;
+
+/// The crate's README, compiled as documentation tests so its example cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

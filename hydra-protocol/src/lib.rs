@@ -30,3 +30,8 @@ pub mod umf;
 pub use records::{HealthEntry, HealthLogEntry, NodeEntry, PortValue, ServiceEntry};
 pub use route::Route;
 pub use umf::Umf;
+
+/// The crate's README, compiled as documentation tests so its example cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

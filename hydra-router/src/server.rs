@@ -41,11 +41,9 @@ pub type Settled = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 /// Serves `handler` on `listener` until `stop` is cancelled, then drains connections for up to `drain`.
 ///
 /// With `threads` above 1, the connections are handed out in turn to that many threads, each
-/// with a single-threaded runtime of its own (and, through [`RouterState::upstream`], its own
-/// upstream connections): a request is read, forwarded and answered on one thread, with no
+/// with a single-threaded runtime of its own (and, through [`upstream`](crate::upstream), its
+/// own upstream connections): a request is read, forwarded and answered on one thread, with no
 /// wake-ups across threads. With 1, connections are served on the caller's runtime.
-///
-/// [`RouterState::upstream`]: crate::RouterState::upstream
 pub async fn serve(
     listener: tokio::net::TcpListener,
     handler: Handler,

@@ -36,3 +36,14 @@ pub use service::{
     DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT, TRACER_HEADER,
 };
 pub use settings::{ServiceSettings, SettingError, DEFAULT_METRICS_PORT};
+
+/// The crate's README, compiled as documentation tests so its example cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
+
+/// The workspace README's "Writing a service" example (and the rest of its Rust blocks),
+/// compiled as documentation tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadmeExamples;

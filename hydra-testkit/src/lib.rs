@@ -30,3 +30,8 @@ pub fn workspace_root() -> std::path::PathBuf {
         .expect("workspace root")
         .to_path_buf()
 }
+
+/// The crate's README, compiled as documentation tests so its example cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
