@@ -6,6 +6,7 @@
 //! `/v1/router/health` and `/v1/router/version` are public, for load balancers and health checks.
 //! `disableRouterEndpoint` turns everything but those two off.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use axum::body::Body;
@@ -18,6 +19,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::RouterConfig;
 use crate::error::Refusal;
+use crate::history;
 use crate::reply::{json_response, ok};
 use crate::state::RouterState;
 
@@ -147,6 +149,7 @@ pub async fn handle(state: &RouterState, req: Request<Body>) -> Response<Body> {
             ok(json!({ "logs": logs }))
         }
         (Method::GET, ["v1", "router", "stats"]) => ok(state.metrics.stats()),
+        (Method::GET, ["v1", "router", "history"]) => ok(history(state)),
         (Method::POST, ["v1", "router", action])
             if ["message", "send", "queue"].contains(action) =>
         {
@@ -188,6 +191,52 @@ fn health(state: &RouterState) -> Value {
         m.shift_remove("updatedOn");
     }
     v
+}
+
+/// What the dashboard charts: for every service the router counted requests for or has
+/// instances of, its last minutes ([`crate::history`]: one point per slot, oldest first) and its
+/// instances with their health and requests under way.
+fn history(state: &RouterState) -> Value {
+    let now = std::time::Instant::now();
+    let mut traffic = state.metrics.history(now);
+    let mut instances = state.pool.health_by_service();
+    let names: BTreeSet<String> = traffic.keys().chain(instances.keys()).cloned().collect();
+    let services: Vec<Value> = names
+        .into_iter()
+        .map(|name| {
+            let points = traffic
+                .remove(&name)
+                .unwrap_or_else(|| state.metrics.quiet(now));
+            let list = instances.remove(&name).unwrap_or_default();
+            let count = |h: &str| list.iter().filter(|(_, s)| *s == h).count();
+            let (healthy, stale, ejected) = (count("healthy"), count("stale"), count("ejected"));
+            let list: Vec<Value> = list
+                .into_iter()
+                .map(|(i, health)| {
+                    json!({
+                        "id": i.id,
+                        "address": i.authority,
+                        "health": health,
+                        "inFlight": i.in_flight(),
+                    })
+                })
+                .collect();
+            json!({
+                "service": name,
+                "points": points,
+                "instances": list,
+                "healthy": healthy,
+                "stale": stale,
+                "ejected": ejected,
+            })
+        })
+        .collect();
+    json!({
+        "slotSeconds": history::SLOT.as_secs(),
+        "windowSeconds": history::WINDOW.as_secs(),
+        "p99": "upper edge of its latency bucket, at most 25 % above the true value",
+        "services": services,
+    })
 }
 
 async fn list(state: &RouterState, thing: &str) -> Response<Body> {

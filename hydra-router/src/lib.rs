@@ -21,6 +21,7 @@
 //! - [`reply`]: the router's JSON answers, built by hydra-service's one JSON response builder
 //!   (`application/json; charset=utf-8`).
 //! - [`admin`]: `/v1/router/*`, the dashboard, `/metrics`; token or loopback only.
+//! - [`history`]: each service's request rate, 5xx share and p99 over the last minutes (charts).
 //! - [`ws`]: the WebSocket gateway, one file per concept: [`ws::hub`] (clients here, queues of
 //!   absent ones), [`ws::directory`] (which router holds which client),
 //!   [`ws::session`](mod@ws::session) (one client), [`ws::channel`] (the routers' pub/sub
@@ -38,6 +39,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod history;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;

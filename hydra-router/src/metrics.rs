@@ -1,10 +1,13 @@
-//! Counters for `/metrics` (Prometheus text) and Node's `/v1/router/stats`.
+//! Counters for `/metrics` (Prometheus text) and Node's `/v1/router/stats`, and the last minutes
+//! of each service's traffic for the dashboard ([`crate::history`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::history::{Clock, Point, Series};
 
 /// Latency histogram bucket bounds, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -16,11 +19,13 @@ struct ServiceCounts {
     requests: BTreeMap<u16, u64>,
     errors: u64,
     ws_messages: u64,
+    history: Series,
 }
 
 /// Everything counted since start.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
+    clock: Clock,
     services: Mutex<HashMap<String, ServiceCounts, foldhash::fast::RandomState>>,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
@@ -28,9 +33,23 @@ pub struct Metrics {
     ws_clients: AtomicI64,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            clock: Clock::new(Instant::now()),
+            services: Mutex::default(),
+            buckets: Default::default(),
+            latency_count: AtomicU64::default(),
+            latency_sum_micros: AtomicU64::default(),
+            ws_clients: AtomicI64::default(),
+        }
+    }
+}
+
 impl Metrics {
-    /// Records a forwarded request.
+    /// Records a forwarded request (and in the service's history, under the same lock).
     pub fn request(&self, service: &str, status: u16, took: Duration) {
+        let slot = self.clock.slot(Instant::now());
         {
             let mut s = self.services.lock().expect("metrics lock");
             if !s.contains_key(service) {
@@ -41,6 +60,7 @@ impl Metrics {
                 if status >= 500 {
                     c.errors += 1;
                 }
+                c.history.record(slot, status, took);
             }
         }
         let secs = took.as_secs_f64();
@@ -67,6 +87,27 @@ impl Metrics {
     /// A WebSocket client connected (+1) or left (-1).
     pub fn ws_clients(&self, delta: i64) {
         self.ws_clients.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Every service's history over the window ending at `now`, by service name. The slots are
+    /// copied under the lock and summed up after it.
+    pub fn history(&self, now: Instant) -> BTreeMap<String, Vec<Point>> {
+        let copies: Vec<(String, Series)> = self
+            .services
+            .lock()
+            .expect("metrics lock")
+            .iter()
+            .map(|(name, c)| (name.clone(), c.history.clone()))
+            .collect();
+        copies
+            .into_iter()
+            .map(|(name, series)| (name, series.points(&self.clock, now)))
+            .collect()
+    }
+
+    /// The history of a service without requests yet: every slot of the window empty.
+    pub fn quiet(&self, now: Instant) -> Vec<Point> {
+        Series::default().points(&self.clock, now)
     }
 
     /// Node's stats shape: counts by service.

@@ -275,6 +275,27 @@ impl Pool {
         }
     }
 
+    /// Every instance by service with its health, `"healthy"`, `"stale"` or `"ejected"` (for the
+    /// dashboard).
+    pub fn health_by_service(&self) -> BTreeMap<String, Vec<(Arc<Instance>, &'static str)>> {
+        let map = self.by_service.read().expect("pool lock");
+        let health = self.health.lock().expect("health lock");
+        let now = Instant::now();
+        map.iter()
+            .map(|(service, list)| {
+                let states = list.iter().map(|i| {
+                    let state = match health.get(&i.id) {
+                        Some(h) if h.ejected(now) => "ejected",
+                        Some(h) if h.stale => "stale",
+                        _ => "healthy",
+                    };
+                    (i.clone(), state)
+                });
+                (service.clone(), states.collect())
+            })
+            .collect()
+    }
+
     /// Every instance by service (for listings).
     pub fn snapshot(&self) -> HashMap<String, Vec<Arc<Instance>>> {
         let map = self.by_service.read().expect("pool lock");
@@ -336,6 +357,18 @@ mod tests {
             );
         }
         assert!(pool.is_live("s"));
+        let states: Vec<(String, &str)> = pool.health_by_service()["s"]
+            .iter()
+            .map(|(i, h)| (i.id.clone(), *h))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("a".into(), "healthy"),
+                ("b".into(), "ejected"),
+                ("c".into(), "healthy")
+            ]
+        );
         pool.eject("a", Duration::from_secs(60));
         pool.eject("c", Duration::from_secs(60));
         assert!(!pool.is_live("s"));
