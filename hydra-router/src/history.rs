@@ -147,7 +147,11 @@ impl Series {
         if status >= 500 {
             s.errors = s.errors.saturating_add(1);
         }
-        let b = bucket(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        let micros = took
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(took.subsec_micros()));
+        let b = bucket(micros);
         s.latency[b] = s.latency[b].saturating_add(1);
     }
 

@@ -22,6 +22,16 @@ struct ServiceCounts {
     history: Series,
 }
 
+impl ServiceCounts {
+    fn count(&mut self, slot: u64, status: u16, took: Duration) {
+        *self.requests.entry(status).or_default() += 1;
+        if status >= 500 {
+            self.errors += 1;
+        }
+        self.history.record(slot, status, took);
+    }
+}
+
 /// Everything counted since start.
 #[derive(Debug)]
 pub struct Metrics {
@@ -52,22 +62,19 @@ impl Metrics {
         let slot = self.clock.slot(Instant::now());
         {
             let mut s = self.services.lock().expect("metrics lock");
-            if !s.contains_key(service) {
-                s.insert(service.to_string(), ServiceCounts::default());
-            }
+            // One lookup, and the name copied only the first time.
             if let Some(c) = s.get_mut(service) {
-                *c.requests.entry(status).or_default() += 1;
-                if status >= 500 {
-                    c.errors += 1;
-                }
-                c.history.record(slot, status, took);
+                c.count(slot, status, took);
+            } else {
+                let mut c = ServiceCounts::default();
+                c.count(slot, status, took);
+                s.insert(service.to_string(), c);
             }
         }
+        // One bucket per request (the first bound it is within), summed up in `render`.
         let secs = took.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                self.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(i) = BUCKETS.iter().position(|bound| secs <= *bound) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_micros
@@ -158,14 +165,17 @@ impl Metrics {
         }
         drop(s);
         out.push_str("# HELP hydra_router_request_duration_seconds Time to the service's response head.\n# TYPE hydra_router_request_duration_seconds histogram\n");
+        // A request counted while this runs may show in a bucket and not yet in the count: the
+        // +Inf bucket (the count) is kept at least as large as the finite ones.
+        let mut cumulative = 0;
         for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
-                "hydra_router_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                self.buckets[i].load(Ordering::Relaxed)
+                "hydra_router_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
             );
         }
-        let count = self.latency_count.load(Ordering::Relaxed);
+        let count = self.latency_count.load(Ordering::Relaxed).max(cumulative);
         let _ = writeln!(
             out,
             "hydra_router_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
@@ -207,6 +217,9 @@ mod tests {
             .contains("hydra_router_requests_total{service=\"hello-service\",status=\"200\"} 1"));
         assert!(text.contains("hydra_router_errors_total{service=\"hello-service\"} 1"));
         assert!(text.contains("hydra_router_request_duration_seconds_bucket{le=\"0.001\"} 1"));
+        assert!(text.contains("hydra_router_request_duration_seconds_bucket{le=\"0.025\"} 1"));
+        assert!(text.contains("hydra_router_request_duration_seconds_bucket{le=\"0.05\"} 2"));
+        assert!(text.contains("hydra_router_request_duration_seconds_bucket{le=\"5\"} 2"));
         assert!(text.contains("hydra_router_request_duration_seconds_count 2"));
         assert!(text.contains("hydra_router_ws_clients 2"));
         assert_eq!(m.stats()["httpStats"]["hello-service"], 2);
