@@ -149,7 +149,7 @@ pub async fn handle(state: &RouterState, req: Request<Body>) -> Response<Body> {
             ok(json!({ "logs": logs }))
         }
         (Method::GET, ["v1", "router", "stats"]) => ok(state.metrics.stats()),
-        (Method::GET, ["v1", "router", "history"]) => ok(history(state)),
+        (Method::GET, ["v1", "router", "history"]) => ok(traffic(state)),
         (Method::POST, ["v1", "router", action])
             if ["message", "send", "queue"].contains(action) =>
         {
@@ -196,15 +196,15 @@ fn health(state: &RouterState) -> Value {
 /// What the dashboard charts: for every service the router counted requests for or has
 /// instances of, its last minutes ([`crate::history`]: one point per slot, oldest first) and its
 /// instances with their health and requests under way.
-fn history(state: &RouterState) -> Value {
+fn traffic(state: &RouterState) -> Value {
     let now = std::time::Instant::now();
-    let mut traffic = state.metrics.history(now);
+    let mut history = state.metrics.history(now);
     let mut instances = state.pool.health_by_service();
-    let names: BTreeSet<String> = traffic.keys().chain(instances.keys()).cloned().collect();
+    let names: BTreeSet<String> = history.keys().chain(instances.keys()).cloned().collect();
     let services: Vec<Value> = names
         .into_iter()
         .map(|name| {
-            let points = traffic
+            let points = history
                 .remove(&name)
                 .unwrap_or_else(|| state.metrics.quiet(now));
             let list = instances.remove(&name).unwrap_or_default();
