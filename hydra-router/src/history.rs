@@ -126,7 +126,8 @@ pub struct Point {
     pub requests: u32,
     /// Of those, answered with a 5xx.
     pub errors: u32,
-    /// Requests per second over the slot (the part of it gone by, for the current one).
+    /// Requests per second over the slot (for the current one, over the part of it gone by, 1 s
+    /// at least).
     pub rate: f64,
     /// Percent of the slot's requests answered with a 5xx; `None` without requests.
     pub error_percent: Option<f64>,
