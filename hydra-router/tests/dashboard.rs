@@ -1,7 +1,7 @@
 //! The dashboard, opened in headless Chromium: a running service appears in the rendered page,
 //! and under traffic its charts (request rate, 5xx share, p99) have points and its instance shows
-//! as healthy. Needs Debian's `chromium` (or `CHROMIUM=/path`); `SKIP_BROWSER_TESTS=1` skips it on
-//! machines without a browser.
+//! as healthy (ejected once the router ejects it). Needs Debian's `chromium` (or
+//! `CHROMIUM=/path`); `SKIP_BROWSER_TESTS=1` skips it on machines without a browser.
 
 mod common;
 
@@ -167,7 +167,6 @@ async fn dashboard_shows_a_running_service_and_charts_its_traffic() {
     }
     traffic.store(false, Ordering::Relaxed);
     sender.await.unwrap();
-    std::fs::remove_dir_all(&profile).ok();
     assert!(
         dom.contains("hello-service"),
         "service listed in the rendered dashboard:\n{dom}"
@@ -211,6 +210,29 @@ async fn dashboard_shows_a_running_service_and_charts_its_traffic() {
         instance.get("data-health").map(String::as_str),
         Some("healthy"),
         "{instance:?}"
+    );
+
+    // Ejected, it turns red.
+    let id = svc.hydra().instance_id().to_string();
+    router.state.pool.eject(&id, Duration::from_secs(600));
+    let health = |dom: &str| {
+        elements_with(dom, "data-instance")
+            .into_iter()
+            .find(|a| a["data-instance"] == id)
+            .and_then(|a| a.get("data-health").cloned())
+    };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        dom = render(&browser, &profile, &url).await;
+        if health(&dom).as_deref() == Some("ejected") {
+            break;
+        }
+    }
+    std::fs::remove_dir_all(&profile).ok();
+    assert_eq!(
+        health(&dom).as_deref(),
+        Some("ejected"),
+        "ejected instance:\n{dom}"
     );
 }
 
