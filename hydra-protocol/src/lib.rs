@@ -11,6 +11,8 @@
 //! - [`records`]: the JSON records kept in Redis (service, nodes, health, health log);
 //!   [`response`]: Node's response envelope.
 //! - [`config`]: the `hydra` config branch and its parts, parsed as Node reads them.
+//! - [`trace`]: W3C Trace Context (`traceparent`, `tracestate`) as HTTP headers and UMF `hdr`
+//!   keys.
 //!
 //! `hydra-core` (the engine: connection, registration, messaging, discovery, queues, API calls,
 //! the config loader) builds on it and re-exports it; the router, the CLI and the fuzz targets
@@ -25,6 +27,7 @@ pub mod response;
 pub mod route;
 #[cfg(test)]
 mod testdata;
+pub mod trace;
 pub mod umf;
 
 pub use records::{HealthEntry, HealthLogEntry, NodeEntry, PortValue, ServiceEntry};
