@@ -61,8 +61,11 @@ impl Instance {
 
     /// The wire text of `msg` as this instance sends or queues it: signed with
     /// `signatureSharedSecret` when one is set (replacing any signature it carried, such as the
-    /// one a reply inherits).
+    /// one a reply inherits), and with the trace context of the current span in `hdr` when it
+    /// has one ([`crate::trace::outgoing`]; the signature covers it).
     pub(crate) fn wire(&self, msg: &Umf) -> String {
+        let traced = crate::trace::outgoing(msg);
+        let msg = traced.as_ref().unwrap_or(msg);
         let secret = &self.config.signature_shared_secret;
         if secret.is_empty() {
             return msg.to_wire();

@@ -28,6 +28,8 @@
 //! - [`error`]: [`HydraError`] and its [`ErrorKind`] (who caused it, whether a retry may help).
 //! - [`metrics`]: what the engine counts (messages sent, received and dropped, Redis
 //!   reconnects) through the `metrics` facade, for whatever recorder the program installs.
+//! - [`trace`]: W3C trace context on `tracing` spans: messages sent inside a span carry its
+//!   `traceparent` in `hdr`, [`trace::message_span`] continues it on receipt (`otel` feature).
 //! - [`keys`]: every Redis key and channel name, in one place. [`response`]: Node's response
 //!   envelope. [`records`]: the JSON records in Redis.
 //!
@@ -52,6 +54,7 @@ pub mod metrics;
 pub mod queue;
 mod registration;
 mod tasks;
+pub mod trace;
 
 pub use hydra_protocol::{jsjson, keys, records, response, route, umf};
 

@@ -27,6 +27,8 @@
 //!   [`ws::session`](mod@ws::session) (one client), [`ws::channel`] (the routers' pub/sub
 //!   messages).
 //! - [`state`]: the shared state; it holds the WebSocket hub but knows nothing of sessions.
+//! - `trace_context`: with trace export on, a forwarded request is a span continuing the
+//!   client's `traceparent`, and the service gets the span's.
 //! - [`tracer`]: tracer ids (at the bottom: imports nothing of the router). No module of the
 //!   router imports one that imports it back.
 //! - [`Router`]: everything together ([`Router::bind`], then [`Router::serve`]), with graceful
@@ -48,6 +50,7 @@ pub mod resolve;
 pub mod server;
 pub mod state;
 pub mod table;
+mod trace_context;
 pub mod tracer;
 pub mod upstream;
 pub mod ws;

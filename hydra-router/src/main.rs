@@ -39,7 +39,9 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = router.serve(hydra_service::shutdown_signal()).await {
+    let served = router.serve(hydra_service::shutdown_signal()).await;
+    hydra_service::telemetry::shutdown();
+    if let Err(e) = served {
         tracing::error!(error = %e, "hydra-router stopped");
         std::process::exit(1);
     }

@@ -172,7 +172,8 @@ pub async fn forward(
         strip_hop_by_hop(&mut headers);
         let body = gunzip_request_body(&mut headers, body, state.config.body_limit)?;
         let client_gzip = accepts_gzip(&headers);
-        let headers = upstream_headers(&f, headers, peer, via);
+        let mut headers = upstream_headers(&f, headers, peer, via);
+        let _span = crate::trace_context::forwarded(&mut headers, &parts.method, service);
         let instances = pick_instances(&f)?;
         let upstream = Upstream {
             method: &parts.method,

@@ -20,6 +20,8 @@
 //! - [`metrics`]: Prometheus text at `GET /metrics` on a port of its own (`metricsPort`, default
 //!   9464): every request's duration by method, route template and status, UMF messages sent,
 //!   received and dropped, Redis reconnects.
+//! - [`telemetry`]: W3C trace context and OTLP trace export by the standard `OTEL_*` variables
+//!   (`otel` feature): a request's span continues the caller's `traceparent`.
 
 mod extract;
 pub mod healthcheck;
@@ -28,6 +30,7 @@ mod response;
 mod service;
 pub mod settings;
 pub mod startup;
+pub mod telemetry;
 
 pub use extract::Json;
 pub use response::{json_response, status_for, ApiError, Envelope, JSON_CONTENT_TYPE};

@@ -490,6 +490,26 @@ async fn body_limit_layer(State(limit): State<usize>, mut req: Request, next: Ne
     next.run(req).await
 }
 
+/// Makes a request's span continue the caller's `traceparent` (a new trace when it sent none or
+/// an invalid one), named as OpenTelemetry names server spans.
+fn continue_request_trace(span: &tracing::Span, req: &Request) {
+    if !hydra_core::trace::enabled() {
+        return;
+    }
+    span.record(
+        "otel.name",
+        tracing::field::display(format_args!("{} {}", req.method(), req.uri().path())),
+    );
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let caller = hydra_core::trace::TraceContext::from_values(
+        header(hydra_core::trace::TRACEPARENT),
+        header(hydra_core::trace::TRACESTATE),
+    );
+    if let Some(ctx) = caller {
+        hydra_core::trace::continue_trace(span, &ctx);
+    }
+}
+
 async fn common_headers(
     State(powered_by): State<HeaderValue>,
     req: Request,
@@ -500,8 +520,11 @@ async fn common_headers(
         "request",
         method = %req.method(),
         path = %req.uri().path(),
-        tracer = tracer.as_ref().and_then(|t| t.to_str().ok()).unwrap_or("")
+        tracer = tracer.as_ref().and_then(|t| t.to_str().ok()).unwrap_or(""),
+        otel.name = tracing::field::Empty,
+        otel.kind = "server",
     );
+    continue_request_trace(&span, &req);
     let mut resp = {
         let _enter = span.enter();
         tracing::debug!("request");

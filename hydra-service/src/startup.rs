@@ -10,23 +10,53 @@ use serde_json::Value;
 /// Exit code for a bad configuration (`EX_USAGE`).
 pub const EXIT_CONFIG: i32 = 64;
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`), `LOG_FORMAT=json` for JSON lines.
-pub fn init_tracing() {
+/// The OpenTelemetry layer, when spans are exported.
+#[cfg(feature = "otel")]
+pub(crate) type OtelLayer = crate::telemetry::OtelLayer;
+#[cfg(not(feature = "otel"))]
+pub(crate) type OtelLayer = tracing_subscriber::layer::Identity;
+
+/// The subscriber every binary logs with: `RUST_LOG` filters (default `info`), stderr, text or
+/// JSON lines (`LOG_FORMAT=json`), and `otel` when spans are exported.
+pub(crate) fn subscriber(otel: Option<OtelLayer>) -> impl tracing::Subscriber + Send + Sync {
+    use tracing_subscriber::layer::SubscriberExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json");
+    let plain = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let json = json.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+    });
+    tracing_subscriber::registry()
+        .with(otel)
+        .with(filter)
+        .with(plain)
+        .with(json)
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`), `LOG_FORMAT=json` for JSON lines.
+///
+/// With the `otel` feature and an OTLP endpoint set, spans are exported too: the subscriber for
+/// the whole process is then installed by [`telemetry::init_export`](crate::telemetry::init_export)
+/// (which [`load_config_or_exit`] calls) once the service name is known; until then this thread
+/// logs.
+pub fn init_tracing() {
+    use tracing_subscriber::util::SubscriberInitExt;
+    if cfg!(feature = "otel") && crate::telemetry::export_requested() {
+        crate::telemetry::log_here_until_export(subscriber(None));
+        return;
     }
+    let _ = subscriber(None).try_init();
 }
 
 /// Loads the config as every binary does; on error prints it and exits with [`EXIT_CONFIG`].
+/// Then starts trace export when the environment asks for it ([`crate::telemetry`]).
 pub async fn load_config_or_exit(defaults: Value, explicit: Option<PathBuf>) -> Config {
-    config_or_exit(ConfigLoader::new(defaults).file(explicit).load().await)
+    let config = config_or_exit(ConfigLoader::new(defaults).file(explicit).load().await);
+    crate::telemetry::init_export(&config.hydra.service_name);
+    config
 }
 
 /// The value of a config step (loading it, reading a binary's settings); on error prints it and

@@ -8,17 +8,20 @@
 //! - [`service_config`], [`registered_service`], [`service_document`]: a service under test on
 //!   that Redis;
 //!   [`assert_config_refused`]: a binary exits 64 on a config file, naming what is wrong.
+//! - [`OtlpReceiver`]: an OTLP/HTTP trace receiver decoding protobuf and JSON exports.
 //! - [`wait_until`], [`wait_for`], [`wait_registered`]: wait for a condition with a deadline
 //!   rather than sleep for a guessed time.
 
 mod config;
 mod node;
+mod otlp;
 mod redis_server;
 mod sentinel;
 mod wait;
 
 pub use config::{assert_config_refused, registered_service, service_config, service_document};
 pub use node::{interop_dir, NodePeer, NodeProcess};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use redis_server::{free_port, raw_command_at, RedisServer};
 pub use sentinel::{SentinelSet, MASTER_NAME};
 pub use wait::{wait_for, wait_registered, wait_until};

@@ -52,21 +52,29 @@ async fn main() -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => break,
             msg = inbox.recv() => {
                 let Some(msg) = msg else { break };
-                tracing::info!(from = %msg.from, typ = ?msg.typ, body = %msg.body, "received");
-                if msg.rmid.is_some() {
-                    continue; // a reply to something we sent: do not answer it
-                }
-                let answer = if msg.typ.as_deref() == Some("ping") {
-                    json!("pong")
-                } else {
-                    json!({"echo": msg.body, "from": "rust"})
-                };
-                if let Err(e) = hydra.reply(&msg, answer).await {
-                    tracing::warn!(error = %e, "reply failed");
-                }
+                // Handled in a span that continues the sender's trace (when `hdr` has one), so
+                // the reply carries it on.
+                let span = hydra_core::trace::message_span(&msg);
+                tracing::Instrument::instrument(answer(&hydra, msg), span).await;
             }
         }
     }
     hydra.shutdown().await.context("shutting down")?;
+    hydra_service::telemetry::shutdown();
     Ok(())
+}
+
+async fn answer(hydra: &Hydra, msg: hydra_core::Umf) {
+    tracing::info!(from = %msg.from, typ = ?msg.typ, body = %msg.body, "received");
+    if msg.rmid.is_some() {
+        return; // a reply to something we sent: do not answer it
+    }
+    let answer = if msg.typ.as_deref() == Some("ping") {
+        json!("pong")
+    } else {
+        json!({"echo": msg.body, "from": "rust"})
+    };
+    if let Err(e) = hydra.reply(&msg, answer).await {
+        tracing::warn!(error = %e, "reply failed");
+    }
 }

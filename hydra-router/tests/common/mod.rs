@@ -113,6 +113,11 @@ pub async fn until_status(http: &reqwest::Client, url: &str, status: u16) {
 
 /// The hello-service binary of this workspace (built on demand).
 pub fn hello_binary() -> PathBuf {
+    workspace_binary("hello-service", "hello-service")
+}
+
+/// The binary `bin` of the workspace's `package`, next to the tests' own (built on demand).
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let dir = std::env::current_exe()
         .unwrap()
         .parent()
@@ -120,17 +125,17 @@ pub fn hello_binary() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf();
-    let bin = dir.join("hello-service");
-    if !bin.exists() {
+    let path = dir.join(bin);
+    if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let ok = std::process::Command::new(cargo)
-            .args(["build", "-p", "hello-service"])
+            .args(["build", "-p", package, "--bin", bin])
             .status()
             .unwrap()
             .success();
-        assert!(ok, "building hello-service");
+        assert!(ok, "building {bin}");
     }
-    bin
+    path
 }
 
 /// Starts the hello-service binary on a free port of its own (a real process, to kill or stop).

@@ -27,7 +27,9 @@ async fn main() {
     startup::init_tracing();
     let config = startup::load_config_or_exit(hello_service::defaults(), args.config).await;
     let service = startup::config_or_exit(hello_service::try_service(config));
-    if let Err(e) = service.run().await {
+    let served = service.run().await;
+    hydra_service::telemetry::shutdown();
+    if let Err(e) = served {
         tracing::error!(error = %e, "hello-service stopped");
         std::process::exit(1);
     }

@@ -161,6 +161,8 @@ impl Player {
                     game = potato.game_id.as_deref().unwrap_or("-"),
                     from = %msg.from
                 );
+                // Each holder's turn is a span in the trace of the game that sent the potato.
+                hydra_core::trace::continue_message_trace(&span, &msg);
                 self.tasks
                     .spawn(async move { this.hold(&hydra, msg, potato).await }.instrument(span));
             }
