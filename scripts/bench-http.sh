@@ -9,12 +9,16 @@
 # Needs: redis-server, wrk, nginx (apt-get install redis-server wrk nginx-light), Node for the
 # Node column (npm ci in tests/interop). BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 32),
 # BENCH_HTML=1 adds a non-JSON route (no envelope rewrite) through nginx and the router;
-# BENCH_CALLGRIND=1 counts the router's instructions per request under valgrind.
+# BENCH_CALLGRIND=1 counts the router's instructions per request under valgrind;
+# BENCH_RUST_LOG (default warn) is the services' and routers' RUST_LOG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 secs=${BENCH_SECONDS:-5}
+# The log filter of the services and routers: `info` lets their spans through when
+# OTEL_EXPORTER_OTLP_ENDPOINT is set (the cost of trace export).
+log=${BENCH_RUST_LOG:-warn}
 conns=${BENCH_CONNECTIONS:-32}
 for tool in redis-server wrk nginx; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install redis-server wrk nginx-light"; exit 1; }
@@ -36,10 +40,10 @@ export HYDRA_REDIS_URL="redis://127.0.0.1:$rport/15"
 sleep 0.3
 
 hport=$(free_port)
-(cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$hport" RUST_LOG=warn exec "$OLDPWD/target/release/hello-service") &
+(cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$hport" RUST_LOG="$log" exec "$OLDPWD/target/release/hello-service") &
 hello_pid=$!; pids+=("$hello_pid")
 gport=$(free_port)
-(cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$gport" RUST_LOG=warn exec "$OLDPWD/target/release/hydra-router") &
+(cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$gport" RUST_LOG="$log" exec "$OLDPWD/target/release/hydra-router") &
 router_pid=$!; pids+=("$router_pid")
 nport=$(free_port)
 cat > "$work/nginx.conf" <<NGINX
@@ -158,7 +162,7 @@ done
 # busy the machine): a second router, one server thread, under valgrind, 4 connections.
 if [ -n "${BENCH_CALLGRIND:-}" ] && command -v valgrind >/dev/null; then
   cport=$(free_port)
-  (cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$cport" RUST_LOG=warn exec valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$OLDPWD/target/release/hydra-router" >/dev/null 2>&1) &
+  (cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$cport" RUST_LOG="$log" exec valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$OLDPWD/target/release/hydra-router" >/dev/null 2>&1) &
   cg_pid=$!; pids+=("$cg_pid")
   wait_http "http://127.0.0.1:$cport/v1/hello/test" 60
   callgrind_control -z "$cg_pid" >/dev/null 2>&1

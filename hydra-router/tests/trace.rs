@@ -20,6 +20,7 @@ fn spawn(
     let mut cmd = tokio::process::Command::new(bin);
     cmd.env("HYDRA_REDIS_URL", redis.url())
         .env("HYDRA_SERVICE", hydra.to_string())
+        // Spans are `info`: RUST_LOG must let them through.
         .env("RUST_LOG", "info")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
