@@ -176,3 +176,24 @@ async fn outside_a_span_messages_are_unchanged() {
     signed.sign(b"secret");
     assert!(signed.verify(b"secret"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_verifies_the_signature_over_the_trace_context() {
+    exporting().await;
+    let redis = RedisServer::start();
+    let mut node =
+        NodePeer::start_with(&redis.url(), "node-signer", &[("PEER_REGISTER", "0")]).await;
+    let secret = "s3cret-key";
+    let mut msg = Umf::new("node:/", "rust:/", json!({"n": 1}));
+    msg.headers = Some(json!({"a": "b"}));
+    let span = tracing::info_span!("signed");
+    let mut traced = span.in_scope(|| trace::outgoing(&msg)).expect("traced");
+    traced.headers.as_mut().unwrap()["tracestate"] = json!("vendor=x");
+    traced.sign(secret.as_bytes());
+    let verdict = node
+        .call("verify", json!([traced.to_short(), secret]))
+        .await
+        .unwrap();
+    assert_eq!(verdict["valid"], json!(true), "{verdict}");
+    node.shutdown().await;
+}
