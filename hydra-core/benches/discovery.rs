@@ -6,7 +6,7 @@
 //! The figure is Redis's own time (INFO commandstats, `usec`, summed over every command) per
 //! refresh, and the commands sent: it does not depend on this machine's other load.
 //!
-//! `cargo bench -p hydra-core --bench discovery` (BENCH_REFRESHES, default 10, per measurement;
+//! `cargo bench -p hydra-rs-core --bench discovery` (BENCH_REFRESHES, default 10, per measurement;
 //! BENCH_INSTANCES and BENCH_KEYS, comma lists, to pick the grid).
 
 #![allow(clippy::print_stdout)] // a report printed to the terminal

@@ -3,7 +3,7 @@
 //! Redis (redis-benchmark PUBLISH: a round trip is two publishes) and next to two Node hydra
 //! instances doing the same when Node and `tests/interop/node_modules` are available.
 //!
-//! `cargo bench -p hydra-core --bench roundtrip` (BENCH_SECONDS, default 3, per measurement).
+//! `cargo bench -p hydra-rs-core --bench roundtrip` (BENCH_SECONDS, default 3, per measurement).
 
 #![allow(clippy::print_stdout)] // a report printed to the terminal
 
