@@ -72,7 +72,6 @@ start_sentinels() {
   local master=$rport master_pid=$redis_pid
   rport=$(free_port)
   start_redis --replicaof 127.0.0.1 "$master"
-  replica_pid=$redis_pid
   for _ in $(seq 100); do rcli info replication | grep -q master_link_status:up && break; sleep 0.1; done
   sentinel_ports=()
   local n sp hosts=()
