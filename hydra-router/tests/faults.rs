@@ -93,17 +93,14 @@ async fn a_slow_instance_is_ejected_and_the_others_serve() {
     let router = router(&redis, json!({"requestTimeout": 0.5, "ejectSeconds": 30})).await;
     let fast = hello(&redis).await;
     // A second "hello-service" whose answers take far longer than the router waits.
-    let slow = hydra_service::HydraService::new(hello_config(&redis))
-        .get("/v1/hello/test", || async {
+    let slow = started(hydra_service::HydraService::new(hello_config(&redis)).get(
+        "/v1/hello/test",
+        || async {
             tokio::time::sleep(Duration::from_secs(5)).await;
             "late"
-        })
-        .bind()
-        .await
-        .unwrap()
-        .spawn()
-        .await
-        .unwrap();
+        },
+    ))
+    .await;
     let http = reqwest::Client::new();
     let url = format!("{}/v1/hello/test", router.base);
     // Count every 504 from the first request on: the slow instance may be hit (and ejected)
@@ -233,17 +230,12 @@ async fn a_sentinel_failover_loses_no_request_and_the_router_follows_the_new_mas
         .unwrap();
     let through = json!({"redis": {"url": set.url()}});
     let router = router(set.master(), json!({"hydra": through})).await;
-    let hello = hello_service::service(hydra_testkit::service_document(
+    let hello = started(hello_service::service(hydra_testkit::service_document(
         set.master(),
         hello_service::defaults(),
         &through,
-    ))
-    .bind()
-    .await
-    .unwrap()
-    .spawn()
-    .await
-    .unwrap();
+    )))
+    .await;
     let http = reqwest::Client::new();
     let url = format!("{}/v1/hello/test", router.base);
     until_status(&http, &url, 200).await;
@@ -281,18 +273,15 @@ async fn a_sentinel_failover_loses_no_request_and_the_router_follows_the_new_mas
     assert!(ok > 100, "{ok} requests answered");
 
     // A service that registers only on the new master is found and routed to.
-    let late = hydra_service::HydraService::new(hydra_testkit::service_document(
-        set.master(),
-        json!({"hydra": {"serviceName": "late-service"}}),
-        &through,
-    ))
-    .get("/v1/late/x", || async { "late" })
-    .bind()
-    .await
-    .unwrap()
-    .spawn()
-    .await
-    .unwrap();
+    let late = started(
+        hydra_service::HydraService::new(hydra_testkit::service_document(
+            set.master(),
+            json!({"hydra": {"serviceName": "late-service"}}),
+            &through,
+        ))
+        .get("/v1/late/x", || async { "late" }),
+    )
+    .await;
     until_status(&http, &format!("{}/v1/late/x", router.base), 200).await;
     drop(late);
     drop(hello);

@@ -70,7 +70,11 @@ pub fn hello_config(redis: &RedisServer) -> Config {
 }
 
 pub async fn hello(redis: &RedisServer) -> hydra_service::RunningService {
-    let svc = hello_service::service(hello_config(redis));
+    started(hello_service::service(hello_config(redis))).await
+}
+
+/// `svc` bound, registered and serving.
+pub async fn started(svc: hydra_service::HydraService) -> hydra_service::RunningService {
     svc.bind().await.unwrap().spawn().await.unwrap()
 }
 
