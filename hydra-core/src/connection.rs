@@ -89,16 +89,20 @@ async fn ask_sentinels(target: &SentinelTarget) -> Result<(String, u16), String>
     Err(last)
 }
 
-/// A client and its connection for `url`, the master at `master` when through Sentinels.
+/// A client and its connection for `url`, the master the Sentinels name when through them.
 async fn open(url: &str, shown: &str, target: Option<&SentinelTarget>) -> Result<Current, String> {
-    let (url, master) = match target {
+    match target {
         Some(t) => {
             let (h, p) = ask_sentinels(t).await?;
-            (t.master_url(&h, p), Some(host_port(&h, p)))
+            connect_to(&t.master_url(&h, p), shown, Some(host_port(&h, p))).await
         }
-        None => (url.to_string(), None),
-    };
-    let client = Client::open(url.as_str()).map_err(|e| format!("{shown}: {e}"))?;
+        None => connect_to(url, shown, None).await,
+    }
+}
+
+/// A client and its connection for `url`; `master` is its `host:port` when through Sentinels.
+async fn connect_to(url: &str, shown: &str, master: Option<String>) -> Result<Current, String> {
+    let client = Client::open(url).map_err(|e| format!("{shown}: {e}"))?;
     match tokio::time::timeout(
         CONNECT_ATTEMPT * 2,
         ConnectionManager::new_with_config(client.clone(), manager_config()),
@@ -133,7 +137,7 @@ async fn follow_master(
         if known.as_deref() == Some(addr.as_str()) {
             continue;
         }
-        match open("", &shown, Some(&target)).await {
+        match connect_to(&target.master_url(&h, p), &shown, Some(addr.clone())).await {
             Ok(next) => {
                 tracing::warn!(url = %shown, from = ?known, to = ?next.master, "Redis master moved");
                 *now.write().expect("redis lock") = next;
