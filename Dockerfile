@@ -86,7 +86,8 @@ LABEL org.opencontainers.image.title="hydra-router" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=builder /out/hydra-router /usr/local/bin/hydra-router
 COPY deploy/config/docker/hydra-router.json /app/config/config.json
-EXPOSE 80
+# The public port, and /metrics without the token (hydra.metricsPort; publish it nowhere).
+EXPOSE 80 9464
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/hydra-router", "--healthcheck"]
 ENTRYPOINT ["/usr/local/bin/hydra-router"]

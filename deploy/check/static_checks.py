@@ -34,7 +34,7 @@ BUILD_COMMAND = (
 HEALTH_PATHS = {"hydra-router": "/v1/router/health", "hello-service": "/_health", "hpp-service": "/_health"}
 SWARM_SUBNET_PREFIX = "10.0.9."
 # The servers on hydra-service, which serve /metrics on a port of their own (hydra.metricsPort).
-METRICS_SERVERS = ("hello-service", "hpp-service")
+METRICS_SERVERS = ("hydra-router", "hello-service", "hpp-service")
 
 results = []
 
@@ -99,9 +99,11 @@ def default_metrics_port():
     return int(m.group(1)) if m else None
 
 
-def metrics_port(config):
-    """The port a service with CONFIG serves /metrics on (None: none)."""
-    port = int(((config or {}).get("hydra") or {}).get("metricsPort", default_metrics_port()) or 0)
+def metrics_port(config, target=None):
+    """The port a service (TARGET) with CONFIG serves /metrics on (None: none). The router serves
+    none unless its config names one; services on hydra-service default to 9464."""
+    default = 0 if target == "hydra-router" else default_metrics_port()
+    port = int(((config or {}).get("hydra") or {}).get("metricsPort", default) or 0)
     return port or None
 
 
@@ -214,7 +216,7 @@ def check_dockerfile():
         expose = (stage_value(stages, target, "EXPOSE") or "").split()
         check(f"{target}: EXPOSE {port} (the config's servicePort)", expose[:1] == [str(port)], f"EXPOSE {expose}")
         if target in METRICS_SERVERS:
-            metrics = metrics_port(doc)
+            metrics = metrics_port(doc, target)
             check(f"{target}: EXPOSE {metrics} (the config's metricsPort)", str(metrics) in expose[1:], f"EXPOSE {expose}")
         hc = stage_value(stages, target, "HEALTHCHECK") or ""
         cmd = re.search(r"CMD\s+(\[.*\])", hc)
@@ -407,12 +409,23 @@ def check_stack(image_ports):
                 f"stack: {name} servicePort {hydra.get('servicePort')} as the image exposes",
                 hydra.get("servicePort") == image_ports.get(name),
             )
-            if name in METRICS_SERVERS:
+            if name == "hydra-router":
+                # No hydra.service label: the router's series carry the service they count as
+                # `service`, which a target label of that name would overwrite.
+                labels = deploy.get("labels") or {}
+                check(
+                    f"stack: {name} labelled for the Prometheus scrape (hydra.metrics.port = its metricsPort, no hydra.service)",
+                    "hydra.service" not in labels
+                    and metrics_port(cfg, name) is not None
+                    and str(labels.get("hydra.metrics.port")) == str(metrics_port(cfg, name)),
+                    f"{labels}",
+                )
+            elif name in METRICS_SERVERS:
                 labels = deploy.get("labels") or {}
                 check(
                     f"stack: {name} labelled for the Prometheus scrape (hydra.service, hydra.metrics.port = its metricsPort)",
                     labels.get("hydra.service") == name
-                    and str(labels.get("hydra.metrics.port")) == str(metrics_port(cfg)),
+                    and str(labels.get("hydra.metrics.port")) == str(metrics_port(cfg, name)),
                     f"{labels}",
                 )
             drain = hydra.get("drainTimeout", 10)

@@ -8,8 +8,10 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hydra_core::{response, ErrorKind, Umf};
@@ -93,6 +95,28 @@ pub fn allowed(config: &RouterConfig, req: &Request<Body>, peer: Option<SocketAd
     public || authorized(config, peer, req.headers(), req.uri().query())
 }
 
+/// `/metrics`: the Prometheus text of [`crate::metrics::Metrics`].
+pub fn metrics(state: &RouterState) -> Response<Body> {
+    let mut resp = Response::new(Body::from(state.metrics.render()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    resp
+}
+
+/// What `hydra.metricsPort` serves: `GET /metrics` to anyone, nothing else.
+pub fn metrics_app(state: Arc<RouterState>) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(
+                |State(state): State<Arc<RouterState>>| async move { metrics(&state) },
+            ),
+        )
+        .with_state(state)
+}
+
 /// Serves one of the router's own endpoints; the caller was [`allowed`] in.
 pub async fn handle(state: &RouterState, req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
@@ -107,14 +131,7 @@ pub async fn handle(state: &RouterState, req: Request<Body>) -> Response<Body> {
             );
             resp
         }
-        (Method::GET, ["metrics"]) => {
-            let mut resp = Response::new(Body::from(state.metrics.render()));
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            resp
-        }
+        (Method::GET, ["metrics"]) => metrics(state),
         (Method::GET, ["v1", "router", "health"]) => ok(health(state)),
         (Method::GET, ["v1", "router", "version"]) => {
             ok(json!({"version": env!("CARGO_PKG_VERSION")}))

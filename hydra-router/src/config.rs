@@ -56,6 +56,10 @@ pub struct RouterConfig {
     pub body_limit: usize,
     /// `adminListen` (e.g. `127.0.0.1:9090`): serve the admin endpoints and dashboard there too.
     pub admin_listen: Option<String>,
+    /// `hydra.metricsPort` (default 0: none): a port of its own on which `GET /metrics` is served
+    /// to anyone, without the token, as services on hydra-service serve theirs; for Prometheus
+    /// on an internal network, with the port left unpublished.
+    pub metrics_port: u16,
     /// `routeRefreshSeconds` (default 30): the safety-net reload of the routing table.
     pub route_refresh: Duration,
     /// `ejectSeconds` (default 10): how long an instance that failed is left out.
@@ -209,6 +213,14 @@ impl<'a> Reader<'a> {
 }
 
 impl RouterConfig {
+    /// The number of server threads: `serverThreads`, or one per core.
+    pub fn threads(&self) -> usize {
+        match self.server_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
     /// Reads the settings from a loaded config document; keys that are missing take their
     /// defaults.
     ///
@@ -229,6 +241,7 @@ impl RouterConfig {
             None => r.count("queuerDB", u64::MAX)?.unwrap_or(0),
         };
         let admin_listen = r.text("adminListen")?;
+        let metrics_port = in_hydra.count("metricsPort", u64::from(u16::MAX))?;
         Ok(Self {
             external_routes: r.routes("externalRoutes")?,
             router_token: r.text("routerToken")?,
@@ -243,6 +256,7 @@ impl RouterConfig {
                 .count("bodyLimit", usize::MAX as u64)?
                 .map_or(1024 * 1024, |v| v as usize),
             admin_listen: (!admin_listen.is_empty()).then_some(admin_listen),
+            metrics_port: metrics_port.map_or(0, |p| p as u16),
             route_refresh: r.seconds("routeRefreshSeconds", 30.0)?,
             eject_for: r.seconds("ejectSeconds", 10.0)?,
             ws_rate_limit: r
@@ -268,7 +282,9 @@ mod tests {
         doc["cors"] = json!({"Access-Control-Allow-Origin": "*", "access-control-Max-Age": 10});
         doc["externalRoutes"] = json!({"ext": ["[get]/ext/x"]});
         doc["hydra"]["queuerDB"] = json!(3);
+        doc["hydra"]["metricsPort"] = json!(9464);
         let c = RouterConfig::from_config(&Config::from_value(doc).unwrap()).unwrap();
+        assert_eq!(c.metrics_port, 9464);
         assert_eq!(c.router_token, "tok");
         assert_eq!(c.request_timeout, Duration::from_secs(2));
         assert!(c.cors.contains(&(
@@ -281,6 +297,7 @@ mod tests {
         assert_eq!(d.request_timeout, Duration::from_secs(5));
         assert_eq!(d.queuer_db, 0);
         assert!(!d.disable_router_endpoint);
+        assert_eq!(d.metrics_port, 0, "no metrics port unless one is given");
     }
 
     fn parse(key: &str, value: Value) -> Result<RouterConfig, RouterConfigError> {
@@ -344,6 +361,10 @@ mod tests {
         doc["hydra"]["queuerDB"] = json!(-1);
         let e = RouterConfig::from_config(&Config::from_value(doc).unwrap()).unwrap_err();
         assert_eq!(e.key, "hydra.queuerDB");
+        let mut doc = defaults();
+        doc["hydra"]["metricsPort"] = json!(70000);
+        let e = RouterConfig::from_config(&Config::from_value(doc).unwrap()).unwrap_err();
+        assert_eq!(e.key, "hydra.metricsPort");
     }
 
     #[test]

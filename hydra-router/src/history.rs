@@ -156,6 +156,25 @@ impl Series {
         s.latency[b] = s.latency[b].saturating_add(1);
     }
 
+    /// Adds `other`'s counts (the same service counted elsewhere) to these: slots of the same
+    /// number are summed, and a newer slot replaces an older one.
+    pub fn merge(&mut self, other: &Series) {
+        for (mine, theirs) in self.slots.iter_mut().zip(other.slots.iter()) {
+            if theirs.number == u64::MAX {
+                continue;
+            }
+            if mine.number == theirs.number {
+                mine.requests = mine.requests.saturating_add(theirs.requests);
+                mine.errors = mine.errors.saturating_add(theirs.errors);
+                for (a, b) in mine.latency.iter_mut().zip(theirs.latency.iter()) {
+                    *a = a.saturating_add(*b);
+                }
+            } else if mine.number == u64::MAX || theirs.number > mine.number {
+                *mine = *theirs;
+            }
+        }
+    }
+
     /// The slots of the window ending at `now` (oldest first), from slot 0 on; slots without
     /// requests are points with zero requests.
     pub fn points(&self, clock: &Clock, now: Instant) -> Vec<Point> {
@@ -231,6 +250,30 @@ mod tests {
         let mut one = [0u32; LATENCY_BUCKETS];
         one[bucket(1_000)] = 1;
         assert_eq!(quantile(&one, 0.99), Some(bucket_upper(bucket(1_000))));
+    }
+
+    #[test]
+    fn merged_series_sum_the_same_slots_and_keep_the_newer_ones() {
+        let clock = Clock::new(Instant::now());
+        let (mut a, mut b) = (Series::default(), Series::default());
+        a.record(3, 200, Duration::from_micros(100));
+        b.record(3, 503, Duration::from_micros(900));
+        // Slot 2 on one side, and on the other slot 2 + SLOTS, which takes its place in the ring.
+        a.record(2, 200, Duration::from_micros(5));
+        b.record(2 + SLOTS as u64, 200, Duration::from_micros(5));
+        b.record(2 + SLOTS as u64, 200, Duration::from_micros(5));
+        a.merge(&b);
+        let now = clock.origin + SLOT * (2 + SLOTS as u32);
+        let points = a.points(&clock, now);
+        let last = points.last().expect("points");
+        assert_eq!(last.requests, 2, "the newer slot replaced the older one");
+        // The window's first slot is 3.
+        let three = &points[0];
+        assert_eq!((three.requests, three.errors), (2, 1));
+        assert_eq!(
+            three.p99_ms,
+            Some(bucket_upper(bucket(900)) as f64 / 1000.0)
+        );
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub use state::RouterState;
 pub struct Router {
     listener: tokio::net::TcpListener,
     admin: Option<tokio::net::TcpListener>,
+    metrics: Option<tokio::net::TcpListener>,
     state: Arc<RouterState>,
 }
 
@@ -103,6 +104,7 @@ impl Router {
             Some(addr) => Some(tokio::net::TcpListener::bind(addr).await?),
             None => None,
         };
+        let metrics = metrics_listener(settings.metrics_port).await;
         let hydra = Hydra::builder(config.hydra.clone())
             .port(port)
             .api_timeout(settings.request_timeout)
@@ -127,6 +129,7 @@ impl Router {
         Ok(Self {
             listener,
             admin,
+            metrics,
             state: RouterState::new(hydra, settings, queuer),
         })
     }
@@ -149,6 +152,12 @@ impl Router {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The address `/metrics` is served on without a token (`hydra.metricsPort`), when there
+    /// is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Registers, loads the table, serves until `shutdown`, then withdraws presence, tells the
     /// other routers, cancels the router's shutdown token (listeners stop, WebSocket clients get
     /// a Close frame 1001 "going away"), waits for every task of the router ([`DRAIN`] at most)
@@ -160,6 +169,7 @@ impl Router {
         let Router {
             listener,
             admin,
+            metrics,
             state,
         } = self;
         let port = listener.local_addr()?.port();
@@ -192,10 +202,7 @@ impl Router {
             }
         });
         let hrt = state.config.header_read_timeout;
-        let threads = match state.config.server_threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        };
+        let threads = state.config.threads();
         tasks.spawn(server::serve(
             listener,
             app::handler(state.clone()),
@@ -208,10 +215,15 @@ impl Router {
                 Arc::new(move || state.ws.local_count() == 0)
             },
         ));
-        if let Some(l) = admin {
+        // The admin and metrics listeners: axum apps on the caller's runtime.
+        let side = [
+            admin.map(|l| (l, app::admin_app(state.clone()))),
+            metrics.map(|l| (l, admin::metrics_app(state.clone()))),
+        ];
+        for (l, app) in side.into_iter().flatten() {
             tasks.spawn(server::serve(
                 l,
-                server::handler_of(app::admin_app(state.clone())),
+                server::handler_of(app),
                 shutdown_token.clone(),
                 DRAIN,
                 hrt,
@@ -239,5 +251,20 @@ impl Router {
             );
         }
         hydra.shutdown().await
+    }
+}
+
+/// The listener of `hydra.metricsPort` (none for 0). A port that is taken leaves the router
+/// serving without it, with a warning, as a service on hydra-service does.
+async fn metrics_listener(port: u16) -> Option<tokio::net::TcpListener> {
+    if port == 0 {
+        return None;
+    }
+    match tokio::net::TcpListener::bind(("0.0.0.0", port)).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(port, error = %e, "cannot serve /metrics on hydra.metricsPort; going on without it");
+            None
+        }
     }
 }

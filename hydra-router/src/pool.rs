@@ -250,21 +250,23 @@ impl Pool {
         h.timeouts = 0;
     }
 
-    /// Counts a timeout; repeated ones eject the instance for `duration`.
-    pub fn record_timeout(&self, id: &str, duration: Duration) {
+    /// Counts a timeout; repeated ones eject the instance for `duration`. Whether this one did.
+    pub fn record_timeout(&self, id: &str, duration: Duration) -> bool {
         let mut health = self.health.lock().expect("health lock");
         let h = health.entry(id.to_string()).or_default();
         if h.ejected(Instant::now()) {
             // Requests already under way when it was ejected: nothing new to learn.
             h.timeouts = 0;
-            return;
+            return false;
         }
         h.timeouts += 1;
-        if h.timeouts >= TIMEOUTS_TO_EJECT {
-            h.ejected_until = Some(Instant::now() + duration);
-            h.timeouts = 0;
-            tracing::warn!(instance = %id, ?duration, "instance keeps timing out: ejected");
+        if h.timeouts < TIMEOUTS_TO_EJECT {
+            return false;
         }
+        h.ejected_until = Some(Instant::now() + duration);
+        h.timeouts = 0;
+        tracing::warn!(instance = %id, ?duration, "instance keeps timing out: ejected");
+        true
     }
 
     /// Clears the timeout count of `id`.

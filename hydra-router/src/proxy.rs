@@ -15,6 +15,7 @@ use hydra_core::response;
 
 use crate::config::RouterConfig;
 use crate::error::Refusal;
+use crate::metrics::{Ejection, Retry};
 use crate::pool::Instance;
 use crate::state::RouterState;
 use crate::upstream::{self, Returning};
@@ -401,38 +402,51 @@ async fn send_with_retry(
     let (state, service, tracer) = (f.state, f.service, f.tracer);
     let timeout = state.config.request_timeout;
     let count = instances.len();
+    let (metrics, eject_for) = (&state.metrics, state.config.eject_for);
     for (i, instance) in instances.into_iter().enumerate() {
-        let out = upstream.to(&instance, i + 1 == count);
+        let last = i + 1 == count;
+        let out = upstream.to(&instance, last);
         let under_way = instance.start_request();
+        let sent = Instant::now();
         let answer = tokio::time::timeout(timeout, upstream::send(&instance.authority, out)).await;
         drop(under_way);
+        let id = instance.id.as_str();
         match answer {
             Err(_) => {
-                state
-                    .pool
-                    .record_timeout(&instance.id, state.config.eject_for);
-                tracing::warn!(%service, instance = %instance.id, %tracer, "service did not answer in time");
+                metrics.timed_out(service, id);
+                if state.pool.record_timeout(id, eject_for) {
+                    metrics.ejected(service, id, Ejection::Timeouts);
+                }
+                tracing::warn!(%service, instance = %id, %tracer, "service did not answer in time");
                 return Err(Refusal::Timeout(format!(
                     "{service} did not answer within {timeout:?}"
                 )));
             }
             Ok(Err(e)) if e.is_connect() => {
-                tracing::warn!(%service, instance = %instance.id, error = %e, "instance refused the connection; ejected");
-                state.pool.eject(&instance.id, state.config.eject_for);
+                tracing::warn!(%service, instance = %id, error = %e, "instance refused the connection; ejected");
+                state.pool.eject(id, eject_for);
+                metrics.ejected(service, id, Ejection::Refused);
+                if !last {
+                    metrics.retried(service, Retry::Refused);
+                }
             }
             Ok(Err(e)) => {
-                tracing::warn!(%service, instance = %instance.id, error = %e, "request to instance failed");
+                tracing::warn!(%service, instance = %id, error = %e, "request to instance failed");
                 if !is_idempotent(upstream.method) {
                     return Err(Refusal::Upstream(format!(
                         "{service} closed the connection"
                     )));
                 }
-                state.pool.eject(&instance.id, state.config.eject_for);
+                state.pool.eject(id, eject_for);
+                metrics.ejected(service, id, Ejection::Dropped);
+                if !last {
+                    metrics.retried(service, Retry::Dropped);
+                }
             }
             Ok(Ok(resp)) => {
-                state.pool.record_success(&instance.id);
+                state.pool.record_success(id);
                 let status = resp.status().as_u16();
-                state.metrics.request(service, status, f.started.elapsed());
+                metrics.answered(service, id, status, f.started.elapsed(), sent.elapsed());
                 if state.config.debug_logging {
                     tracing::info!(%service, instance = %instance.id, %tracer, status, "routed");
                 }

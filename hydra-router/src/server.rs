@@ -73,6 +73,7 @@ pub async fn serve(
         let started = std::thread::Builder::new()
             .name(format!("http-{i}"))
             .spawn(move || {
+                crate::metrics::set_lane(i);
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

@@ -100,12 +100,13 @@ impl RouterState {
         let own = OwnAddresses::of(&hydra);
         let via_header = HeaderValue::from_str(&format!("1.1 {via_name}"))
             .unwrap_or(HeaderValue::from_static("1.1 hydra-router"));
+        let metrics = Metrics::new(config.threads());
         Arc::new(Self {
             hydra,
             config,
             table: RwLock::new(RouteTable::default()),
             pool: Pool::default(),
-            metrics: Metrics::default(),
+            metrics,
             ws: WsHub::new(router_id, queuer),
             issues: Mutex::new(VecDeque::new()),
             started: Instant::now(),

@@ -126,6 +126,28 @@ async fn a_slow_instance_is_ejected_and_the_others_serve() {
             .unwrap()
             .ends_with(fast.hydra().instance_id()));
     }
+    let metrics = get_text(&http, format!("{}/metrics", router.base)).await;
+    let labels = format!(
+        "service=\"hello-service\",instance_id=\"{}\"",
+        slow.hydra().instance_id()
+    );
+    for line in [
+        format!("hydra_router_instance_timeouts_total{{{labels}}} 2"),
+        format!("hydra_router_ejections_total{{{labels},reason=\"timeouts\"}} 1"),
+        format!("hydra_router_ejections_total{{{labels},reason=\"refused\"}} 0"),
+    ] {
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    let fast_answers = format!(
+        "hydra_router_instance_request_duration_seconds_count{{service=\"hello-service\",instance_id=\"{}\"}} ",
+        fast.hydra().instance_id()
+    );
+    let answered: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&fast_answers))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{fast_answers} in {metrics}"));
+    assert!(answered >= 30, "{answered} answers of the fast instance");
     drop(slow);
     router.stop().await;
 }

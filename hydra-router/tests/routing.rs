@@ -258,6 +258,35 @@ async fn sigkilled_instance_causes_no_failed_gets() {
         failed, 0,
         "{failed} of {sent} GETs failed after the SIGKILL"
     );
+    // /metrics shows what happened: the killed instance was ejected (it refused a connection,
+    // or dropped one it had kept), requests went on to the other one, and both have answered.
+    let metrics = get_text(&http, format!("{}/metrics", router.base)).await;
+    let counted = |prefix: &str, also: &str| {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix) && l.contains(also) && !l.ends_with(" 0"))
+            .count()
+    };
+    let service = "{service=\"hello-service\"";
+    let ejected: HashSet<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("hydra_router_ejections_total{service}")))
+        .filter(|l| !l.ends_with(" 0"))
+        .filter_map(|l| l.split("instance_id=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(ejected.len(), 1, "one instance ejected: {metrics}");
+    assert!(
+        counted(&format!("hydra_router_retries_total{service}"), "") >= 1,
+        "requests sent again to the other instance: {metrics}"
+    );
+    assert_eq!(
+        counted(
+            &format!("hydra_router_instance_request_duration_seconds_count{service}"),
+            ""
+        ),
+        2,
+        "both instances' latency: {metrics}"
+    );
     router.stop().await;
 }
 

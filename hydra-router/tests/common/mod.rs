@@ -12,6 +12,8 @@ pub struct Running {
     pub hydra: Hydra,
     /// The router's state, to wait on what it knows (its pool, its clients).
     pub state: std::sync::Arc<hydra_router::RouterState>,
+    /// Where `/metrics` is served without a token (`hydra.metricsPort`), when it is.
+    pub metrics: Option<std::net::SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<Result<(), hydra_core::HydraError>>>,
 }
@@ -50,6 +52,7 @@ pub async fn router(redis: &RedisServer, extra: Value) -> Running {
     let base = format!("http://127.0.0.1:{}", r.local_addr().unwrap().port());
     let hydra = r.state().hydra.clone();
     let state = r.state().clone();
+    let metrics = r.metrics_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(r.serve(async move {
         let _ = rx.await;
@@ -59,6 +62,7 @@ pub async fn router(redis: &RedisServer, extra: Value) -> Running {
         base,
         hydra,
         state,
+        metrics,
         stop: Some(tx),
         done: Some(done),
     }
