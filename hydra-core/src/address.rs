@@ -16,6 +16,20 @@ use hydra_protocol::config::{ConfigError, HydraConfig, ServicePort};
 ///
 /// # Errors
 /// [`ConfigError::Address`] when a pattern or interface matches nothing or a name does not resolve.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), hydra_core::config::ConfigError> {
+/// use hydra_core::{address, HydraConfig};
+/// let mut config = HydraConfig::named("hello-service");
+/// config.service_ip = "127.0.0.1".into();
+/// assert_eq!(address::advertised_ip(&config).await?, "127.0.0.1");
+/// config.service_ip = "127.*".into(); // the first local address starting with "127."
+/// assert_eq!(address::advertised_ip(&config).await?, "127.0.0.1");
+/// # Ok(()) }
+/// ```
 pub async fn advertised_ip(config: &HydraConfig) -> Result<String, ConfigError> {
     let ip = config.service_ip.trim();
     if let Some(star) = ip.find('*') {
@@ -67,6 +81,14 @@ pub async fn advertised_ip(config: &HydraConfig) -> Result<String, ConfigError> 
 }
 
 /// Every address of this machine's interfaces, IPv4 and IPv6 (loopback included).
+///
+/// # Examples
+///
+/// ```
+/// for addr in hydra_core::address::local_addresses() {
+///     println!("{addr}");
+/// }
+/// ```
 pub fn local_addresses() -> Vec<std::net::IpAddr> {
     if_addrs::get_if_addrs()
         .unwrap_or_default()
@@ -92,6 +114,18 @@ fn ipv4_interfaces() -> Vec<(String, Ipv4Addr, Ipv4Addr)> {
 /// # Errors
 /// [`ConfigError::NoFreePort`] when no port of the ranges can be bound, or the bind error of a
 /// fixed port.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), hydra_core::config::ConfigError> {
+/// use hydra_core::{address, ServicePort};
+/// // `servicePort: "9000-9099"` parses to a range; `0` to `Any`.
+/// let listener = address::bind("127.0.0.1", &ServicePort::Any).await?;
+/// assert_ne!(listener.local_addr().unwrap().port(), 0);
+/// # Ok(()) }
+/// ```
 pub async fn bind(ip: &str, spec: &ServicePort) -> Result<tokio::net::TcpListener, ConfigError> {
     let host: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if let ServicePort::Fixed(port) = spec {

@@ -18,6 +18,29 @@ use crate::response;
 use crate::umf::Umf;
 
 /// An instance's HTTP answer.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use hydra_core::ApiResponse;
+/// use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+/// let answer = ApiResponse {
+///     status: 200,
+///     headers,
+///     body: Bytes::from_static(br#"{"msg":"hello"}"#),
+///     instance_id: "2a3b8c".into(),
+/// };
+/// assert!(answer.is_json());
+/// assert_eq!(answer.json().unwrap()["msg"], "hello");
+/// // As Node's makeAPIRequest resolves: the envelope, the service's fields on top.
+/// let envelope = answer.envelope();
+/// assert_eq!(envelope["statusCode"], 200);
+/// assert_eq!(envelope["msg"], "hello");
+/// ```
 #[derive(Debug, Clone)]
 pub struct ApiResponse {
     /// HTTP status.

@@ -20,6 +20,23 @@ pub use hydra_protocol::config::{
 pub const DEFAULT_CONFIG_PATH: &str = "config/config.json";
 
 /// Where environment variables come from: the process, or a map in tests.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_core::config::{ConfigLoader, EnvSource};
+///
+/// /// Variables from a secrets store instead of the process environment.
+/// struct Vault;
+///
+/// impl EnvSource for Vault {
+///     fn var(&self, key: &str) -> Option<String> {
+///         (key == "HYDRA_REDIS_URL").then(|| "redis://10.0.0.5:6379/0".to_string())
+///     }
+/// }
+///
+/// let loader = ConfigLoader::new(serde_json::json!({"hydra": {"serviceName": "hello"}})).env(Vault);
+/// ```
 pub trait EnvSource: Send + Sync {
     /// The value of `key`, if set.
     fn var(&self, key: &str) -> Option<String>;
@@ -69,6 +86,15 @@ impl fmt::Debug for ConfigLoader {
 
 impl ConfigLoader {
     /// A loader whose config, when no file is found, is `defaults`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_core::ConfigLoader;
+    /// let loader = ConfigLoader::new(serde_json::json!({
+    ///     "hydra": {"serviceName": "hello-service", "servicePort": 0}
+    /// }));
+    /// ```
     pub fn new(defaults: Value) -> Self {
         Self {
             defaults,
@@ -79,6 +105,18 @@ impl ConfigLoader {
     }
 
     /// Reads `path` (it must exist); `None` keeps the default: `config/config.json` when present.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), hydra_core::config::ConfigError> {
+    /// use hydra_core::ConfigLoader;
+    /// let config = ConfigLoader::new(serde_json::json!({}))
+    ///     .file(Some("deploy/hello.json".into()))
+    ///     .load()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn file(mut self, path: Option<PathBuf>) -> Self {
         self.explicit = path;
@@ -86,6 +124,23 @@ impl ConfigLoader {
     }
 
     /// Do not look for `config/config.json`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), hydra_core::config::ConfigError> {
+    /// use std::collections::HashMap;
+    /// use hydra_core::ConfigLoader;
+    /// // The defaults only, whatever the working directory holds.
+    /// let config = ConfigLoader::new(serde_json::json!({"hydra": {"serviceName": "hello-service"}}))
+    ///     .no_default_file()
+    ///     .env(HashMap::new())
+    ///     .load()
+    ///     .await?;
+    /// assert_eq!(config.hydra.service_name, "hello-service");
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn no_default_file(mut self) -> Self {
         self.search_default_path = false;
@@ -93,6 +148,27 @@ impl ConfigLoader {
     }
 
     /// Reads variables from `env` instead of the process environment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), hydra_core::config::ConfigError> {
+    /// use std::collections::HashMap;
+    /// use hydra_core::{ConfigLoader, ServicePort};
+    /// let env = HashMap::from([(
+    ///     "HYDRA_SERVICE".to_string(),
+    ///     "servicePort=5000|serviceIP=127.0.0.1".to_string(),
+    /// )]);
+    /// let config = ConfigLoader::new(serde_json::json!({"hydra": {"serviceName": "hello-service"}}))
+    ///     .no_default_file()
+    ///     .env(env)
+    ///     .load()
+    ///     .await?;
+    /// assert_eq!(config.hydra.service_port, ServicePort::Fixed(5000));
+    /// assert_eq!(config.hydra.service_ip, "127.0.0.1");
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn env(mut self, env: impl EnvSource + 'static) -> Self {
         self.env = Box::new(env);
@@ -104,6 +180,19 @@ impl ConfigLoader {
     /// # Errors
     /// Any [`ConfigError`]: unreadable or invalid file, bad `HYDRA_SERVICE`, a stored config that
     /// is missing or cannot be pulled, an invalid service name.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), hydra_core::HydraError> {
+    /// use hydra_core::{ConfigLoader, Hydra};
+    /// // HYDRA_SERVICE=hello-service:1.0.1 pulls the whole config stored under that label.
+    /// let config = ConfigLoader::new(serde_json::json!({"hydra": {"serviceName": "hello-service"}}))
+    ///     .load()
+    ///     .await?;
+    /// let hydra = Hydra::connect(config.hydra).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn load(self) -> Result<Config, ConfigError> {
         let mut document = match &self.explicit {
             Some(path) => read_document(path)?,

@@ -151,6 +151,13 @@ async fn follow_master(
 }
 
 /// The URL with its password replaced, for logs and errors.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_core::connection::redact;
+/// assert_eq!(redact("redis://app:s3cret@10.0.0.5:6379/0"), "redis://app:***@10.0.0.5:6379/0");
+/// ```
 pub fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
@@ -184,6 +191,19 @@ impl Redis {
     /// # Errors
     /// [`HydraError::RedisUrl`] for a URL that does not parse, [`HydraError::RedisUnreachable`]
     /// when no connection could be made within `budget`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), hydra_core::HydraError> {
+    /// use std::time::Duration;
+    /// use redis::AsyncCommands;
+    /// use hydra_core::connection::Redis;
+    /// let redis = Redis::connect("redis://:s3cret@127.0.0.1:6379/15", Some(Duration::from_secs(5))).await?;
+    /// println!("connected to {}", redis.display_url()); // the password masked
+    /// let _: () = redis.conn().set("greeting", "hello").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(url: &str, budget: Option<Duration>) -> Result<Self, HydraError> {
         install_tls_provider();
         let shown = redact(url);
@@ -259,16 +279,50 @@ impl Redis {
 
     /// The shared command connection (cheap to clone) to the server commands go to now: take
     /// it for each use rather than keep it, so commands follow the master when it moves.
+    ///
+    /// # Panics
+    /// When a thread panicked while switching to a new master, leaving the connection's lock poisoned.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: hydra_core::connection::Redis) -> Result<(), hydra_core::HydraError> {
+    /// use redis::AsyncCommands;
+    /// let size: u64 = redis.conn().hlen("hydra:service:nodes").await?;
+    /// # Ok(()) }
+    /// ```
     pub fn conn(&self) -> ConnectionManager {
         self.current.read().expect("redis lock").conn.clone()
     }
 
     /// `host:port` of the master, when found through Sentinels.
+    ///
+    /// # Panics
+    /// As [`conn`](Self::conn), on a poisoned lock.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(redis: hydra_core::connection::Redis) {
+    /// let master = redis.master().unwrap_or_else(|| redis.display_url().to_string());
+    /// # }
+    /// ```
     pub fn master(&self) -> Option<String> {
         self.current.read().expect("redis lock").master.clone()
     }
 
     /// Changes each time the master moves (a Sentinel failover); never without Sentinels.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: hydra_core::connection::Redis) {
+    /// let mut moved = redis.moved();
+    /// while moved.changed().await.is_ok() {
+    ///     println!("Redis master is now {:?}", redis.master());
+    /// }
+    /// # }
+    /// ```
     pub fn moved(&self) -> watch::Receiver<u64> {
         self.moved.clone()
     }
@@ -276,7 +330,25 @@ impl Redis {
     /// A new connection for subscribing.
     ///
     /// # Errors
-    /// The Redis error when the connection cannot be made.
+    /// [`HydraError::Redis`] when the server refuses or drops the connection,
+    /// [`HydraError::Timeout`] when it is not made within 2 s.
+    ///
+    /// # Panics
+    /// As [`conn`](Self::conn), on a poisoned lock.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(redis: hydra_core::connection::Redis) -> Result<(), hydra_core::HydraError> {
+    /// use futures_util::StreamExt;
+    /// let mut pubsub = redis.pubsub().await?;
+    /// pubsub.subscribe(hydra_core::keys::broadcast_channel("hello-service")).await?;
+    /// let mut stream = pubsub.into_on_message();
+    /// while let Some(msg) = stream.next().await {
+    ///     println!("{}", msg.get_channel_name());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn pubsub(&self) -> Result<PubSub, HydraError> {
         let client = self.current.read().expect("redis lock").client.clone();
         match tokio::time::timeout(CONNECT_ATTEMPT, client.get_async_pubsub()).await {
@@ -286,6 +358,14 @@ impl Redis {
     }
 
     /// The URL, password masked.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(redis: hydra_core::connection::Redis) {
+    /// assert!(!redis.display_url().contains("s3cret"));
+    /// # }
+    /// ```
     pub fn display_url(&self) -> &str {
         &self.display
     }

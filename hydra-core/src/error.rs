@@ -8,6 +8,20 @@ use crate::umf::UmfError;
 use hydra_protocol::config::ConfigError;
 
 /// Everything a Hydra call can fail with.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+/// use hydra_core::{HydraError, Umf};
+/// let msg = Umf::new("hello-service:/", hydra.own_route(), serde_json::json!({"ping": 1}));
+/// match hydra.send(&msg).await {
+///     Ok(()) => {}
+///     Err(HydraError::Unavailable(reason)) => println!("nobody to send to: {reason}"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum HydraError {
     /// The configuration is invalid.
@@ -69,6 +83,15 @@ pub enum HydraError {
 ///
 /// A server turns a kind into a status in one place (hydra-service's `ApiError`, the router's
 /// error module); the library never chooses HTTP statuses for them.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_core::{ErrorKind, HydraError};
+/// let e = HydraError::BadRequest("HTTP method not specified in `to` field".into());
+/// assert_eq!(e.kind(), ErrorKind::Caller);
+/// assert_eq!(e.kind().to_string(), "caller");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// The caller asked for something invalid: a bad message, route, config or argument.
@@ -85,6 +108,13 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// The lower-case name used in logs and metrics labels.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_core::ErrorKind;
+    /// assert_eq!(ErrorKind::Upstream.as_str(), "upstream");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Caller => "caller",
@@ -104,6 +134,14 @@ impl std::fmt::Display for ErrorKind {
 
 impl HydraError {
     /// Who caused the error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_core::{ErrorKind, HydraError};
+    /// assert_eq!(HydraError::Timeout.kind(), ErrorKind::Timeout);
+    /// assert_eq!(HydraError::NotRegistered.kind(), ErrorKind::Caller);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Config(_)
@@ -127,12 +165,38 @@ impl HydraError {
 
     /// Whether the same call may succeed if tried again later: true for what is missing or slow
     /// now, false for the caller's mistakes, our faults and a request that reached its peer.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra, msg: hydra_core::Umf) -> Result<(), hydra_core::HydraError> {
+    /// use std::time::Duration;
+    /// let mut tries = 0;
+    /// loop {
+    ///     match hydra.send(&msg).await {
+    ///         Err(e) if e.retryable() && tries < 3 => {
+    ///             tries += 1;
+    ///             tokio::time::sleep(Duration::from_millis(200)).await;
+    ///         }
+    ///         other => return other,
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn retryable(&self) -> bool {
         matches!(self.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
     }
 
     /// The status Node's `makeAPIRequest` puts in the envelope it resolves with for such a
     /// failure (400, 502, 503, 504; 500 for the rest).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_core::HydraError;
+    /// let e = HydraError::Unavailable("Unavailable hello-service instances".into());
+    /// assert_eq!(e.node_status(), 503);
+    /// ```
     pub fn node_status(&self) -> u16 {
         match self.kind() {
             ErrorKind::Caller => 400,
@@ -145,6 +209,15 @@ impl HydraError {
 
     /// The Node-shaped envelope `{statusCode, statusMessage, statusDescription, result:{reason}}`
     /// that Node's `makeAPIRequest` resolves with when the call fails (see [`Self::node_status`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_core::HydraError;
+    /// let body = HydraError::Timeout.to_envelope();
+    /// assert_eq!(body["statusCode"], 504);
+    /// assert_eq!(body["result"]["reason"], "timed out");
+    /// ```
     pub fn to_envelope(&self) -> serde_json::Value {
         response::envelope(
             self.node_status(),

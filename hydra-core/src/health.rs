@@ -1,4 +1,21 @@
 //! Process figures for the health record: resident memory, uptime, platform.
+//!
+//! # Examples
+//!
+//! ```
+//! use hydra_core::health;
+//! health::mark_start();
+//! let memory = health::memory();
+//! println!(
+//!     "{} on {}/{}: rss {} bytes, up {:.1} s",
+//!     health::host_name(),
+//!     health::platform(),
+//!     health::architecture(),
+//!     memory.rss,
+//!     health::uptime_seconds(),
+//! );
+//! assert!(health::runtime_version().starts_with("hydra-rs/"));
+//! ```
 
 use std::sync::OnceLock;
 use std::time::Instant;

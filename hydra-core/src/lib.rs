@@ -39,6 +39,8 @@
 //! `Queues`, `ConfigStore` and `ApiClient`, over one shared [`connection::Redis`]. No component
 //! knows the handle, and no module imports one that imports it back.
 
+#![warn(clippy::missing_errors_doc, clippy::missing_panics_doc)]
+
 pub mod address;
 pub mod api;
 pub mod config;

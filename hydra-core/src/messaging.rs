@@ -114,6 +114,19 @@ pub struct Messages {
 
 impl Messages {
     /// The next message; `None` once the instance is shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) {
+    /// let mut inbox = hydra.messages();
+    /// while let Some(msg) = inbox.recv().await {
+    ///     if msg.typ.as_deref() == Some("stop") {
+    ///         break;
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub async fn recv(&mut self) -> Option<Umf> {
         loop {
             match self.rx.recv().await {

@@ -9,6 +9,17 @@
 //! | `hydra_messages_received_total` | | messages that reached this instance's channels, before any check |
 //! | `hydra_messages_dropped_total` | `reason` | received messages never handed to a reader: `malformed` (not UMF), `signature` (refused by `forceMessageSignature`), `no_reader` (no [`Messages`](crate::Messages) reader and no waiting request), `reader_lagged` (a reader too slow; counted per reader) |
 //! | `hydra_redis_reconnects_total` | | times a registered instance lost its Redis connection and made it again (seen on its subscriber connection, which every registered instance holds) |
+//!
+//! # Examples
+//!
+//! ```
+//! use hydra_core::metrics::{register, DropReason, MESSAGES_DROPPED};
+//! // After installing a recorder: every series exists, at 0.
+//! register();
+//! let reasons: Vec<&str> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+//! assert_eq!(reasons, ["malformed", "signature", "no_reader", "reader_lagged"]);
+//! assert_eq!(MESSAGES_DROPPED, "hydra_messages_dropped_total");
+//! ```
 
 /// UMF messages published.
 pub const MESSAGES_SENT: &str = "hydra_messages_sent_total";

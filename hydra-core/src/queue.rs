@@ -13,6 +13,9 @@ use crate::umf::Umf;
 
 /// A message taken from a queue, with the exact text it was stored as (needed to remove it from
 /// the in-progress list, as Node does with `LREM`).
+///
+/// Taken with [`Hydra::take_queued_message`](crate::Hydra::take_queued_message) and handed back
+/// to [`Hydra::mark_queued_message`](crate::Hydra::mark_queued_message); see the example there.
 #[derive(Debug, Clone)]
 pub struct QueuedMessage {
     /// The service whose queue it came from.
@@ -23,7 +26,8 @@ pub struct QueuedMessage {
     pub message: Umf,
 }
 
-/// How many messages are in each list of a service's queue.
+/// How many messages are in each list of a service's queue, from
+/// [`Hydra::queue_depth`](crate::Hydra::queue_depth) (see its example).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueDepth {

@@ -17,18 +17,43 @@ use crate::umf::Umf;
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// Whether spans carry trace context (the OpenTelemetry layer is installed).
+///
+/// # Examples
+///
+/// ```
+/// // Off until a program installs the OpenTelemetry layer and says so.
+/// assert!(!hydra_core::trace::enabled());
+/// ```
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
 /// Says whether the program's subscriber has the `tracing-opentelemetry` layer (so spans carry
 /// trace context). Called by whoever installs it; without the `otel` feature it has no effect.
+///
+/// # Examples
+///
+/// ```
+/// // After installing the `tracing-opentelemetry` layer (with the `otel` feature):
+/// hydra_core::trace::set_enabled(true);
+/// // Without the feature it stays off.
+/// assert_eq!(hydra_core::trace::enabled(), cfg!(feature = "otel"));
+/// ```
 pub fn set_enabled(on: bool) {
     ENABLED.store(on && cfg!(feature = "otel"), Ordering::Relaxed);
 }
 
 /// The trace context `span` passes on: its trace id, its own id as the parent id, its flags and
 /// trace state. `None` when tracing is off or the span has no valid context.
+///
+/// # Examples
+///
+/// ```
+/// let span = tracing::info_span!("work");
+/// if let Some(ctx) = hydra_core::trace::context_of(&span) {
+///     println!("traceparent: {}", ctx.parent);
+/// }
+/// ```
 pub fn context_of(span: &tracing::Span) -> Option<TraceContext> {
     if !enabled() || span.is_disabled() {
         return None;
@@ -37,6 +62,13 @@ pub fn context_of(span: &tracing::Span) -> Option<TraceContext> {
 }
 
 /// The context of the current span ([`context_of`]).
+///
+/// # Examples
+///
+/// ```
+/// // Outside any span (or with tracing off) there is nothing to pass on.
+/// assert!(hydra_core::trace::current().is_none());
+/// ```
 pub fn current() -> Option<TraceContext> {
     if !enabled() {
         return None;
@@ -46,6 +78,20 @@ pub fn current() -> Option<TraceContext> {
 
 /// Makes `span` a child of the remote span `ctx` names. Call it before the span is first
 /// entered; a no-op when tracing is off.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_core::trace::{continue_trace, TraceContext};
+/// let caller = TraceContext::from_values(
+///     Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+///     None,
+/// );
+/// let span = tracing::info_span!("handle");
+/// if let Some(ctx) = &caller {
+///     continue_trace(&span, ctx);
+/// }
+/// ```
 pub fn continue_trace(span: &tracing::Span, ctx: &TraceContext) {
     if enabled() && !span.is_disabled() {
         imp::continue_trace(span, ctx);
@@ -54,6 +100,16 @@ pub fn continue_trace(span: &tracing::Span, ctx: &TraceContext) {
 
 /// `msg` as it goes out from inside the current span: with its `traceparent` (and
 /// `tracestate`) in `hdr` when the span has trace context, else `None` (send it unchanged).
+///
+/// # Examples
+///
+/// ```
+/// use hydra_core::Umf;
+/// let msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"ping": 1}));
+/// // What a send does: the traced copy when the current span has context, else the message.
+/// let traced = hydra_core::trace::outgoing(&msg);
+/// let wire = traced.as_ref().unwrap_or(&msg).to_wire();
+/// ```
 pub fn outgoing(msg: &Umf) -> Option<Umf> {
     let ctx = current()?;
     let mut traced = msg.clone();
@@ -64,6 +120,20 @@ pub fn outgoing(msg: &Umf) -> Option<Umf> {
 /// A span for handling a received message, continuing the trace its `hdr` carries (a new trace
 /// when it carries none, or an invalid one). Handle the message inside it, so what is sent
 /// meanwhile (a reply, the next message) stays in the trace.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+/// use tracing::Instrument;
+/// let mut inbox = hydra.messages();
+/// while let Some(msg) = inbox.recv().await {
+///     let span = hydra_core::trace::message_span(&msg);
+///     // The reply goes out inside the span, so it carries the same trace.
+///     hydra.reply(&msg, serde_json::json!({"ok": true})).instrument(span).await?;
+/// }
+/// # Ok(()) }
+/// ```
 pub fn message_span(msg: &Umf) -> tracing::Span {
     let span = tracing::info_span!(
         "umf.receive",
@@ -78,6 +148,15 @@ pub fn message_span(msg: &Umf) -> tracing::Span {
 }
 
 /// Makes `span` continue the trace `msg` carries in its `hdr`, if any (see [`continue_trace`]).
+///
+/// # Examples
+///
+/// ```
+/// use hydra_core::Umf;
+/// let msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"ping": 1}));
+/// let span = tracing::info_span!("ping", mid = %msg.mid);
+/// hydra_core::trace::continue_message_trace(&span, &msg);
+/// ```
 pub fn continue_message_trace(span: &tracing::Span, msg: &Umf) {
     if !enabled() {
         return;

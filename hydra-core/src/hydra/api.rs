@@ -18,6 +18,19 @@ impl Hydra {
     /// [`HydraError::Unavailable`] "Unavailable {svc} instances" when none is present and
     /// "An instance of {svc} is unavailable" when every one failed to connect;
     /// [`HydraError::Timeout`] when the instance did not answer in time.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// use hydra_core::Umf;
+    /// let call = Umf::new("hello-service:[get]/v1/hello/test", hydra.own_route(), serde_json::json!({}));
+    /// let answer = hydra.api_request(&call).await?;
+    /// if answer.status == 200 {
+    ///     println!("{} answered {:?}", answer.instance_id, answer.json());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn api_request(&self, msg: &Umf) -> Result<ApiResponse, HydraError> {
         self.engine.api.api_request(msg).await
     }

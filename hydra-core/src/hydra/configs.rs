@@ -11,6 +11,15 @@ impl Hydra {
     ///
     /// # Errors
     /// [`ConfigError::Label`](crate::config::ConfigError::Label) for a bad label; Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let config = serde_json::json!({"hydra": {"serviceName": "hello-service", "servicePort": 5000}});
+    /// hydra.put_config("hello-service:1.0.1", &config).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn put_config(&self, label: &str, config: &Value) -> Result<(), HydraError> {
         self.engine.configs.put_config(label, config).await
     }
@@ -20,6 +29,17 @@ impl Hydra {
     /// # Errors
     /// [`ConfigError::Label`](crate::config::ConfigError::Label) for a bad label, [`ConfigError::Parse`](crate::config::ConfigError::Parse) when the stored text is not
     /// JSON; Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// match hydra.get_config("hello-service:1.0.1").await? {
+    ///     Some(config) => println!("{}", config["hydra"]["servicePort"]),
+    ///     None => println!("no such config"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn get_config(&self, label: &str) -> Result<Option<Value>, HydraError> {
         self.engine.configs.get_config(label).await
     }
@@ -28,6 +48,16 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// for label in hydra.list_config("hello-service").await? {
+    ///     println!("{label}"); // hello-service:1.0.0, hello-service:1.0.1, …
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn list_config(&self, service: &str) -> Result<Vec<String>, HydraError> {
         self.engine.configs.list_config(service).await
     }
@@ -36,6 +66,16 @@ impl Hydra {
     ///
     /// # Errors
     /// [`ConfigError::Label`](crate::config::ConfigError::Label) for a bad label; Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// if !hydra.remove_config("hello-service:1.0.0").await? {
+    ///     println!("hello-service:1.0.0 was not stored");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn remove_config(&self, label: &str) -> Result<bool, HydraError> {
         self.engine.configs.remove_config(label).await
     }

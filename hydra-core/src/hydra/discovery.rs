@@ -14,6 +14,16 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// for service in hydra.get_services().await? {
+    ///     println!("{} (registered {})", service.service_name, service.registered_on);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn get_services(&self) -> Result<Vec<ServiceEntry>, HydraError> {
         self.engine.discovery.get_services().await
     }
@@ -22,6 +32,15 @@ impl Hydra {
     ///
     /// # Errors
     /// [`HydraError::BadRequest`] "Can't find {name} service" when there is none; Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let entry = hydra.find_service("hello-service").await?;
+    /// println!("type {:?}", entry.service_type);
+    /// # Ok(()) }
+    /// ```
     pub async fn find_service(&self, name: &str) -> Result<ServiceEntry, HydraError> {
         self.engine.discovery.find_service(name).await
     }
@@ -31,6 +50,19 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let quiet: Vec<_> = hydra
+    ///     .get_service_nodes()
+    ///     .await?
+    ///     .into_iter()
+    ///     .filter(|node| node.elapsed.unwrap_or(0) > 60)
+    ///     .collect();
+    /// # Ok(()) }
+    /// ```
     pub async fn get_service_nodes(&self) -> Result<Vec<NodeEntry>, HydraError> {
         self.engine.discovery.get_service_nodes().await
     }
@@ -41,6 +73,17 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let instances = hydra.get_service_presence("hello-service").await?;
+    /// if let Some(node) = instances.first() {
+    ///     println!("{} listens at {}", node.instance_id, node.base_url());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn get_service_presence(&self, service: &str) -> Result<Vec<NodeEntry>, HydraError> {
         self.engine.discovery.get_service_presence(service).await
     }
@@ -49,6 +92,16 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// if !hydra.has_service_presence("hello-service").await? {
+    ///     println!("hello-service is down");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn has_service_presence(&self, service: &str) -> Result<bool, HydraError> {
         self.engine.discovery.has_service_presence(service).await
     }
@@ -59,6 +112,16 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// for (service, routes) in hydra.get_all_service_routes().await? {
+    ///     println!("{service}: {}", routes.join(", "));
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn get_all_service_routes(
         &self,
     ) -> Result<BTreeMap<String, Vec<String>>, HydraError> {
@@ -73,6 +136,18 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors that concern the connection (not one key): Redis away, timeouts.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let scan = hydra.scan_service_routes().await?;
+    /// for (key, reason) in &scan.unreadable {
+    ///     eprintln!("skipped {key}: {reason}");
+    /// }
+    /// println!("{} services with routes", scan.routes.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn scan_service_routes(&self) -> Result<RouteScan, HydraError> {
         self.engine.discovery.scan_service_routes().await
     }
@@ -83,6 +158,16 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// use std::time::Duration;
+    /// let removed = hydra.clear_stale_nodes(Duration::from_secs(60)).await?;
+    /// println!("removed {} stale entries", removed.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn clear_stale_nodes(
         &self,
         older_than: std::time::Duration,
@@ -94,6 +179,15 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let routes = hydra.get_service_routes("hello-service").await?;
+    /// let has_test = routes.iter().any(|r| r == "[get]/v1/hello/test");
+    /// # Ok(()) }
+    /// ```
     pub async fn get_service_routes(&self, service: &str) -> Result<Vec<String>, HydraError> {
         self.engine.discovery.get_service_routes(service).await
     }
@@ -102,6 +196,16 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// for health in hydra.get_service_health("hello-service").await? {
+    ///     println!("{}: rss {} bytes", health.instance_id, health.memory.rss);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn get_service_health(&self, service: &str) -> Result<Vec<HealthEntry>, HydraError> {
         self.engine.discovery.get_service_health(service).await
     }
@@ -111,6 +215,17 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let log = hydra.get_service_health_log("hello-service").await?;
+    /// for entry in log.iter().filter(|e| e.level == "error") {
+    ///     println!("{} {}", entry.ts, entry.msg);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn get_service_health_log(
         &self,
         service: &str,
@@ -130,6 +245,17 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let scan = hydra.scan_presence().await?;
+    /// for (service, instances) in &scan.instances {
+    ///     println!("{service}: {} present", instances.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn scan_presence(&self) -> Result<PresenceScan, HydraError> {
         self.engine.discovery.scan_presence().await
     }
@@ -138,6 +264,16 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let nodes = hydra.get_service_nodes().await?;
+    /// let live = hydra.present_among(&nodes).await?;
+    /// let gone = nodes.iter().filter(|n| !live.contains(&n.instance_id)).count();
+    /// # Ok(()) }
+    /// ```
     pub async fn present_among(&self, nodes: &[NodeEntry]) -> Result<HashSet<String>, HydraError> {
         self.engine.discovery.present_among(nodes).await
     }
@@ -148,6 +284,17 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors that concern the connection (not one key).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let scan = hydra.routes_of(&["hello-service", "hpp-service"]).await?;
+    /// if let Some(routes) = scan.routes.get("hello-service") {
+    ///     println!("{routes:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn routes_of<S: AsRef<str>>(&self, services: &[S]) -> Result<RouteScan, HydraError> {
         self.engine.discovery.routes_of(services).await
     }
@@ -157,6 +304,15 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let names = hydra.known_services().await?;
+    /// let has_router = names.contains("hydra-router");
+    /// # Ok(()) }
+    /// ```
     pub async fn known_services(&self) -> Result<BTreeSet<String>, HydraError> {
         self.engine.discovery.known_services().await
     }

@@ -12,6 +12,18 @@ use crate::umf::Umf;
 
 impl Hydra {
     /// A reader of incoming messages. See [`Messages`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let mut inbox = hydra.messages();
+    /// hydra.register_service().await?;
+    /// while let Some(msg) = inbox.recv().await {
+    ///     println!("{} from {}: {}", msg.mid, msg.from, msg.body);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn messages(&self) -> Messages {
         self.engine.messaging.messages()
     }
@@ -22,6 +34,16 @@ impl Hydra {
     /// # Errors
     /// [`HydraError::Unavailable`] with Node's reason ("Unavailable {svc} instances",
     /// "Unavailable {svc} instance named {id}"), a route error, or a Redis error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// use hydra_core::Umf;
+    /// let msg = Umf::new("hello-service:/", hydra.own_route(), serde_json::json!({"greet": "hi"}));
+    /// hydra.send(&msg).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn send(&self, msg: &Umf) -> Result<(), HydraError> {
         self.engine.messaging.send(msg).await
     }
@@ -31,6 +53,17 @@ impl Hydra {
     /// # Errors
     /// [`HydraError::Unavailable`] when no instance is present (a broadcast to `hydra-router`
     /// with no router is not an error), a route error, or a Redis error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// use hydra_core::Umf;
+    /// let reload = Umf::new("hello-service:/", hydra.own_route(), serde_json::json!({"action": "reload"}))
+    ///     .with_type("reload");
+    /// hydra.broadcast(&reload).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn broadcast(&self, msg: &Umf) -> Result<(), HydraError> {
         self.engine.messaging.broadcast(msg).await
     }
@@ -39,6 +72,17 @@ impl Hydra {
     ///
     /// # Errors
     /// As [`Hydra::send`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let mut inbox = hydra.messages();
+    /// while let Some(msg) = inbox.recv().await {
+    ///     hydra.reply(&msg, serde_json::json!({"echo": msg.body})).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn reply(&self, original: &Umf, body: Value) -> Result<(), HydraError> {
         let response = Umf {
             body,
@@ -51,6 +95,19 @@ impl Hydra {
     ///
     /// # Errors
     /// As [`Hydra::send`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// use hydra_core::Umf;
+    /// let mut inbox = hydra.messages();
+    /// if let Some(ping) = inbox.recv().await {
+    ///     let pong = Umf::new("", "", serde_json::json!({"pong": true})).with_type("pong");
+    ///     hydra.reply_with(&ping, &pong).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn reply_with(&self, original: &Umf, response: &Umf) -> Result<(), HydraError> {
         self.send(&original.reply(response)).await
     }
@@ -62,6 +119,21 @@ impl Hydra {
     /// # Errors
     /// [`HydraError::NotRegistered`] before [`Hydra::register_service`], [`HydraError::Timeout`]
     /// when no reply came, or the errors of [`Hydra::send`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// use std::time::Duration;
+    /// use hydra_core::{HydraError, Umf};
+    /// let ask = Umf::new("hello-service:/", hydra.own_route(), serde_json::json!({"ping": 1}));
+    /// match hydra.request(ask, Duration::from_secs(2)).await {
+    ///     Ok(reply) => println!("answer: {}", reply.body),
+    ///     Err(HydraError::Timeout) => println!("no answer within 2 s"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn request(&self, msg: Umf, timeout: Duration) -> Result<Umf, HydraError> {
         if !self.is_registered() {
             return Err(HydraError::NotRegistered);

@@ -92,6 +92,21 @@ pub struct HydraBuilder {
 impl HydraBuilder {
     /// The port this instance really listens on (e.g. of a listener bound with
     /// [`address::bind`]); advertised instead of one picked from `servicePort`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), hydra_core::HydraError> {
+    /// use hydra_core::{address, Hydra, HydraConfig};
+    /// let config = HydraConfig::named("hello-service");
+    /// // Bind first, then advertise the port the listener really got.
+    /// let listener = address::bind("0.0.0.0", &config.service_port).await?;
+    /// let hydra = Hydra::builder(config)
+    ///     .port(listener.local_addr()?.port())
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
@@ -99,6 +114,19 @@ impl HydraBuilder {
     }
 
     /// Timeout of API requests whose message has no `timeout` (default 30 s).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), hydra_core::HydraError> {
+    /// use std::time::Duration;
+    /// use hydra_core::{Hydra, HydraConfig};
+    /// let hydra = Hydra::builder(HydraConfig::named("gateway"))
+    ///     .api_timeout(Duration::from_secs(5))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn api_timeout(mut self, timeout: Duration) -> Self {
         self.api_timeout = timeout;
@@ -111,6 +139,19 @@ impl HydraBuilder {
     ///
     /// # Errors
     /// Invalid config, an address that cannot be determined, Redis unreachable.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), hydra_core::HydraError> {
+    /// use hydra_core::{Hydra, HydraConfig, RedisConfig};
+    /// let mut config = HydraConfig::named("hello-service");
+    /// config.redis = RedisConfig::from_url("redis://127.0.0.1:6379/15");
+    /// let hydra = Hydra::builder(config).connect().await?;
+    /// // Connected, not yet an instance: nothing was written to Redis.
+    /// assert!(!hydra.is_registered());
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(self) -> Result<Hydra, HydraError> {
         health::mark_start();
         crate::metrics::register();
@@ -174,6 +215,13 @@ impl HydraBuilder {
 
 impl Hydra {
     /// A builder for `config`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_core::{Hydra, HydraConfig};
+    /// let builder = Hydra::builder(HydraConfig::named("hello-service"));
+    /// ```
     pub fn builder(config: HydraConfig) -> HydraBuilder {
         HydraBuilder {
             config,
@@ -186,11 +234,36 @@ impl Hydra {
     ///
     /// # Errors
     /// As [`HydraBuilder::connect`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), hydra_core::HydraError> {
+    /// use hydra_core::{Hydra, HydraConfig};
+    /// let hydra = Hydra::connect(HydraConfig::named("hello-service")).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(config: HydraConfig) -> Result<Self, HydraError> {
         Self::builder(config).connect().await
     }
 
     /// The service name (lower-cased).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(hydra: hydra_core::Hydra) {
+    /// // Who this process is, as peers see it.
+    /// println!(
+    ///     "{} instance {} at {}:{} (replies to {})",
+    ///     hydra.service_name(),
+    ///     hydra.instance_id(),
+    ///     hydra.ip(),
+    ///     hydra.port(),
+    ///     hydra.own_route(),
+    /// );
+    /// # }
+    /// ```
     pub fn service_name(&self) -> &str {
         &self.engine.instance.service
     }
@@ -211,27 +284,74 @@ impl Hydra {
     }
 
     /// The config this instance runs with.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(hydra: hydra_core::Hydra) {
+    /// let signs = !hydra.config().signature_shared_secret.is_empty();
+    /// # }
+    /// ```
     pub fn config(&self) -> &HydraConfig {
         &self.engine.instance.config
     }
 
     /// This process's health record, sampled now (what the health key holds).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(hydra: hydra_core::Hydra) {
+    /// let health = hydra.health_entry();
+    /// println!("rss {} bytes, up {:.0} s", health.memory.rss, health.uptime_seconds);
+    /// # }
+    /// ```
     pub fn health_entry(&self) -> HealthEntry {
         self.engine.instance.health_entry()
     }
 
     /// The shared Redis command connection, for what the library does not cover. Take it for
     /// each use rather than keep it: behind Sentinels it is the current master's.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// use redis::AsyncCommands;
+    /// let mut conn = hydra.redis();
+    /// let visits: u64 = conn.incr("hello-service:visits", 1).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn redis(&self) -> redis::aio::ConnectionManager {
         self.engine.redis.conn()
     }
 
     /// `host:port` of the Redis master, when it was found through Sentinels (it may move).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(hydra: hydra_core::Hydra) {
+    /// if let Some(master) = hydra.redis_master() {
+    ///     println!("Redis master (through Sentinels): {master}");
+    /// }
+    /// # }
+    /// ```
     pub fn redis_master(&self) -> Option<String> {
         self.engine.redis.master()
     }
 
     /// Whether [`register_service`](Self::register_service) has run and shutdown has not.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// if !hydra.is_registered() {
+    ///     hydra.register_service().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn is_registered(&self) -> bool {
         self.engine.registration.is_registered()
     }
@@ -248,6 +368,17 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors, or [`HydraError::Timeout`] when the subscriptions cannot be made.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// // Take the reader first, so no message sent right after registering is missed.
+    /// let mut inbox = hydra.messages();
+    /// hydra.register_service().await?;
+    /// assert!(hydra.is_registered());
+    /// # Ok(()) }
+    /// ```
     pub async fn register_service(&self) -> Result<(), HydraError> {
         self.engine.registration.register(&self.tasks).await
     }
@@ -257,6 +388,17 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// hydra.register_service().await?;
+    /// hydra
+    ///     .register_routes(&["[get]/v1/hello/test", "[post]/v1/hello/echo"])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn register_routes<S: AsRef<str>>(&self, routes: &[S]) -> Result<(), HydraError> {
         let routes = routes.iter().map(|r| r.as_ref().to_string()).collect();
         self.engine.registration.register_routes(routes).await
@@ -266,6 +408,14 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors. Nothing is written when the instance is not registered.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// hydra.log("info", "cache warmed").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn log(&self, level: &str, msg: &str) -> Result<(), HydraError> {
         self.engine.registration.log(level, msg).await
     }
@@ -276,6 +426,16 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// hydra.withdraw().await?; // peers stop picking this instance
+    /// // … let in-flight work finish, replies still arrive …
+    /// hydra.shutdown().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn withdraw(&self) -> Result<(), HydraError> {
         self.engine.registration.withdraw().await
     }
@@ -285,6 +445,15 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors while cleaning up (the tasks are stopped regardless).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// tokio::signal::ctrl_c().await?;
+    /// hydra.shutdown().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn shutdown(&self) -> Result<(), HydraError> {
         let result = self.withdraw().await;
         self.tasks.stop(Duration::from_secs(2)).await;

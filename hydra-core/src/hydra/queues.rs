@@ -11,6 +11,16 @@ impl Hydra {
     ///
     /// # Errors
     /// [`HydraError::Umf`] for an invalid message, a route error, or a Redis error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// use hydra_core::Umf;
+    /// let job = Umf::new("mailer-service:/", hydra.own_route(), serde_json::json!({"to": "ana@example.com"}));
+    /// hydra.queue_message(&job).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn queue_message(&self, msg: &Umf) -> Result<(), HydraError> {
         self.engine.queues.queue_message(msg).await
     }
@@ -21,6 +31,19 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// // A worker: take each queued job, do it, and say how it went.
+    /// while let Some(taken) = hydra.take_queued_message(hydra.service_name()).await? {
+    ///     let done = taken.message.body.get("to").is_some();
+    ///     let reason = (!done).then_some("no recipient");
+    ///     hydra.mark_queued_message(&taken, done, reason).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn take_queued_message(
         &self,
         service: &str,
@@ -33,6 +56,17 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// if let Some(taken) = hydra.take_queued_message("mailer-service").await? {
+    ///     // Could not do it: keep it in `mqincomplete`, with the reason in its body.
+    ///     hydra.mark_queued_message(&taken, false, Some("mail server down")).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn mark_queued_message(
         &self,
         taken: &QueuedMessage,
@@ -49,6 +83,18 @@ impl Hydra {
     ///
     /// # Errors
     /// Redis errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let depth = hydra.queue_depth("mailer-service").await?;
+    /// println!(
+    ///     "{} waiting, {} in progress, {} incomplete",
+    ///     depth.received, depth.in_progress, depth.incomplete
+    /// );
+    /// # Ok(()) }
+    /// ```
     pub async fn queue_depth(&self, service: &str) -> Result<QueueDepth, HydraError> {
         self.engine.queues.queue_depth(service).await
     }
