@@ -9,6 +9,25 @@ use crate::response::ApiError;
 
 /// Like [`axum::Json`], but a malformed body is a 400 envelope with the reason and an oversized
 /// one a 413 envelope.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_service::{Envelope, Json};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Greeting {
+///     name: String,
+/// }
+///
+/// // A body that is not a `Greeting` gets a 400 envelope saying why.
+/// async fn greet(Json(g): Json<Greeting>) -> Envelope {
+///     Envelope::ok(format!("hello, {}", g.name))
+/// }
+/// # let config = hydra_core::Config::from_value(
+/// #     serde_json::json!({"hydra": {"serviceName": "greeter"}})).unwrap();
+/// let service = hydra_service::HydraService::new(config).post("/v1/greet", greet);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 

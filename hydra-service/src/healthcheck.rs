@@ -29,6 +29,15 @@ fn health_file() -> Option<PathBuf> {
 
 /// Records `http://127.0.0.1:{port}{path}` for the check (when `HYDRA_HEALTH_FILE` is set). A
 /// file that cannot be written is logged, not fatal: the instance serves all the same.
+///
+/// # Examples
+///
+/// ```no_run
+/// // What a service does once registered (a no-op without HYDRA_HEALTH_FILE).
+/// hydra_service::healthcheck::announce(5000, "/_health");
+/// // … and when it starts to leave.
+/// hydra_service::healthcheck::withdraw();
+/// ```
 pub fn announce(port: u16, path: &str) {
     let Some(file) = health_file() else { return };
     let url = format!("http://127.0.0.1:{port}{path}\n");
@@ -41,6 +50,12 @@ pub fn announce(port: u16, path: &str) {
 }
 
 /// Removes the file: from now on the check fails (the instance is leaving).
+///
+/// # Examples
+///
+/// ```no_run
+/// hydra_service::healthcheck::withdraw(); // the check fails from now on
+/// ```
 pub fn withdraw() {
     if let Some(file) = health_file() {
         let _ = std::fs::remove_file(file);
@@ -48,6 +63,15 @@ pub fn withdraw() {
 }
 
 /// Runs the check: the process's exit code (0 healthy, 1 not), the reason on stderr.
+///
+/// # Examples
+///
+/// ```no_run
+/// if std::env::args().any(|a| a == "--healthcheck") {
+///     std::process::exit(hydra_service::healthcheck::run());
+/// }
+/// // … else start the service …
+/// ```
 #[must_use]
 pub fn run() -> i32 {
     match probe() {

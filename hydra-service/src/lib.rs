@@ -23,6 +23,8 @@
 //! - [`telemetry`]: W3C trace context and OTLP trace export by the standard `OTEL_*` variables
 //!   (`otel` feature): a request's span continues the caller's `traceparent`.
 
+#![warn(clippy::missing_errors_doc, clippy::missing_panics_doc)]
+
 mod extract;
 pub mod healthcheck;
 pub mod metrics;

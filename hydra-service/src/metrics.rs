@@ -52,6 +52,18 @@ static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// Installs the process's Prometheus recorder (once; later calls return the same handle) and
 /// makes hydra-core's series exist. `None` when the program installed another recorder first:
 /// its metrics are its own business then, and no `/metrics` is served.
+///
+/// # Panics
+/// When the operating system cannot start the thread that keeps the histograms folded up.
+///
+/// # Examples
+///
+/// ```
+/// if let Some(recorder) = hydra_service::metrics::install() {
+///     let text = recorder.render();
+///     assert!(text.contains("hydra_messages_sent_total"));
+/// }
+/// ```
 pub fn install() -> Option<&'static PrometheusHandle> {
     RECORDER
         .get_or_init(|| {

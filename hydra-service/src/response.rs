@@ -20,6 +20,15 @@ pub struct Envelope {
 
 impl Envelope {
     /// `status` with `result` = `result`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_service::Envelope;
+    /// let accepted = Envelope::new(202, serde_json::json!({"job": 17}));
+    /// assert_eq!(accepted.body()["statusCode"], 202);
+    /// assert_eq!(accepted.body()["result"]["job"], 17);
+    /// ```
     pub fn new(status: u16, result: impl Serialize) -> Self {
         let result = serde_json::to_value(result).unwrap_or(Value::Null);
         Self {
@@ -29,16 +38,46 @@ impl Envelope {
     }
 
     /// 200 with `result`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_service::Envelope;
+    /// async fn hello() -> Envelope {
+    ///     Envelope::ok(serde_json::json!({"msg": "hello"}))
+    /// }
+    /// ```
     pub fn ok(result: impl Serialize) -> Self {
         Self::new(200, result)
     }
 
     /// 201 with `result`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_service::{ApiError, Envelope, Json};
+    /// async fn create(Json(item): Json<serde_json::Value>) -> Result<Envelope, ApiError> {
+    ///     if item.get("name").is_none() {
+    ///         return Err(ApiError::BadRequest("name is required".into()));
+    ///     }
+    ///     Ok(Envelope::created(item))
+    /// }
+    /// ```
     pub fn created(result: impl Serialize) -> Self {
         Self::new(201, result)
     }
 
     /// The whole JSON body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let body = hydra_service::Envelope::ok("pong").body();
+    /// assert_eq!(body["statusCode"], 200);
+    /// assert_eq!(body["statusMessage"], "OK");
+    /// assert_eq!(body["result"], "pong");
+    /// ```
     pub fn body(&self) -> Value {
         response::envelope(self.status, self.fields.clone())
     }
@@ -56,6 +95,16 @@ pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 /// A JSON answer: `body` written as Node's `JSON.stringify` writes it, with `status` and
 /// [`JSON_CONTENT_TYPE`]. The one JSON response builder of hydra-service and the router.
+///
+/// # Examples
+///
+/// ```
+/// use axum::http::StatusCode;
+/// use hydra_service::{json_response, JSON_CONTENT_TYPE};
+/// let resp = json_response(StatusCode::ACCEPTED, &serde_json::json!({"queued": true}));
+/// assert_eq!(resp.status(), StatusCode::ACCEPTED);
+/// assert_eq!(resp.headers()["content-type"], JSON_CONTENT_TYPE);
+/// ```
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut resp = (status, hydra_core::jsjson::to_string(body)).into_response();
     resp.headers_mut().insert(
@@ -68,6 +117,15 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 /// The HTTP status for an error of `kind`: the one place hydra-service turns a kind into a
 /// status (the caller's faults 400, a failed upstream 502, nothing available 503, no answer in
 /// time 504, our own faults 500).
+///
+/// # Examples
+///
+/// ```
+/// use axum::http::StatusCode;
+/// use hydra_core::HydraError;
+/// use hydra_service::status_for;
+/// assert_eq!(status_for(HydraError::Timeout.kind()), StatusCode::GATEWAY_TIMEOUT);
+/// ```
 pub fn status_for(kind: ErrorKind) -> StatusCode {
     match kind {
         ErrorKind::Caller => StatusCode::BAD_REQUEST,
@@ -82,6 +140,27 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
 /// are 4xx with their reason; a 5xx never carries internal error text (the detail goes to the log
 /// only): 502 names the service that failed, 503 and 504 carry the library's own reasons (as Node
 /// does, e.g. "Unavailable hello-service instances"), 500 a generic one.
+///
+/// # Examples
+///
+/// ```no_run
+/// use axum::Extension;
+/// use hydra_core::{Hydra, Umf};
+/// use hydra_service::{ApiError, Envelope};
+///
+/// // `?` turns a HydraError into the ApiError of its kind (503 when nobody answers, …).
+/// async fn greet(Extension(hydra): Extension<Hydra>) -> Result<Envelope, ApiError> {
+///     let call = Umf::new("greeter:[get]/v1/greeter/hello", hydra.own_route(), serde_json::json!({}));
+///     let answer = hydra.api_request(&call).await?;
+///     if answer.status != 200 {
+///         return Err(ApiError::Upstream {
+///             service: "greeter".into(),
+///             detail: format!("answered {}", answer.status),
+///         });
+///     }
+///     Ok(Envelope::ok(answer.json()))
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400 with a reason.
@@ -121,6 +200,14 @@ pub enum ApiError {
 
 impl ApiError {
     /// Who caused the error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_core::ErrorKind;
+    /// use hydra_service::ApiError;
+    /// assert_eq!(ApiError::NotFound("no such item".into()).kind(), ErrorKind::Caller);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::BadRequest(_)
@@ -136,6 +223,14 @@ impl ApiError {
 
     /// The HTTP status: [`status_for`] the kind, with the caller's faults that have a status of
     /// their own (401, 404, 413) told apart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_service::ApiError;
+    /// assert_eq!(ApiError::NotFound("no such item".into()).status(), 404);
+    /// assert_eq!(ApiError::Unavailable("Unavailable greeter instances".into()).status(), 503);
+    /// ```
     pub fn status(&self) -> u16 {
         match self {
             Self::Unauthorized(_) => 401,
@@ -146,6 +241,16 @@ impl ApiError {
     }
 
     /// Any error as an internal one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_service::ApiError;
+    /// fn load(path: &str) -> Result<String, ApiError> {
+    ///     std::fs::read_to_string(path).map_err(ApiError::internal) // logged, never sent
+    /// }
+    /// assert_eq!(load("/nonexistent/file").unwrap_err().status(), 500);
+    /// ```
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
     }

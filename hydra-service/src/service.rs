@@ -55,6 +55,14 @@ pub struct HydraService {
 }
 
 /// An axum path (`/v1/items/{id}`, `/files/{*rest}`) in Node's form (`/v1/items/:id`).
+///
+/// # Examples
+///
+/// ```
+/// use hydra_service::node_path;
+/// assert_eq!(node_path("/v1/items/{id}"), "/v1/items/:id");
+/// assert_eq!(node_path("/v1/files/{*rest}"), "/v1/files/:rest");
+/// ```
 pub fn node_path(path: &str) -> String {
     path.split('/')
         .map(
@@ -69,7 +77,17 @@ pub fn node_path(path: &str) -> String {
 
 macro_rules! method_fn {
     ($name:ident, $filter:ident, $node:literal) => {
-        #[doc = concat!("Adds a `", $node, "` route.")]
+        #[doc = concat!("Adds a `", $node, "` route, registered as `[", $node, "]` and the path in Node's form.")]
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # let config = hydra_core::Config::from_value(
+        /// #     serde_json::json!({"hydra": {"serviceName": "items"}})).unwrap();
+        /// use hydra_service::HydraService;
+        #[doc = concat!("let service = HydraService::new(config).", stringify!($name), "(\"/v1/items/{id}\", || async { \"done\" });")]
+        #[doc = concat!("assert_eq!(service.registered_routes(), [\"[", $node, "]/v1/items/:id\"]);")]
+        /// ```
         #[must_use]
         pub fn $name<H, T>(self, path: &str, handler: H) -> Self
         where
@@ -86,6 +104,18 @@ impl HydraService {
     /// `bodyLimit` (bytes), `requestTimeout` (seconds, none by default), `concurrencyLimit`,
     /// `drainTimeout` (seconds). A setting that cannot be used is reported by
     /// [`bind`](Self::bind); binaries use [`try_new`](Self::try_new) to report it at start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_core::Config;
+    /// use hydra_service::HydraService;
+    /// let config = Config::from_value(serde_json::json!({
+    ///     "hydra": {"serviceName": "items", "servicePort": 0, "bodyLimit": 65536}
+    /// }))
+    /// .unwrap();
+    /// let service = HydraService::new(config).get("/v1/items", || async { "[]" });
+    /// ```
     pub fn new(config: Config) -> Self {
         match ServiceSettings::from_config(&config) {
             Ok(settings) => Self::with_settings(config, settings),
@@ -100,12 +130,38 @@ impl HydraService {
     ///
     /// # Errors
     /// [`SettingError`] naming the setting and its value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_core::Config;
+    /// use hydra_service::HydraService;
+    /// let config = Config::from_value(serde_json::json!({
+    ///     "hydra": {"serviceName": "items", "drainTimeout": "soon"}
+    /// }))
+    /// .unwrap();
+    /// let err = HydraService::try_new(config).unwrap_err();
+    /// assert_eq!(err.key, "hydra.drainTimeout");
+    /// ```
     pub fn try_new(config: Config) -> Result<Self, SettingError> {
         let settings = ServiceSettings::from_config(&config)?;
         Ok(Self::with_settings(config, settings))
     }
 
     /// A service for `config` with `settings` (the `hydra` branch's are not read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let config = hydra_core::Config::from_value(
+    /// #     serde_json::json!({"hydra": {"serviceName": "items"}})).unwrap();
+    /// use hydra_service::{HydraService, ServiceSettings};
+    /// let settings = ServiceSettings {
+    ///     metrics_port: None, // no /metrics listener
+    ///     ..ServiceSettings::default()
+    /// };
+    /// let service = HydraService::with_settings(config, settings);
+    /// ```
     pub fn with_settings(config: Config, settings: ServiceSettings) -> Self {
         Self {
             config,
@@ -123,6 +179,21 @@ impl HydraService {
     method_fn!(delete, DELETE, "delete");
 
     /// Adds `router` at `path`, registered for each of `methods` (`"get"`, `"post"`, …).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let config = hydra_core::Config::from_value(
+    /// #     serde_json::json!({"hydra": {"serviceName": "items"}})).unwrap();
+    /// use axum::routing::{get, MethodRouter};
+    /// use hydra_service::HydraService;
+    /// let both: MethodRouter = get(|| async { "item" }).put(|| async { "saved" });
+    /// let service = HydraService::new(config).route("/v1/items/{id}", &["get", "put"], both);
+    /// assert_eq!(
+    ///     service.registered_routes(),
+    ///     ["[get]/v1/items/:id", "[put]/v1/items/:id"]
+    /// );
+    /// ```
     #[must_use]
     pub fn route(mut self, path: &str, methods: &[&str], router: MethodRouter) -> Self {
         let node = node_path(path);
@@ -135,11 +206,34 @@ impl HydraService {
 
     /// The routes as they will be registered (`[get]/v1/hello/test`, …), without the three Hydra
     /// adds itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let config = hydra_core::Config::from_value(
+    /// #     serde_json::json!({"hydra": {"serviceName": "hello"}})).unwrap();
+    /// use hydra_service::HydraService;
+    /// let service = HydraService::new(config)
+    ///     .get("/v1/hello/test", || async { "hello" })
+    ///     .post("/v1/hello/echo", |body: String| async move { body });
+    /// assert_eq!(
+    ///     service.registered_routes(),
+    ///     ["[get]/v1/hello/test", "[post]/v1/hello/echo"]
+    /// );
+    /// ```
     pub fn registered_routes(&self) -> &[String] {
         &self.routes
     }
 
     /// Largest request body; larger ones get 413.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let config = hydra_core::Config::from_value(
+    /// #     serde_json::json!({"hydra": {"serviceName": "uploads"}})).unwrap();
+    /// let service = hydra_service::HydraService::new(config).body_limit(16 * 1024 * 1024);
+    /// ```
     #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.settings.body_limit = bytes;
@@ -147,6 +241,15 @@ impl HydraService {
     }
 
     /// Requests running longer get a 504 envelope.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let config = hydra_core::Config::from_value(
+    /// #     serde_json::json!({"hydra": {"serviceName": "reports"}})).unwrap();
+    /// use std::time::Duration;
+    /// let service = hydra_service::HydraService::new(config).request_timeout(Duration::from_secs(30));
+    /// ```
     #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.settings.request_timeout = Some(timeout);
@@ -154,6 +257,14 @@ impl HydraService {
     }
 
     /// At most this many requests are handled at once; the rest wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let config = hydra_core::Config::from_value(
+    /// #     serde_json::json!({"hydra": {"serviceName": "thumbnails"}})).unwrap();
+    /// let service = hydra_service::HydraService::new(config).concurrency_limit(8);
+    /// ```
     #[must_use]
     pub fn concurrency_limit(mut self, limit: usize) -> Self {
         self.settings.concurrency_limit = Some(limit);
@@ -161,6 +272,15 @@ impl HydraService {
     }
 
     /// How long in-flight requests may take to finish after a shutdown signal.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let config = hydra_core::Config::from_value(
+    /// #     serde_json::json!({"hydra": {"serviceName": "reports"}})).unwrap();
+    /// use std::time::Duration;
+    /// let service = hydra_service::HydraService::new(config).drain_timeout(Duration::from_secs(60));
+    /// ```
     #[must_use]
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.settings.drain_timeout = timeout;
@@ -171,7 +291,21 @@ impl HydraService {
     /// port actually bound. Nothing is registered yet.
     ///
     /// # Errors
-    /// An invalid setting ([`HydraError::Config`]), no port free, address or Redis problems.
+    /// [`HydraError::Config`] for a setting that cannot be used, an address that cannot be
+    /// determined or no free port in `servicePort`; [`HydraError::RedisUrl`] or
+    /// [`HydraError::RedisUnreachable`] when Redis cannot be reached within
+    /// `redis.connectTimeoutSeconds`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(config: hydra_core::Config) -> Result<(), hydra_core::HydraError> {
+    /// use hydra_service::{shutdown_signal, HydraService};
+    /// let bound = HydraService::new(config).get("/v1/hello", || async { "hello" }).bind().await?;
+    /// println!("listening on {}", bound.local_addr()?);
+    /// bound.serve(shutdown_signal()).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn bind(mut self) -> Result<BoundService, HydraError> {
         if let Some(e) = self.invalid.take() {
             return Err(e.into());
@@ -208,6 +342,18 @@ impl HydraService {
     ///
     /// # Errors
     /// As [`bind`](Self::bind) and [`BoundService::serve`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(config: hydra_core::Config) -> Result<(), hydra_core::HydraError> {
+    /// use hydra_service::HydraService;
+    /// HydraService::new(config)
+    ///     .get("/v1/hello", || async { "hello" })
+    ///     .run()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn run(self) -> Result<(), HydraError> {
         self.bind().await?.serve(shutdown_signal()).await
     }
@@ -243,6 +389,14 @@ impl Drop for AbortOnDrop {
 
 impl BoundService {
     /// The Hydra handle (registered once serving).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(bound: hydra_service::BoundService) {
+    /// println!("instance {}", bound.hydra().instance_id());
+    /// # }
+    /// ```
     pub fn hydra(&self) -> &Hydra {
         &self.hydra
     }
@@ -250,12 +404,31 @@ impl BoundService {
     /// The bound address.
     ///
     /// # Errors
-    /// When the socket has none.
+    /// The operating system's error when the listener's address cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(bound: hydra_service::BoundService) -> std::io::Result<()> {
+    /// let port = bound.local_addr()?.port();
+    /// # Ok(()) }
+    /// ```
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// Where `GET /metrics` is served: `None` when `metricsPort` is `0` or could not be bound.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(bound: hydra_service::BoundService) {
+    /// match bound.metrics_addr() {
+    ///     Some(addr) => println!("metrics at http://{addr}/metrics"),
+    ///     None => println!("no metrics served"),
+    /// }
+    /// # }
+    /// ```
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics
             .as_ref()
@@ -266,7 +439,24 @@ impl BoundService {
     /// embedding a service in a larger program).
     ///
     /// # Errors
-    /// Registration errors.
+    /// The errors of [`serve`](Self::serve) when it ends before the instance is registered:
+    /// Redis errors, or [`HydraError::Timeout`] when the subscriptions cannot be made.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(config: hydra_core::Config) -> Result<(), hydra_core::HydraError> {
+    /// use hydra_service::HydraService;
+    /// let running = HydraService::new(config)
+    ///     .get("/v1/hello", || async { "hello" })
+    ///     .bind()
+    ///     .await?
+    ///     .spawn()
+    ///     .await?;
+    /// println!("serving {} at {}", running.instance_id(), running.base_url());
+    /// running.stop().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn spawn(self) -> Result<RunningService, HydraError> {
         let addr = self.local_addr()?;
         let metrics_addr = self.metrics_addr();
@@ -280,7 +470,19 @@ impl BoundService {
     /// within the drain timeout, and shuts Hydra down.
     ///
     /// # Errors
-    /// Redis errors at registration; serving errors.
+    /// Redis errors (or [`HydraError::Timeout`]) while registering the instance and its routes;
+    /// [`HydraError::Io`] when the server stops by itself on an I/O error; Redis errors while
+    /// shutting Hydra down at the end.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(bound: hydra_service::BoundService) -> Result<(), hydra_core::HydraError> {
+    /// use std::time::Duration;
+    /// // Serve for an hour, then leave as on SIGTERM.
+    /// bound.serve(tokio::time::sleep(Duration::from_secs(3600))).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), HydraError> {
         let BoundService {
             service,
@@ -350,7 +552,25 @@ impl RunningService {
     /// returns once `hydra` is registered (for services with their own serve function).
     ///
     /// # Errors
-    /// The serve function's error when it ends before registering.
+    /// The serve function's error when it ends before `hydra` is registered
+    /// ([`HydraError::NotRegistered`] when it ends without one, [`HydraError::Io`] when it
+    /// panicked).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra, addr: std::net::SocketAddr) -> Result<(), hydra_core::HydraError> {
+    /// use hydra_service::{RunningService, StopSignal};
+    /// let serve_hydra = hydra.clone();
+    /// let running = RunningService::start(addr, hydra, |stop: StopSignal| async move {
+    ///     serve_hydra.register_service().await?;
+    ///     stop.await; // until RunningService::stop
+    ///     serve_hydra.shutdown().await
+    /// })
+    /// .await?;
+    /// running.stop().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn start<F, Fut>(addr: SocketAddr, hydra: Hydra, serve: F) -> Result<Self, HydraError>
     where
         F: FnOnce(StopSignal) -> Fut,
@@ -380,6 +600,15 @@ impl RunningService {
 
     /// The same, telling [`metrics_addr`](Self::metrics_addr) where `/metrics` is served (for
     /// services with their own serve function: [`BoundService::metrics_addr`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(bound: hydra_service::BoundService, running: hydra_service::RunningService) {
+    /// let metrics = bound.metrics_addr();
+    /// let running = running.with_metrics_addr(metrics);
+    /// # }
+    /// ```
     #[must_use]
     pub fn with_metrics_addr(mut self, addr: Option<SocketAddr>) -> Self {
         self.metrics_addr = addr;
@@ -387,26 +616,68 @@ impl RunningService {
     }
 
     /// Where `GET /metrics` is served, when it is.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(running: hydra_service::RunningService) {
+    /// if let Some(addr) = running.metrics_addr() {
+    ///     println!("scrape http://{addr}/metrics");
+    /// }
+    /// # }
+    /// ```
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
     }
 
     /// The instance id.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(running: hydra_service::RunningService) {
+    /// assert_eq!(running.instance_id(), running.hydra().instance_id());
+    /// # }
+    /// ```
     pub fn instance_id(&self) -> &str {
         self.hydra.instance_id()
     }
 
     /// `http://127.0.0.1:{port}`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(running: hydra_service::RunningService) {
+    /// let health = format!("{}/_health", running.base_url());
+    /// # }
+    /// ```
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.addr.port())
     }
 
     /// The bound address.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(running: hydra_service::RunningService) {
+    /// let port = running.local_addr().port();
+    /// # }
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The registered Hydra handle.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(running: hydra_service::RunningService) -> Result<(), hydra_core::HydraError> {
+    /// let routes = running.hydra().get_service_routes("hello").await?;
+    /// # Ok(()) }
+    /// ```
     pub fn hydra(&self) -> &Hydra {
         &self.hydra
     }
@@ -414,7 +685,16 @@ impl RunningService {
     /// Leaves as on SIGTERM (presence first, then drain) and waits until it has.
     ///
     /// # Errors
-    /// Errors while leaving.
+    /// The serve function's errors while leaving (for a [`BoundService`], Redis errors while
+    /// shutting Hydra down); [`HydraError::Io`] when it panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(running: hydra_service::RunningService) -> Result<(), hydra_core::HydraError> {
+    /// running.stop().await?; // presence gone, requests drained, Hydra shut down
+    /// # Ok(()) }
+    /// ```
     pub async fn stop(mut self) -> Result<(), HydraError> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -541,6 +821,14 @@ async fn common_headers(
 }
 
 /// Completes on SIGTERM or Ctrl-C.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(bound: hydra_service::BoundService) -> Result<(), hydra_core::HydraError> {
+/// bound.serve(hydra_service::shutdown_signal()).await?;
+/// # Ok(()) }
+/// ```
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

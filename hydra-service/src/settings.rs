@@ -16,6 +16,14 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_METRICS_PORT: u16 = 9464;
 
 /// A setting whose value cannot be used.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_service::settings::whole_number;
+/// let err = whole_number("hydra.bodyLimit", Some(&serde_json::json!("1MB"))).unwrap_err();
+/// assert_eq!(err.to_string(), r#"setting `hydra.bodyLimit` must be a whole number, got "1MB""#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("setting `{key}` must be {expected}, got {value}")]
 pub struct SettingError {
@@ -29,6 +37,15 @@ pub struct SettingError {
 
 impl SettingError {
     /// `value` at `key` is not `expected`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_service::SettingError;
+    /// let value = serde_json::json!(-3);
+    /// let err = SettingError::new("slowDelayMs", &value, "a delay in milliseconds");
+    /// assert_eq!(err.key, "slowDelayMs");
+    /// ```
     pub fn new(key: &str, value: &Value, expected: &'static str) -> Self {
         Self {
             key: key.to_string(),
@@ -58,6 +75,17 @@ impl From<SettingError> for HydraError {
 ///
 /// # Errors
 /// [`SettingError`] naming `key` for anything else (a negative or fractional number, text, …).
+///
+/// # Examples
+///
+/// ```
+/// use hydra_service::settings::whole_number;
+/// use serde_json::json;
+/// assert_eq!(whole_number("retries", Some(&json!(3))), Ok(Some(3)));
+/// assert_eq!(whole_number("retries", Some(&json!("3"))), Ok(Some(3)));
+/// assert_eq!(whole_number("retries", None), Ok(None));
+/// assert!(whole_number("retries", Some(&json!(2.5))).is_err());
+/// ```
 pub fn whole_number(key: &str, value: Option<&Value>) -> Result<Option<u64>, SettingError> {
     let bad = |v: &Value| SettingError::new(key, v, "a whole number");
     match value {
@@ -102,6 +130,21 @@ impl ServiceSettings {
     /// # Errors
     /// [`SettingError`] for a value that is not a whole number, a `concurrencyLimit` of 0, or a
     /// `metricsPort` above 65535.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hydra_core::Config;
+    /// use hydra_service::ServiceSettings;
+    /// let config = Config::from_value(serde_json::json!({
+    ///     "hydra": {"serviceName": "reports", "requestTimeout": 30, "metricsPort": 0}
+    /// }))
+    /// .unwrap();
+    /// let settings = ServiceSettings::from_config(&config).unwrap();
+    /// assert_eq!(settings.request_timeout, Some(Duration::from_secs(30)));
+    /// assert_eq!(settings.metrics_port, None);
+    /// ```
     pub fn from_config(config: &Config) -> Result<Self, SettingError> {
         let read = |key: &str| whole_number(&format!("hydra.{key}"), config.hydra.extra.get(key));
         let d = Self::default();

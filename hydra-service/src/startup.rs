@@ -42,6 +42,16 @@ pub(crate) fn subscriber(otel: Option<OtelLayer>) -> impl tracing::Subscriber + 
 /// the whole process is then installed by [`telemetry::init_export`](crate::telemetry::init_export)
 /// (which [`load_config_or_exit`] calls) once the service name is known; until then this thread
 /// logs.
+///
+/// # Examples
+///
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() {
+///     hydra_service::startup::init_tracing();
+///     tracing::info!("starting");
+/// }
+/// ```
 pub fn init_tracing() {
     use tracing_subscriber::util::SubscriberInitExt;
     if cfg!(feature = "otel") && crate::telemetry::export_requested() {
@@ -53,6 +63,24 @@ pub fn init_tracing() {
 
 /// Loads the config as every binary does; on error prints it and exits with [`EXIT_CONFIG`].
 /// Then starts trace export when the environment asks for it ([`crate::telemetry`]).
+///
+/// # Examples
+///
+/// ```no_run
+/// use hydra_service::{startup, HydraService};
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), hydra_core::HydraError> {
+///     startup::init_tracing();
+///     // `--config FILE` would go where `None` is.
+///     let config = startup::load_config_or_exit(
+///         serde_json::json!({"hydra": {"serviceName": "hello", "servicePort": 0}}),
+///         None,
+///     )
+///     .await;
+///     HydraService::new(config).get("/v1/hello", || async { "hello" }).run().await
+/// }
+/// ```
 pub async fn load_config_or_exit(defaults: Value, explicit: Option<PathBuf>) -> Config {
     let config = config_or_exit(ConfigLoader::new(defaults).file(explicit).load().await);
     crate::telemetry::init_export(&config.hydra.service_name);
@@ -61,6 +89,16 @@ pub async fn load_config_or_exit(defaults: Value, explicit: Option<PathBuf>) -> 
 
 /// The value of a config step (loading it, reading a binary's settings); on error prints it and
 /// exits with [`EXIT_CONFIG`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn demo(config: hydra_core::Config) {
+/// use hydra_service::{startup, HydraService};
+/// // Exits with code 64 naming the setting when one cannot be used.
+/// let service = startup::config_or_exit(HydraService::try_new(config));
+/// # }
+/// ```
 pub fn config_or_exit<T>(result: Result<T, impl std::fmt::Display>) -> T {
     match result {
         Ok(v) => v,

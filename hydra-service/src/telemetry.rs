@@ -21,6 +21,14 @@
 
 /// Whether the environment asks for trace export: an OTLP endpoint is set, and neither
 /// `OTEL_SDK_DISABLED=true` nor `OTEL_TRACES_EXPORTER=none`.
+///
+/// # Examples
+///
+/// ```
+/// if hydra_service::telemetry::export_requested() {
+///     println!("exporting spans to the OTLP endpoint");
+/// }
+/// ```
 pub fn export_requested() -> bool {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
     let is = |name: &str, value: &str| {
@@ -32,6 +40,13 @@ pub fn export_requested() -> bool {
 }
 
 /// The service name spans are exported under: `OTEL_SERVICE_NAME`, else `service_name`.
+///
+/// # Examples
+///
+/// ```
+/// let name = hydra_service::telemetry::otel_service_name("hello");
+/// // "hello" unless OTEL_SERVICE_NAME says otherwise.
+/// ```
 pub fn otel_service_name(service_name: &str) -> String {
     std::env::var("OTEL_SERVICE_NAME")
         .ok()
@@ -49,6 +64,14 @@ pub(crate) use imp::{log_here_until_export, OtelLayer};
 pub(crate) fn log_here_until_export(_: impl tracing::Subscriber + Send + Sync) {}
 
 /// Starts OTLP export when [`export_requested`]; without the `otel` feature, never.
+///
+/// # Examples
+///
+/// ```no_run
+/// hydra_service::startup::init_tracing();
+/// // Once the service name is known (load_config_or_exit does this):
+/// let exporting = hydra_service::telemetry::init_export("hello");
+/// ```
 #[cfg(not(feature = "otel"))]
 pub fn init_export(_service_name: &str) -> bool {
     if export_requested() {
@@ -60,6 +83,13 @@ pub fn init_export(_service_name: &str) -> bool {
 }
 
 /// Sends the spans not yet exported and stops exporting (nothing to do without `otel`).
+///
+/// # Examples
+///
+/// ```no_run
+/// // Before the process exits, so the last spans are not lost:
+/// hydra_service::telemetry::shutdown();
+/// ```
 #[cfg(not(feature = "otel"))]
 pub fn shutdown() {}
 
@@ -122,6 +152,18 @@ mod imp {
     /// [`init_tracing`](crate::startup::init_tracing) left the subscriber to it, as
     /// `service_name` unless `OTEL_SERVICE_NAME` says otherwise; installs the process's
     /// subscriber either way. Returns whether export started.
+    ///
+    /// # Panics
+    /// When a thread panicked while holding the exporter's lock (never in normal use).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// hydra_service::startup::init_tracing();
+    /// if hydra_service::telemetry::init_export("hello") {
+    ///     tracing::info!("spans are exported");
+    /// }
+    /// ```
     pub fn init_export(service_name: &str) -> bool {
         if !export_requested() || !PENDING.swap(false, Ordering::SeqCst) {
             return false;
@@ -165,6 +207,16 @@ mod imp {
     }
 
     /// Sends the spans not yet exported and stops exporting.
+    ///
+    /// # Panics
+    /// As [`init_export`], on a poisoned lock.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// tracing::info!("leaving");
+    /// hydra_service::telemetry::shutdown(); // flushes the batch processor
+    /// ```
     pub fn shutdown() {
         let Some(provider) = PROVIDER.lock().expect("provider lock").take() else {
             return;
