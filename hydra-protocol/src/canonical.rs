@@ -24,6 +24,16 @@ pub type Member<'a> = (&'a str, &'a str);
 /// The top-level members of `text`, in order, when `text` (surrounding whitespace aside) is a
 /// JSON object already written exactly as `JSON.stringify` of its parse would write it; `None`
 /// when it is anything else or when that cannot be told in one cheap pass.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::canonical::object_members;
+/// let members = object_members(br#"{"msg":"hi","n":[1,2]}"#).unwrap();
+/// assert_eq!(members, [("msg", r#""hi""#), ("n", "[1,2]")]);
+/// // Not in JSON.stringify form (a space, a fraction JavaScript may write otherwise): parse it.
+/// assert!(object_members(br#"{"n": 1}"#).is_none());
+/// ```
 pub fn object_members(text: &[u8]) -> Option<Vec<Member<'_>>> {
     let text = std::str::from_utf8(text).ok()?.trim_matches(is_json_space);
     let mut s = Scanner {

@@ -8,6 +8,15 @@
 use serde_json::{Map, Number, Value};
 
 /// Serialises `value` the way `JSON.stringify(value)` does in Node.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::jsjson;
+/// use serde_json::json;
+/// // Array-index keys first, whole floats without `.0`, as JavaScript writes them.
+/// assert_eq!(jsjson::to_string(&json!({"b": 1.0, "2": true, "a": null})), r#"{"2":true,"b":1,"a":null}"#);
+/// ```
 pub fn to_string(value: &Value) -> String {
     let mut out = String::with_capacity(128);
     write_value(&mut out, value);
@@ -15,6 +24,14 @@ pub fn to_string(value: &Value) -> String {
 }
 
 /// Appends the JavaScript JSON text of `value` to `out`.
+///
+/// # Examples
+///
+/// ```
+/// let mut out = String::from("data: ");
+/// hydra_protocol::jsjson::write_value(&mut out, &serde_json::json!([1.5, "x"]));
+/// assert_eq!(out, r#"data: [1.5,"x"]"#);
+/// ```
 pub fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),
@@ -36,6 +53,14 @@ pub fn write_value(out: &mut String, value: &Value) {
 }
 
 /// Appends a JSON string literal, escaped as JavaScript escapes it.
+///
+/// # Examples
+///
+/// ```
+/// let mut out = String::new();
+/// hydra_protocol::jsjson::write_str(&mut out, "say \"hi\"\n");
+/// assert_eq!(out, r#""say \"hi\"\n""#);
+/// ```
 pub fn write_str(out: &mut String, s: &str) {
     // JSON.stringify escapes `"`, `\\` and the control characters (short forms where JSON has
     // them, else lower-case `\u00xx`) and leaves everything else, non-ASCII included, as it is.
@@ -135,6 +160,15 @@ fn write_number(out: &mut String, n: &Number) {
 }
 
 /// `Number.prototype.toString()` of a double (ECMA-262 Number::toString, radix 10).
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::jsjson::js_number;
+/// assert_eq!(js_number(3.0), "3");
+/// assert_eq!(js_number(0.1 + 0.2), "0.30000000000000004");
+/// assert_eq!(js_number(1e21), "1e+21");
+/// ```
 pub fn js_number(f: f64) -> String {
     if !f.is_finite() {
         return "null".into();
@@ -168,6 +202,15 @@ pub fn js_number(f: f64) -> String {
 }
 
 /// JavaScript truthiness of a JSON value.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::jsjson::truthy;
+/// use serde_json::json;
+/// assert!(truthy(&json!({})) && truthy(&json!("0")));
+/// assert!(!truthy(&json!("")) && !truthy(&json!(0)) && !truthy(&json!(null)));
+/// ```
 pub fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
@@ -180,6 +223,18 @@ pub fn truthy(v: &Value) -> bool {
 
 /// Writes a JSON object field by field, leaving out empty and falsy values (as Node's `toShort`
 /// builds an object before `JSON.stringify` writes it).
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::jsjson::ObjectWriter;
+/// let mut w = ObjectWriter::new();
+/// w.string("to", "hello-service:/");
+/// w.string("rmid", ""); // empty: left out
+/// w.value("tmo", None); // absent: left out
+/// w.value("bdy", Some(&serde_json::json!({"n": 1})));
+/// assert_eq!(w.finish(), r#"{"to":"hello-service:/","bdy":{"n":1}}"#);
+/// ```
 #[derive(Debug)]
 pub struct ObjectWriter {
     out: String,
@@ -194,6 +249,8 @@ impl Default for ObjectWriter {
 
 impl ObjectWriter {
     /// An empty object.
+    ///
+    /// Used in the example on [`ObjectWriter`].
     pub fn new() -> Self {
         let mut out = String::with_capacity(256);
         out.push('{');
@@ -210,6 +267,8 @@ impl ObjectWriter {
     }
 
     /// `k: v` when `v` is not empty.
+    ///
+    /// Used in the example on [`ObjectWriter`].
     pub fn string(&mut self, k: &str, v: &str) {
         if !v.is_empty() {
             self.key(k);
@@ -218,6 +277,8 @@ impl ObjectWriter {
     }
 
     /// `k: v` when `v` is present and truthy.
+    ///
+    /// Used in the example on [`ObjectWriter`].
     pub fn value(&mut self, k: &str, v: Option<&Value>) {
         if let Some(v) = v.filter(|v| truthy(v)) {
             self.key(k);
@@ -226,6 +287,8 @@ impl ObjectWriter {
     }
 
     /// The object's text.
+    ///
+    /// Used in the example on [`ObjectWriter`].
     pub fn finish(mut self) -> String {
         self.out.push('}');
         self.out

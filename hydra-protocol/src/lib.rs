@@ -18,6 +18,8 @@
 //! the config loader) builds on it and re-exports it; the router, the CLI and the fuzz targets
 //! can use it alone.
 
+#![warn(clippy::missing_errors_doc, clippy::missing_panics_doc)]
+
 pub mod canonical;
 pub mod config;
 pub mod jsjson;

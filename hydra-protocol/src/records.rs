@@ -16,6 +16,15 @@ pub enum PortValue {
 
 impl PortValue {
     /// The port as a number, if it is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::PortValue;
+    /// assert_eq!(PortValue::Text("5000".into()).as_u16(), Some(5000));
+    /// assert_eq!(PortValue::Number(13618).as_u16(), Some(13618));
+    /// assert_eq!(PortValue::Number(70000).as_u16(), None);
+    /// ```
     pub fn as_u16(&self) -> Option<u16> {
         match self {
             Self::Number(n) => u16::try_from(*n).ok(),
@@ -88,6 +97,18 @@ pub struct NodeEntry {
 
 impl NodeEntry {
     /// `{ip}:{port}`, an IPv6 address in brackets (`[::1]:5000`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::{NodeEntry, PortValue};
+    /// let node = NodeEntry {
+    ///     ip: "::1".into(),
+    ///     port: PortValue::Text("5000".into()),
+    ///     ..NodeEntry::default()
+    /// };
+    /// assert_eq!(node.authority(), "[::1]:5000");
+    /// ```
     pub fn authority(&self) -> String {
         let port = self
             .port
@@ -101,6 +122,18 @@ impl NodeEntry {
     }
 
     /// `http://{authority}`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::{NodeEntry, PortValue};
+    /// let node = NodeEntry {
+    ///     ip: "10.0.0.7".into(),
+    ///     port: PortValue::Number(13618),
+    ///     ..NodeEntry::default()
+    /// };
+    /// assert_eq!(format!("{}/v1/hello", node.base_url()), "http://10.0.0.7:13618/v1/hello");
+    /// ```
     pub fn base_url(&self) -> String {
         format!("http://{}", self.authority())
     }

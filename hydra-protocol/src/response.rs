@@ -5,6 +5,14 @@ use serde_json::{Map, Value};
 use crate::{canonical, jsjson};
 
 /// Node's status message and description for an HTTP status code.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::response::status_text;
+/// assert_eq!(status_text(404).0, "Not Found");
+/// assert_eq!(status_text(418).1, "Unknown statusCode 418");
+/// ```
 pub fn status_text(code: u16) -> (String, String) {
     match known_status(code) {
         Some((m, d)) => (m.to_string(), d.to_string()),
@@ -43,6 +51,15 @@ fn known_status(code: u16) -> Option<(&'static str, &'static str)> {
 }
 
 /// Node's `createResponseObject(code, payload)`: the envelope with `payload`'s fields on top.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::response::envelope;
+/// let body = envelope(503, serde_json::json!({"result": {"reason": "Unavailable hello-service instances"}}));
+/// assert_eq!(body["statusMessage"], "Service Unavailable");
+/// assert_eq!(body["result"]["reason"], "Unavailable hello-service instances");
+/// ```
 pub fn envelope(code: u16, payload: Value) -> Value {
     let (message, description) = status_text(code);
     let mut out = Map::new();
@@ -60,6 +77,16 @@ pub fn envelope(code: u16, payload: Value) -> Value {
 
 /// What Node answers for a service's JSON answer: `createResponseObject(code, {statusCode:
 /// code, ...answer})`, the envelope with the service's own fields on top.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::response::service_answer;
+/// let answer = serde_json::json!({"result": {"msg": "hello"}});
+/// let body = service_answer(200, answer.as_object().unwrap().clone());
+/// assert_eq!(body["statusCode"], 200);
+/// assert_eq!(body["result"]["msg"], "hello");
+/// ```
 pub fn service_answer(code: u16, answer: Map<String, Value>) -> Value {
     let mut payload = Map::new();
     payload.insert("statusCode".into(), Value::from(code));
@@ -74,6 +101,16 @@ pub fn service_answer(code: u16, answer: Map<String, Value>) -> Value {
 /// An answer already in `JSON.stringify` form (the usual case, from Node and from Rust peers) is
 /// spliced into the envelope without being parsed into a tree; anything else is parsed. Both
 /// give the same bytes.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::response::service_answer_text;
+/// let text = service_answer_text(200, br#"{"result":{"msg":"hello"}}"#).unwrap();
+/// assert!(text.starts_with(r#"{"statusCode":200,"statusMessage":"OK""#));
+/// assert!(text.ends_with(r#""result":{"msg":"hello"}}"#));
+/// assert_eq!(service_answer_text(200, b"plain text"), None);
+/// ```
 pub fn service_answer_text(code: u16, body: &[u8]) -> Option<String> {
     if let Some(members) = canonical::object_members(body) {
         return Some(splice_answer(code, &members));

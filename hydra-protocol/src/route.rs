@@ -3,6 +3,14 @@
 use std::fmt;
 
 /// Why a route could not be parsed. The texts are Node hydra's.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::route::{Route, RouteError};
+/// assert_eq!(Route::parse("hello-service"), Err(RouteError::Segments));
+/// assert_eq!(Route::parse("hello-service:[get/v1"), Err(RouteError::Method));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
     /// Fewer than two `:`-separated segments.
@@ -14,6 +22,20 @@ pub enum RouteError {
 }
 
 /// A parsed UMF route, as Node's `UMFMessage.parseRoute` reads it.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::Route;
+/// let route = Route::parse("a1b2-7@hello-service:[post]/v1/hello/echo").unwrap();
+/// assert_eq!(route.instance.as_deref(), Some("a1b2"));
+/// assert_eq!(route.sub_id.as_deref(), Some("7"));
+/// assert_eq!(route.service, "hello-service");
+/// assert_eq!(route.method.as_deref(), Some("post"));
+/// assert_eq!(route.path, "/v1/hello/echo");
+/// // And back to text.
+/// assert_eq!(route.to_string(), "a1b2-7@hello-service:[post]/v1/hello/echo");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Route {
     /// The instance id before `@`, if any.
@@ -33,6 +55,17 @@ impl Route {
     ///
     /// # Errors
     /// [`RouteError`] when the value has fewer than two `:` segments or an unclosed `[`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), hydra_protocol::route::RouteError> {
+    /// use hydra_protocol::Route;
+    /// let route = Route::parse("hello-service:/")?;
+    /// assert_eq!((route.instance, route.method), (None, None));
+    /// assert_eq!(Route::parse("hello-service:[GET]/v1")?.method.as_deref(), Some("get"));
+    /// # Ok(()) }
+    /// ```
     pub fn parse(value: &str) -> Result<Self, RouteError> {
         let mut segments: Vec<&str> = value.split(':').collect();
         if segments.len() < 2 {
@@ -74,6 +107,13 @@ impl Route {
     }
 
     /// A route to any instance of `service` at `path`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Route;
+    /// assert_eq!(Route::service("hello-service", "/").to_string(), "hello-service:/");
+    /// ```
     pub fn service(service: impl Into<String>, path: impl Into<String>) -> Self {
         Self {
             service: service.into(),
@@ -83,6 +123,14 @@ impl Route {
     }
 
     /// A route to one instance of `service` at `path`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Route;
+    /// let route = Route::instance("a1b2", "hello-service", "/");
+    /// assert_eq!(route.to_string(), "a1b2@hello-service:/");
+    /// ```
     pub fn instance(
         instance: impl Into<String>,
         service: impl Into<String>,

@@ -19,6 +19,17 @@ const MAX_TRACESTATE: usize = 512;
 const MAX_TRACESTATE_MEMBERS: usize = 32;
 
 /// A parsed `traceparent`: the trace, the caller's span, and the flags (bit 0: sampled).
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::trace::TraceParent;
+/// let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// let tp = TraceParent::parse(header).unwrap();
+/// assert!(tp.sampled());
+/// assert_eq!(tp.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert_eq!(tp.to_header(), header);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TraceParent {
     /// The trace id (never all zeros).
@@ -56,6 +67,15 @@ fn hex_write(bytes: &[u8], out: &mut String) {
 
 impl TraceParent {
     /// Parses a version-`00` `traceparent`; `None` for anything else (then start a new trace).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::trace::TraceParent;
+    /// // Upper case, an all-zero trace id or another version: start a new trace.
+    /// assert!(TraceParent::parse("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01").is_none());
+    /// assert!(TraceParent::parse("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none());
+    /// ```
     pub fn parse(value: &str) -> Option<Self> {
         let v = value.trim_matches([' ', '\t']).as_bytes();
         if v.len() != 55 || v[2] != b'-' || v[35] != b'-' || v[52] != b'-' || &v[..2] != b"00" {
@@ -78,11 +98,27 @@ impl TraceParent {
     }
 
     /// Whether the caller sampled (recorded) this trace.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::trace::TraceParent;
+    /// let tp = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").unwrap();
+    /// assert!(!tp.sampled());
+    /// ```
     pub fn sampled(&self) -> bool {
         self.flags & 1 == 1
     }
 
     /// The trace id as 32 lower-case hex digits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::trace::TraceParent;
+    /// let tp = TraceParent { trace_id: [0xab; 16], parent_id: [1; 8], flags: 1 };
+    /// assert_eq!(tp.trace_id_hex(), "ab".repeat(16));
+    /// ```
     pub fn trace_id_hex(&self) -> String {
         let mut s = String::with_capacity(32);
         hex_write(&self.trace_id, &mut s);
@@ -90,6 +126,14 @@ impl TraceParent {
     }
 
     /// The header value: `00-{trace id}-{parent id}-{flags}`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::trace::TraceParent;
+    /// let tp = TraceParent { trace_id: [0xab; 16], parent_id: [0x01; 8], flags: 1 };
+    /// assert_eq!(tp.to_header(), format!("00-{}-{}-01", "ab".repeat(16), "01".repeat(8)));
+    /// ```
     pub fn to_header(&self) -> String {
         let mut s = String::with_capacity(55);
         s.push_str("00-");
@@ -110,6 +154,14 @@ impl std::fmt::Display for TraceParent {
 
 /// Whether a `tracestate` is well-formed enough to pass on: printable ASCII, at most 512
 /// bytes and 32 members, each `key=value` with a non-empty key and value.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::trace::valid_tracestate;
+/// assert!(valid_tracestate("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"));
+/// assert!(!valid_tracestate("congo"));
+/// ```
 pub fn valid_tracestate(value: &str) -> bool {
     if value.len() > MAX_TRACESTATE || !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return false;
@@ -132,6 +184,21 @@ pub fn valid_tracestate(value: &str) -> bool {
 
 /// A trace context as carried between processes: the `traceparent` and, when it had one that
 /// is well-formed, the `tracestate`.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::trace::TraceContext;
+/// let ctx = TraceContext::from_values(
+///     Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+///     Some("congo=t61rcWkgMzE"),
+/// )
+/// .unwrap();
+/// // Carried on in a UMF message's `hdr`, and read back on the other side.
+/// let mut hdr = None;
+/// ctx.write_umf_headers(&mut hdr);
+/// assert_eq!(TraceContext::from_umf_headers(hdr.as_ref()), Some(ctx));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceContext {
     /// The `traceparent`.
@@ -143,6 +210,17 @@ pub struct TraceContext {
 impl TraceContext {
     /// Reads the pair of values; `None` when `traceparent` is absent or invalid. An invalid
     /// `tracestate` is dropped, the `traceparent` kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::trace::TraceContext;
+    /// let tp = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    /// // A malformed tracestate is dropped, the traceparent kept.
+    /// let ctx = TraceContext::from_values(tp, Some("not a list member")).unwrap();
+    /// assert_eq!(ctx.state, None);
+    /// assert!(TraceContext::from_values(None, Some("congo=t61rcWkgMzE")).is_none());
+    /// ```
     pub fn from_values(traceparent: Option<&str>, tracestate: Option<&str>) -> Option<Self> {
         let parent = TraceParent::parse(traceparent?)?;
         let state = tracestate
@@ -153,6 +231,15 @@ impl TraceContext {
     }
 
     /// Reads a UMF `hdr` (`headers`): its `traceparent` and `tracestate` keys.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::trace::TraceContext;
+    /// let hdr = serde_json::json!({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"});
+    /// let ctx = TraceContext::from_umf_headers(Some(&hdr)).unwrap();
+    /// assert!(ctx.parent.sampled());
+    /// ```
     pub fn from_umf_headers(headers: Option<&Value>) -> Option<Self> {
         let hdr = headers?.as_object()?;
         Self::from_values(
@@ -164,6 +251,17 @@ impl TraceContext {
     /// Writes `traceparent` (and `tracestate`, or removes a stale one) into a UMF `hdr`,
     /// creating it when the message has none. A `hdr` that is not an object is left alone
     /// (it is the sender's own business).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::trace::TraceContext;
+    /// use hydra_protocol::Umf;
+    /// let ctx = TraceContext::from_values(Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), None).unwrap();
+    /// let mut msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"ping": 1}));
+    /// ctx.write_umf_headers(&mut msg.headers);
+    /// assert_eq!(msg.to_short()["hdr"]["traceparent"], ctx.parent.to_header());
+    /// ```
     pub fn write_umf_headers(&self, headers: &mut Option<Value>) {
         let hdr = headers.get_or_insert_with(|| Value::Object(Map::new()));
         let Value::Object(hdr) = hdr else {

@@ -16,6 +16,15 @@ use crate::route::{Route, RouteError};
 pub const UMF_VERSION: &str = "UMF/1.4.6";
 
 /// Why a payload is not a usable UMF message.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::umf::{Umf, UmfError};
+/// assert!(matches!(Umf::parse("[1, 2]"), Err(UmfError::NotObject)));
+/// assert!(matches!(Umf::parse_valid(r#"{"to":"svc:/"}"#), Err(UmfError::Invalid)));
+/// assert!(matches!(Umf::parse(r#"{"to":{"svc":1}}"#), Err(UmfError::NotAString("to"))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UmfError {
     /// The payload is not JSON.
@@ -36,6 +45,18 @@ pub enum UmfError {
 }
 
 /// A UMF message. Field names are the long ones; [`Umf::to_short`] gives the wire form.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::Umf;
+/// use serde_json::json;
+/// let msg = Umf::new("hello-service:/", "client:/", json!({"ping": 1})).with_type("ping");
+/// // On the wire: short names, Node's order, Node's JSON.
+/// let wire = msg.to_wire();
+/// assert!(wire.starts_with(r#"{"to":"hello-service:/","frm":"client:/","mid":""#));
+/// assert_eq!(Umf::parse(&wire).unwrap(), msg);
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Umf {
     /// Where the message goes (`to`).
@@ -69,6 +90,15 @@ pub struct Umf {
 }
 
 /// One UMF field's two names: the long form's and the short (wire) form's.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::umf::field;
+/// let short: Vec<&str> = field::ALL.iter().map(|f| f.short).collect();
+/// assert_eq!(&short[..3], ["to", "frm", "hdr"]);
+/// assert_eq!(field::BODY.long, "body");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field {
     /// The long-form name (`from`).
@@ -160,21 +190,53 @@ fn text(v: Option<Value>, f: Field) -> Result<Option<String>, UmfError> {
 }
 
 /// A new message id: UUID v4 with dashes.
+///
+/// # Examples
+///
+/// ```
+/// let mid = hydra_protocol::umf::new_mid();
+/// assert_eq!(mid.len(), 36);
+/// assert_eq!(mid.matches('-').count(), 4);
+/// ```
 pub fn new_mid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
 /// An instance id: UUID v4 without dashes.
+///
+/// # Examples
+///
+/// ```
+/// let id = hydra_protocol::umf::new_instance_id();
+/// assert_eq!(id.len(), 32);
+/// assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+/// ```
 pub fn new_instance_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Now as ISO 8601 UTC with milliseconds, as JavaScript's `toISOString()`.
+///
+/// # Examples
+///
+/// ```
+/// let now = hydra_protocol::umf::timestamp(); // e.g. 2026-12-02T16:00:00.123Z
+/// assert_eq!(now.len(), 24);
+/// assert!(now.ends_with('Z'));
+/// ```
 pub fn timestamp() -> String {
     iso_time(time::OffsetDateTime::now_utc())
 }
 
 /// Formats a time as JavaScript's `toISOString()` does.
+///
+/// # Examples
+///
+/// ```
+/// use time::macros::datetime;
+/// let t = datetime!(2026-12-02 17:30:05.25 +01:00);
+/// assert_eq!(hydra_protocol::umf::iso_time(t), "2026-12-02T16:30:05.250Z");
+/// ```
 pub fn iso_time(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
@@ -191,6 +253,15 @@ pub fn iso_time(t: time::OffsetDateTime) -> String {
 
 impl Umf {
     /// A new message with defaults (mid, timestamp, version) filled in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::umf::{Umf, UMF_VERSION};
+    /// let msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"ping": 1}));
+    /// assert_eq!(msg.version, UMF_VERSION);
+    /// assert!(!msg.mid.is_empty() && !msg.timestamp.is_empty());
+    /// ```
     pub fn new(to: impl Into<String>, from: impl Into<String>, body: Value) -> Self {
         Self {
             to: to.into(),
@@ -204,6 +275,14 @@ impl Umf {
     }
 
     /// Sets the type (`typ`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Umf;
+    /// let msg = Umf::new("hello-service:/", "client:/", serde_json::json!({})).with_type("refresh");
+    /// assert_eq!(msg.typ.as_deref(), Some("refresh"));
+    /// ```
     #[must_use]
     pub fn with_type(mut self, typ: impl Into<String>) -> Self {
         self.typ = Some(typ.into());
@@ -215,6 +294,19 @@ impl Umf {
     /// # Errors
     /// [`UmfError::NotJson`] / [`UmfError::NotObject`] for payloads that are not a JSON object.
     /// The message is not validated: see [`Umf::validate`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), hydra_protocol::umf::UmfError> {
+    /// use hydra_protocol::Umf;
+    /// // Short names or long ones; Node's defaults for what is missing.
+    /// let msg = Umf::parse(r#"{"to":"hello-service:/","frm":"client:/","bdy":{"ping":1}}"#)?;
+    /// assert_eq!(msg.from, "client:/");
+    /// assert_eq!(msg.body["ping"], 1);
+    /// assert!(!msg.mid.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn parse(text: &str) -> Result<Self, UmfError> {
         let value: Value =
             serde_json::from_str(text).map_err(|e| UmfError::NotJson(e.to_string()))?;
@@ -225,6 +317,17 @@ impl Umf {
     ///
     /// # Errors
     /// As [`Umf::from_value`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), hydra_protocol::umf::UmfError> {
+    /// use hydra_protocol::Umf;
+    /// let value = serde_json::json!({"to": "hello-service:/", "from": "client:/", "body": "hi"});
+    /// let msg = Umf::from_owned(value)?;
+    /// assert_eq!(msg.body, "hi");
+    /// # Ok(()) }
+    /// ```
     pub fn from_owned(value: Value) -> Result<Self, UmfError> {
         let Value::Object(mut m) = value else {
             return Err(UmfError::NotObject);
@@ -253,6 +356,15 @@ impl Umf {
     ///
     /// # Errors
     /// As [`Umf::parse`], and [`UmfError::Invalid`] when `to`, `from` or `body` is missing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::umf::{Umf, UmfError};
+    /// // Node treats an empty body as missing.
+    /// let text = r#"{"to":"hello-service:/","frm":"client:/","bdy":""}"#;
+    /// assert_eq!(Umf::parse_valid(text), Err(UmfError::Invalid));
+    /// ```
     pub fn parse_valid(text: &str) -> Result<Self, UmfError> {
         let msg = Self::parse(text)?;
         msg.validate()?;
@@ -264,6 +376,17 @@ impl Umf {
     /// # Errors
     /// [`UmfError::NotObject`] when `value` is not an object, [`UmfError::NotAString`] when a
     /// string field holds an object or array.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), hydra_protocol::umf::UmfError> {
+    /// use hydra_protocol::Umf;
+    /// let value = serde_json::json!({"to": "hello-service:/", "frm": "client:/", "tmo": 5, "bdy": {}});
+    /// let msg = Umf::from_value(&value)?;
+    /// assert_eq!(msg.timeout, Some(serde_json::json!(5)));
+    /// # Ok(()) }
+    /// ```
     pub fn from_value(value: &Value) -> Result<Self, UmfError> {
         if !value.is_object() {
             return Err(UmfError::NotObject);
@@ -275,6 +398,15 @@ impl Umf {
     ///
     /// # Errors
     /// [`UmfError::Invalid`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Umf;
+    /// let msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"ping": 1}));
+    /// assert!(msg.validate().is_ok());
+    /// assert!(Umf::new("hello-service:/", "", serde_json::json!({"ping": 1})).validate().is_err());
+    /// ```
     pub fn validate(&self) -> Result<(), UmfError> {
         if self.to.is_empty() || self.from.is_empty() || !truthy(&self.body) {
             return Err(UmfError::Invalid);
@@ -286,6 +418,18 @@ impl Umf {
     ///
     /// # Errors
     /// [`RouteError`] when `to` is not a route.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), hydra_protocol::route::RouteError> {
+    /// use hydra_protocol::Umf;
+    /// let msg = Umf::new("hello-service:[get]/v1/hello", "client:/", serde_json::json!({}));
+    /// let route = msg.to_route()?;
+    /// assert_eq!(route.service, "hello-service");
+    /// assert_eq!(route.method.as_deref(), Some("get"));
+    /// # Ok(()) }
+    /// ```
     pub fn to_route(&self) -> Result<Route, RouteError> {
         Route::parse(&self.to)
     }
@@ -332,16 +476,48 @@ impl Umf {
 
     /// The short form, keys in Node's order (`to, frm, hdr, mid, rmid, sig, tmo, ts, typ, ver,
     /// via, fwd, bdy, aut`), absent and falsy fields left out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Umf;
+    /// let msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"ping": 1}));
+    /// let short = msg.to_short();
+    /// assert_eq!(short["frm"], "client:/");
+    /// assert_eq!(short["bdy"]["ping"], 1);
+    /// assert!(short.get("rmid").is_none()); // absent fields are left out
+    /// ```
     pub fn to_short(&self) -> Value {
         Value::Object(self.fields(true, true))
     }
 
     /// The long form, keys in Node's order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Umf;
+    /// let msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"ping": 1}));
+    /// assert_eq!(msg.to_long()["from"], "client:/");
+    /// ```
     pub fn to_long(&self) -> Value {
         Value::Object(self.fields(false, true))
     }
 
     /// The wire text: the short form as Node's `JSON.stringify` writes it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Umf;
+    /// let mut msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"n": 1.0}));
+    /// msg.mid = "m1".into();
+    /// msg.timestamp = "2026-12-02T16:00:00.000Z".into();
+    /// assert_eq!(
+    ///     msg.to_wire(),
+    ///     r#"{"to":"hello-service:/","frm":"client:/","mid":"m1","ts":"2026-12-02T16:00:00.000Z","ver":"UMF/1.4.6","bdy":{"n":1}}"#
+    /// );
+    /// ```
     pub fn to_wire(&self) -> String {
         let mut w = ObjectWriter::new();
         self.each_field(true, |f, v| match v {
@@ -354,6 +530,19 @@ impl Umf {
     /// The reply to this message, as Node's `sendReplyMessage` builds it: this message's fields,
     /// then `rmid` = this mid, `to` = this `from` (or this `via`), `from` = this `to`, then the
     /// fields of `response` on top (so the reply gets `response`'s fresh mid and timestamp).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Umf;
+    /// use serde_json::json;
+    /// let ask = Umf::new("hello-service:/", "a1b2@client:/", json!({"ping": 1}));
+    /// let reply = ask.reply(&Umf::new("", "", json!({"pong": 1})));
+    /// assert_eq!(reply.to, "a1b2@client:/");
+    /// assert_eq!(reply.from, "hello-service:/");
+    /// assert_eq!(reply.rmid.as_deref(), Some(ask.mid.as_str()));
+    /// assert_eq!(reply.body, json!({"pong": 1}));
+    /// ```
     pub fn reply(&self, response: &Umf) -> Umf {
         let mut reply = self.clone();
         reply.rmid = Some(self.mid.clone());
@@ -396,11 +585,29 @@ impl Umf {
 
     /// The text Node's `signMessage` hashes: `JSON.stringify` of the long form without the
     /// signature.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Umf;
+    /// let msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"ping": 1}));
+    /// // The long form, as JSON.stringify writes it.
+    /// assert!(msg.signing_text().starts_with(r#"{"to":"hello-service:/","from":"client:/""#));
+    /// ```
     pub fn signing_text(&self) -> String {
         jsjson::to_string(&Value::Object(self.fields(false, false)))
     }
 
     /// The HMAC-SHA256 (hex) Node's `signMessage('sha256', secret)` would give this message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Umf;
+    /// let msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"ping": 1}));
+    /// let sig = msg.compute_signature(b"shared secret");
+    /// assert_eq!(sig.len(), 64); // hex of a SHA-256 HMAC
+    /// ```
     pub fn compute_signature(&self, secret: &[u8]) -> String {
         hex::encode(self.mac(secret).finalize().into_bytes())
     }
@@ -413,11 +620,32 @@ impl Umf {
     }
 
     /// Signs the message (HMAC-SHA256, hex), replacing any signature it had.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Umf;
+    /// let mut msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"ping": 1}));
+    /// msg.sign(b"shared secret");
+    /// assert!(msg.verify(b"shared secret"));
+    /// ```
     pub fn sign(&mut self, secret: &[u8]) {
         self.signature = Some(self.compute_signature(secret));
     }
 
     /// Whether the message carries a signature that `secret` produced. Compared in constant time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::Umf;
+    /// let mut msg = Umf::new("hello-service:/", "client:/", serde_json::json!({"ping": 1}));
+    /// assert!(!msg.verify(b"shared secret")); // not signed
+    /// msg.sign(b"shared secret");
+    /// assert!(!msg.verify(b"another secret"));
+    /// msg.body = serde_json::json!({"ping": 2}); // changed after signing
+    /// assert!(!msg.verify(b"shared secret"));
+    /// ```
     pub fn verify(&self, secret: &[u8]) -> bool {
         let Some(sig) = self.signature.as_deref() else {
             return false;

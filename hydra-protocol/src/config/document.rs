@@ -88,6 +88,14 @@ impl fmt::Debug for HydraConfig {
 
 impl HydraConfig {
     /// A config for `name` with every other setting at its default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::{HydraConfig, ServicePort};
+    /// let mut config = HydraConfig::named("hello-service");
+    /// config.service_port = ServicePort::Fixed(5000);
+    /// ```
     pub fn named(name: impl Into<String>) -> Self {
         Self {
             service_name: name.into(),
@@ -99,6 +107,17 @@ impl HydraConfig {
     ///
     /// # Errors
     /// [`ConfigError::MissingServiceName`] or [`ConfigError::BadServiceName`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::{ConfigError, HydraConfig};
+    /// let mut config = HydraConfig::named(" Hello-Service ");
+    /// config.validate().unwrap();
+    /// assert_eq!(config.service_name, "hello-service");
+    /// let mut bad = HydraConfig::named("hello:service");
+    /// assert!(matches!(bad.validate(), Err(ConfigError::BadServiceName { what: "colon", .. })));
+    /// ```
     pub fn validate(&mut self) -> Result<(), ConfigError> {
         self.service_name = self.service_name.trim().to_lowercase();
         let name = &self.service_name;
@@ -138,6 +157,20 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Parse`] when it is not an object or a setting has the wrong type, and the
     /// name errors of [`HydraConfig::validate`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), hydra_protocol::config::ConfigError> {
+    /// use hydra_protocol::config::{Config, ServicePort};
+    /// let config = Config::from_value(serde_json::json!({
+    ///     "hydra": {"serviceName": "hello-service", "servicePort": "5000-5099"},
+    ///     "greeting": "hello"
+    /// }))?;
+    /// assert_eq!(config.hydra.service_port, ServicePort::Ranges(vec![5000..=5099]));
+    /// assert_eq!(config.get("greeting").and_then(|v| v.as_str()), Some("hello"));
+    /// # Ok(()) }
+    /// ```
     pub fn from_value(document: Value) -> Result<Self, ConfigError> {
         Self::from_document(document, None)
     }
@@ -147,6 +180,15 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Parse`] for text that is not JSON, and the errors of
     /// [`Config::from_value`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use hydra_protocol::config::Config;
+    /// let err = Config::from_text("{ nope", Some(Path::new("config/config.json"))).unwrap_err();
+    /// assert!(err.to_string().contains("config/config.json"));
+    /// ```
     pub fn from_text(text: &str, origin: Option<&Path>) -> Result<Self, ConfigError> {
         let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.map(Path::to_path_buf),
@@ -159,6 +201,18 @@ impl Config {
     ///
     /// # Errors
     /// As [`Config::from_value`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use hydra_protocol::config::Config;
+    /// let document = serde_json::json!({"hydra": {"serviceName": "hello", "redis": {"port": "six"}}});
+    /// let err = Config::from_document(document, Some(Path::new("hello.json"))).unwrap_err();
+    /// // The error names the file and the setting.
+    /// assert!(err.to_string().contains("hello.json"));
+    /// assert!(err.to_string().contains("hydra.redis.port"));
+    /// ```
     pub fn from_document(mut document: Value, path: Option<&Path>) -> Result<Self, ConfigError> {
         let err = |reason: String| ConfigError::Parse {
             path: path.map(Path::to_path_buf),
@@ -181,6 +235,15 @@ impl Config {
     }
 
     /// The service's own settings: the document's top-level value `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::Config;
+    /// let config = Config::from_value(serde_json::json!({"hydra": {"serviceName": "s"}, "retries": 3})).unwrap();
+    /// assert_eq!(config.get("retries"), Some(&serde_json::json!(3)));
+    /// assert_eq!(config.get("missing"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.document.get(key)
     }

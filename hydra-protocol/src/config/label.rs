@@ -18,6 +18,16 @@ impl Label {
     ///
     /// # Errors
     /// [`ConfigError::Label`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::Label;
+    /// let label = Label::parse("hello-service:1.0.1").unwrap();
+    /// assert_eq!((label.service.as_str(), label.version.as_str()), ("hello-service", "1.0.1"));
+    /// assert_eq!(label.to_string(), "hello-service:1.0.1");
+    /// assert!(Label::parse("hello-service").is_err());
+    /// ```
     pub fn parse(s: &str) -> Result<Self, ConfigError> {
         let parts: Vec<&str> = s.split(':').collect();
         match parts.as_slice() {

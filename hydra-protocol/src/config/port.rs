@@ -25,6 +25,20 @@ impl ServicePort {
     ///
     /// # Errors
     /// [`ConfigError::BadPort`] when nothing in it is a port.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::ServicePort;
+    /// use serde_json::json;
+    /// assert_eq!(ServicePort::parse(&json!(0)).unwrap(), ServicePort::Any);
+    /// assert_eq!(ServicePort::parse(&json!("5000")).unwrap(), ServicePort::Fixed(5000));
+    /// assert_eq!(
+    ///     ServicePort::parse(&json!("3000,4000-4010")).unwrap(),
+    ///     ServicePort::Ranges(vec![3000..=3000, 4000..=4010])
+    /// );
+    /// assert!(ServicePort::parse(&json!("http")).is_err());
+    /// ```
     pub fn parse(value: &Value) -> Result<Self, ConfigError> {
         let text = match value {
             Value::Null => return Ok(Self::Any),
@@ -63,6 +77,14 @@ impl ServicePort {
     }
 
     /// The ranges a free port is picked from (`Any` is 1024-65535).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::ServicePort;
+    /// assert_eq!(ServicePort::Any.candidates(), [1024..=65535]);
+    /// assert_eq!(ServicePort::Fixed(5000).candidates(), [5000..=5000]);
+    /// ```
     pub fn candidates(&self) -> Vec<RangeInclusive<u16>> {
         match self {
             Self::Any => vec![1024..=65535],

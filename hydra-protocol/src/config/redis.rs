@@ -61,6 +61,15 @@ pub struct RedisConfig {
 
 impl RedisConfig {
     /// A config that is just `url`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::{HydraConfig, RedisConfig};
+    /// let mut config = HydraConfig::named("hello-service");
+    /// config.redis = RedisConfig::from_url("redis://10.0.0.5:6379/2");
+    /// assert_eq!(config.redis.url(), "redis://10.0.0.5:6379/2");
+    /// ```
     pub fn from_url(url: impl Into<String>) -> Self {
         Self {
             url: Some(url.into()),
@@ -69,6 +78,26 @@ impl RedisConfig {
     }
 
     /// The connection URL these settings describe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::{RedisConfig, DEFAULT_REDIS_URL};
+    /// assert_eq!(RedisConfig::default().url(), DEFAULT_REDIS_URL);
+    /// let parts = RedisConfig {
+    ///     host: Some("cache".into()),
+    ///     password: Some("s3cret".into()),
+    ///     db: Some(3),
+    ///     ..RedisConfig::default()
+    /// };
+    /// assert_eq!(parts.url(), "redis://:s3cret@cache:6379/3");
+    /// let sentinels = RedisConfig {
+    ///     sentinels: Some(vec!["s1:26379".into(), "s2:26379".into()]),
+    ///     master_name: Some("main".into()),
+    ///     ..RedisConfig::default()
+    /// };
+    /// assert_eq!(sentinels.url(), "redis+sentinel://s1:26379,s2:26379/main/0");
+    /// ```
     pub fn url(&self) -> String {
         if let Some(sentinels) = self.sentinels.as_ref().filter(|s| !s.is_empty()) {
             let scheme = if self.tls == Some(true) {
@@ -105,6 +134,16 @@ impl RedisConfig {
     }
 
     /// The start-up retry budget; `None`: no limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hydra_protocol::config::RedisConfig;
+    /// let redis = RedisConfig { connect_timeout_seconds: Some(30), ..RedisConfig::default() };
+    /// assert_eq!(redis.connect_timeout(), Some(Duration::from_secs(30)));
+    /// assert_eq!(RedisConfig::default().connect_timeout(), None); // wait as long as it takes
+    /// ```
     pub fn connect_timeout(&self) -> Option<std::time::Duration> {
         self.connect_timeout_seconds
             .map(std::time::Duration::from_secs)
@@ -130,6 +169,18 @@ pub(super) fn with_db(url: &str, db: u64) -> String {
 }
 
 /// A master found through Redis Sentinel: what a `redis+sentinel://` URL says.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::config::SentinelTarget;
+/// let target = SentinelTarget::parse("redis+sentinel://:pw@s1:26379,s2/main/2").unwrap().unwrap();
+/// assert_eq!(target.sentinels, [("s1".to_string(), 26379), ("s2".to_string(), 26379)]);
+/// assert_eq!(target.master, "main");
+/// // Where to connect once a Sentinel named the master, and how to ask a Sentinel.
+/// assert_eq!(target.master_url("10.0.0.9", 6379), "redis://:pw@10.0.0.9:6379/2");
+/// assert_eq!(target.sentinel_url("s1", 26379), "redis://s1:26379");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentinelTarget {
     /// TLS to the Sentinels and the master (`rediss+sentinel://`).
@@ -148,6 +199,14 @@ pub struct SentinelTarget {
 
 impl SentinelTarget {
     /// `None` when `url` is not a Sentinel URL; else the target, or why the URL is wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::SentinelTarget;
+    /// assert!(SentinelTarget::parse("redis://127.0.0.1:6379/0").is_none()); // one server
+    /// assert!(SentinelTarget::parse("redis+sentinel://s1:26379").unwrap().is_err()); // no master name
+    /// ```
     pub fn parse(url: &str) -> Option<Result<Self, String>> {
         let (tls, rest) = if let Some(r) = url.strip_prefix("redis+sentinel://") {
             (false, r)
@@ -221,6 +280,14 @@ impl SentinelTarget {
     }
 
     /// The Sentinel URL of this target.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::SentinelTarget;
+    /// let url = "rediss+sentinel://s1:26379/main/0";
+    /// assert_eq!(SentinelTarget::parse(url).unwrap().unwrap().url(), url);
+    /// ```
     pub fn url(&self) -> String {
         let scheme = if self.tls {
             "rediss+sentinel"
@@ -246,6 +313,14 @@ impl SentinelTarget {
     }
 
     /// The URL of the master at `host:port`, with this target's credentials, TLS and database.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::SentinelTarget;
+    /// let target = SentinelTarget::parse("rediss+sentinel://app:pw@s1:26379/main/1").unwrap().unwrap();
+    /// assert_eq!(target.master_url("::1", 6380), "rediss://app:pw@[::1]:6380/1");
+    /// ```
     pub fn master_url(&self, host: &str, port: u16) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
         format!(
@@ -257,6 +332,14 @@ impl SentinelTarget {
     }
 
     /// The URL of one Sentinel (no credentials: those are the master's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::SentinelTarget;
+    /// let target = SentinelTarget::parse("rediss+sentinel://app:pw@s1:26379/main").unwrap().unwrap();
+    /// assert_eq!(target.sentinel_url("s1", 26379), "rediss://s1:26379"); // no credentials
+    /// ```
     pub fn sentinel_url(&self, host: &str, port: u16) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
         format!("{scheme}://{}", host_port(host, port))
@@ -274,6 +357,14 @@ fn auth_part(username: Option<&str>, password: Option<&str>) -> String {
 }
 
 /// `host:port`, an IPv6 host in brackets.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::config::host_port;
+/// assert_eq!(host_port("10.0.0.5", 6379), "10.0.0.5:6379");
+/// assert_eq!(host_port("fd00::5", 6379), "[fd00::5]:6379");
+/// ```
 pub fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")

@@ -18,6 +18,19 @@ impl ServiceOverride {
     ///
     /// # Errors
     /// [`ConfigError::HydraService`] when it is none of the three forms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hydra_protocol::config::{Label, ServiceOverride};
+    /// let pull = ServiceOverride::parse("hello-service:1.0.1").unwrap();
+    /// assert_eq!(pull, Some(ServiceOverride::Pull(Label::parse("hello-service:1.0.1").unwrap())));
+    /// let Some(ServiceOverride::Merge(settings)) = ServiceOverride::parse("servicePort=5000|serviceIP=10.0.0.7").unwrap() else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!(settings["servicePort"], "5000");
+    /// assert_eq!(ServiceOverride::parse("  ").unwrap(), None);
+    /// ```
     pub fn parse(raw: &str) -> Result<Option<Self>, ConfigError> {
         let value = raw.trim();
         let err = |reason: &str| ConfigError::HydraService {
