@@ -55,6 +55,8 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     /// Whether the answer is JSON (its content type mentions `json`).
+    ///
+    /// Used in the example on [`ApiResponse`].
     pub fn is_json(&self) -> bool {
         self.headers
             .get(CONTENT_TYPE)
@@ -63,6 +65,8 @@ impl ApiResponse {
     }
 
     /// The body as JSON, when it is JSON.
+    ///
+    /// Used in the example on [`ApiResponse`].
     pub fn json(&self) -> Option<Value> {
         if self.is_json() {
             serde_json::from_slice(&self.body).ok()
@@ -73,6 +77,8 @@ impl ApiResponse {
 
     /// What Node's `makeAPIRequest` resolves with: the status envelope with the service's JSON
     /// fields merged on top (non-JSON bodies under `payLoad` as text).
+    ///
+    /// Used in the example on [`ApiResponse`].
     pub fn envelope(&self) -> Value {
         let mut fields = Map::new();
         match self.json() {

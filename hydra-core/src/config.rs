@@ -43,6 +43,13 @@ pub trait EnvSource: Send + Sync {
 }
 
 /// The process environment.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_core::config::{EnvSource, ProcessEnv};
+/// let url = ProcessEnv.var("HYDRA_REDIS_URL"); // None when unset
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessEnv;
 

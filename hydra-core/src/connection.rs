@@ -27,6 +27,9 @@ const SENTINEL_POLL: Duration = Duration::from_millis(500);
 ///
 /// Commands and publishes share one multiplexed connection; each subscriber opens its own.
 /// Cheap to clone; every clone follows the master when it moves.
+///
+/// Made by [`Redis::connect`] (see its example); a [`Hydra`](crate::Hydra) hands out its command
+/// connection with [`Hydra::redis`](crate::Hydra::redis).
 #[derive(Clone)]
 pub struct Redis {
     current: Arc<RwLock<Current>>,

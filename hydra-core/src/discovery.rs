@@ -398,6 +398,8 @@ impl Discovery {
 }
 
 /// What [`Hydra::scan_presence`](crate::Hydra::scan_presence) found.
+///
+/// See the example on [`Hydra::scan_presence`](crate::Hydra::scan_presence).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PresenceScan {
     /// The present instances, by service.
@@ -407,6 +409,9 @@ pub struct PresenceScan {
 }
 
 /// What [`Hydra::scan_service_routes`](crate::Hydra::scan_service_routes) found.
+///
+/// See the examples on [`Hydra::scan_service_routes`](crate::Hydra::scan_service_routes) and
+/// [`Hydra::routes_of`](crate::Hydra::routes_of).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteScan {
     /// The routes of each service whose route key could be read.

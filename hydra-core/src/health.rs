@@ -25,16 +25,22 @@ use crate::records::Memory;
 static STARTED: OnceLock<Instant> = OnceLock::new();
 
 /// Marks the process start (the first call wins); uptime counts from here.
+///
+/// Used in the [module example](self).
 pub fn mark_start() {
     STARTED.get_or_init(Instant::now);
 }
 
 /// Seconds since [`mark_start`] was first called.
+///
+/// Used in the [module example](self).
 pub fn uptime_seconds() -> f64 {
     STARTED.get_or_init(Instant::now).elapsed().as_secs_f64()
 }
 
 /// Node's name for this CPU architecture (`process.arch`).
+///
+/// Used in the [module example](self).
 pub fn architecture() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "x64",
@@ -46,6 +52,8 @@ pub fn architecture() -> &'static str {
 }
 
 /// Node's name for this OS (`process.platform`).
+///
+/// Used in the [module example](self).
 pub fn platform() -> &'static str {
     match std::env::consts::OS {
         "macos" => "darwin",
@@ -55,11 +63,15 @@ pub fn platform() -> &'static str {
 }
 
 /// What goes where Node writes `process.version`.
+///
+/// Used in the [module example](self).
 pub fn runtime_version() -> String {
     format!("hydra-rs/{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// Current memory figures of this process (Linux: from `/proc/self/status`; elsewhere zeros).
+///
+/// Used in the [module example](self).
 pub fn memory() -> Memory {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return Memory::default();
@@ -82,6 +94,8 @@ pub fn memory() -> Memory {
 }
 
 /// This machine's host name.
+///
+/// Used in the [module example](self).
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

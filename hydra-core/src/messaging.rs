@@ -107,6 +107,8 @@ impl Drop for PendingReply<'_> {
 
 /// A reader of this instance's incoming messages (broadcasts and direct messages, replies that
 /// no [`Hydra::request`](crate::Hydra::request) waits for). Create it before registering so nothing is missed.
+///
+/// Made by [`Hydra::messages`](crate::Hydra::messages); see the example on [`Messages::recv`].
 #[derive(Debug)]
 pub struct Messages {
     rx: broadcast::Receiver<Umf>,

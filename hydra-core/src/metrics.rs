@@ -31,6 +31,8 @@ pub const MESSAGES_DROPPED: &str = "hydra_messages_dropped_total";
 pub const REDIS_RECONNECTS: &str = "hydra_redis_reconnects_total";
 
 /// Why a received message was dropped: the values of `hydra_messages_dropped_total`'s `reason`.
+///
+/// Used in the [module example](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
     /// Not valid UTF-8 or not a valid UMF message.
@@ -53,6 +55,8 @@ impl DropReason {
     ];
 
     /// The `reason` label's value.
+    ///
+    /// Used in the [module example](self).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Malformed => "malformed",
@@ -82,6 +86,8 @@ pub(crate) fn redis_reconnected() {
 /// Makes every series of this module exist in the installed recorder, at 0 until something
 /// happens, so a scrape shows them from the start (and `rate()` sees the first increment). A
 /// no-op without a recorder; leaves counts already made alone.
+///
+/// Used in the [module example](self).
 pub fn register() {
     for name in [MESSAGES_SENT, MESSAGES_RECEIVED, REDIS_RECONNECTS] {
         metrics::counter!(name).increment(0);

@@ -5,6 +5,8 @@ use serde_json::{Map, Value};
 
 /// A port as found in a nodes entry: Node writes a string for a configured port and a number for
 /// one it picked, so both are read.
+///
+/// See the example on [`PortValue::as_u16`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum PortValue {
@@ -57,6 +59,20 @@ fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 }
 
 /// An instance record: a field of `hydra:service:nodes`.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::{NodeEntry, PortValue};
+/// // As a Node instance writes it into `hydra:service:nodes`.
+/// let node: NodeEntry = serde_json::from_str(
+///     r#"{"serviceName":"hello-service","instanceID":"a1b2","processID":"41","ip":"10.0.0.7","port":"5000"}"#,
+/// )
+/// .unwrap();
+/// assert_eq!(node.process_id, 41);
+/// assert_eq!(node.port, PortValue::Text("5000".into()));
+/// assert_eq!(node.base_url(), "http://10.0.0.7:5000");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeEntry {
@@ -140,6 +156,8 @@ impl NodeEntry {
 }
 
 /// The service record at `hydra:service:{svc}:service`.
+///
+/// Read with hydra-core's `Hydra::get_services` and `Hydra::find_service`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceEntry {
@@ -155,6 +173,8 @@ pub struct ServiceEntry {
 }
 
 /// A health log entry (`…:health:log` list item).
+///
+/// Read with hydra-core's `Hydra::get_service_health_log`, written by `Hydra::log`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthLogEntry {
@@ -177,6 +197,8 @@ pub struct HealthLogEntry {
 
 /// Memory figures of a health record (bytes). Node's heap fields are filled with the closest
 /// figures a Rust process has (hydra-core's `health` module samples them).
+///
+/// Part of a [`HealthEntry`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Memory {
@@ -198,6 +220,8 @@ pub struct Memory {
 }
 
 /// A health record (`…:health`).
+///
+/// Read with hydra-core's `Hydra::get_service_health`; an instance's own with `Hydra::health_entry`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthEntry {

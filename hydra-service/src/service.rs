@@ -360,6 +360,9 @@ impl HydraService {
 }
 
 /// A service bound to its port and connected to Redis, ready to [`serve`](Self::serve).
+///
+/// Made by [`HydraService::bind`] (see its example); [`spawn`](Self::spawn) serves it in the
+/// background instead.
 #[derive(Debug)]
 pub struct BoundService {
     service: HydraService,
@@ -535,6 +538,8 @@ impl BoundService {
 }
 
 /// A service serving in the background, from [`BoundService::spawn`].
+///
+/// See the examples on [`BoundService::spawn`] and [`RunningService::start`].
 #[derive(Debug)]
 pub struct RunningService {
     addr: SocketAddr,

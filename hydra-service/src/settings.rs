@@ -97,6 +97,21 @@ pub fn whole_number(key: &str, value: Option<&Value>) -> Result<Option<u64>, Set
 }
 
 /// [`HydraService`](crate::HydraService)'s own settings, read from the `hydra` branch.
+///
+/// # Examples
+///
+/// ```
+/// # let config = hydra_core::Config::from_value(
+/// #     serde_json::json!({"hydra": {"serviceName": "reports"}})).unwrap();
+/// use std::time::Duration;
+/// use hydra_service::{HydraService, ServiceSettings};
+/// let settings = ServiceSettings {
+///     request_timeout: Some(Duration::from_secs(30)),
+///     concurrency_limit: Some(64),
+///     ..ServiceSettings::default()
+/// };
+/// let service = HydraService::with_settings(config, settings);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSettings {
     /// Largest request body in bytes (`bodyLimit`, default 1 MiB).

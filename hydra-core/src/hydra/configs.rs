@@ -10,7 +10,8 @@ impl Hydra {
     /// Stores `config` under `label` (`name:version`).
     ///
     /// # Errors
-    /// [`ConfigError::Label`](crate::config::ConfigError::Label) for a bad label; Redis errors.
+    /// [`ConfigError::Label`](crate::config::ConfigError::Label) for a bad label;
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -28,7 +29,8 @@ impl Hydra {
     ///
     /// # Errors
     /// [`ConfigError::Label`](crate::config::ConfigError::Label) for a bad label, [`ConfigError::Parse`](crate::config::ConfigError::Parse) when the stored text is not
-    /// JSON; Redis errors.
+    /// JSON;
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -47,7 +49,7 @@ impl Hydra {
     /// The labels stored for `service`, sorted (`["svc:0.0.1", "svc:0.0.2"]`).
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -65,7 +67,8 @@ impl Hydra {
     /// Removes the config stored under `label`; whether there was one.
     ///
     /// # Errors
-    /// [`ConfigError::Label`](crate::config::ConfigError::Label) for a bad label; Redis errors.
+    /// [`ConfigError::Label`](crate::config::ConfigError::Label) for a bad label;
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///

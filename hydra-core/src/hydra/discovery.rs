@@ -13,7 +13,7 @@ impl Hydra {
     /// use presence for liveness.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -31,7 +31,8 @@ impl Hydra {
     /// The record of one service.
     ///
     /// # Errors
-    /// [`HydraError::BadRequest`] "Can't find {name} service" when there is none; Redis errors.
+    /// [`HydraError::BadRequest`] "Can't find {name} service" when there is none;
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -49,7 +50,7 @@ impl Hydra {
     /// update.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -72,7 +73,7 @@ impl Hydra {
     /// [`scan_presence`](Self::scan_presence)).
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -91,7 +92,7 @@ impl Hydra {
     /// Whether at least one instance of `service` is present (not cached).
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -111,7 +112,7 @@ impl Hydra {
     /// [`scan_service_routes`](Self::scan_service_routes) to learn which.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -135,7 +136,8 @@ impl Hydra {
     /// `SMEMBERS` (see [`routes_of`](Self::routes_of)).
     ///
     /// # Errors
-    /// Redis errors that concern the connection (not one key): Redis away, timeouts.
+    /// [`HydraError::Redis`] for errors that concern the connection (not one key): Redis away,
+    /// timeouts.
     ///
     /// # Examples
     ///
@@ -157,7 +159,7 @@ impl Hydra {
     /// Entries whose time cannot be read count as old. Returns the removed entries.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -178,7 +180,7 @@ impl Hydra {
     /// The registered routes of one service.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -195,7 +197,7 @@ impl Hydra {
     /// The health records of the instances of `service` whose health key is current.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -214,7 +216,7 @@ impl Hydra {
     /// first instance's log; this returns all of them.)
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -244,7 +246,7 @@ impl Hydra {
     /// again at its next beat, a second later.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -263,7 +265,7 @@ impl Hydra {
     /// The instance ids among `nodes` that have a presence key right now (not cached).
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -283,7 +285,7 @@ impl Hydra {
     /// are left out.
     ///
     /// # Errors
-    /// Redis errors that concern the connection (not one key).
+    /// [`HydraError::Redis`] for errors that concern the connection (not one key).
     ///
     /// # Examples
     ///
@@ -303,7 +305,7 @@ impl Hydra {
     /// yet cleared.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///

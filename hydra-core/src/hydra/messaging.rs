@@ -33,7 +33,8 @@ impl Hydra {
     ///
     /// # Errors
     /// [`HydraError::Unavailable`] with Node's reason ("Unavailable {svc} instances",
-    /// "Unavailable {svc} instance named {id}"), a route error, or a Redis error.
+    /// "Unavailable {svc} instance named {id}"), [`HydraError::Route`] when `to` is not a route,
+    /// [`HydraError::Redis`] when Redis cannot be reached or the publish fails.
     ///
     /// # Examples
     ///
@@ -52,7 +53,8 @@ impl Hydra {
     ///
     /// # Errors
     /// [`HydraError::Unavailable`] when no instance is present (a broadcast to `hydra-router`
-    /// with no router is not an error), a route error, or a Redis error.
+    /// with no router is not an error), [`HydraError::Route`] when `to` is not a route,
+    /// [`HydraError::Redis`] when Redis cannot be reached or the publish fails.
     ///
     /// # Examples
     ///

@@ -82,6 +82,20 @@ impl std::fmt::Debug for Hydra {
 }
 
 /// Builds a [`Hydra`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), hydra_core::HydraError> {
+/// use std::time::Duration;
+/// use hydra_core::{Hydra, HydraConfig};
+/// let hydra = Hydra::builder(HydraConfig::named("hello-service"))
+///     .port(8080)
+///     .api_timeout(Duration::from_secs(10))
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct HydraBuilder {
     config: HydraConfig,
@@ -138,7 +152,10 @@ impl HydraBuilder {
     /// [`Hydra::register_service`].
     ///
     /// # Errors
-    /// Invalid config, an address that cannot be determined, Redis unreachable.
+    /// [`HydraError::Config`] for an invalid service name or setting, an address that cannot be
+    /// determined, or no free port in `servicePort`; [`HydraError::RedisUrl`] for a Redis URL that
+    /// does not parse; [`HydraError::RedisUnreachable`] when Redis does not answer within
+    /// `redis.connectTimeoutSeconds`.
     ///
     /// # Examples
     ///
@@ -269,16 +286,40 @@ impl Hydra {
     }
 
     /// This instance's id (32 hex characters).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(hydra: hydra_core::Hydra) {
+    /// assert_eq!(hydra.instance_id().len(), 32);
+    /// # }
+    /// ```
     pub fn instance_id(&self) -> &str {
         &self.engine.instance.id
     }
 
     /// The advertised address.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(hydra: hydra_core::Hydra) {
+    /// let url = format!("http://{}:{}/_health", hydra.ip(), hydra.port());
+    /// # }
+    /// ```
     pub fn ip(&self) -> &str {
         &self.engine.instance.ip
     }
 
     /// The advertised port (a string when it was configured, a number when picked, as Node).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(hydra: hydra_core::Hydra) {
+    /// let port: Option<u16> = hydra.port().as_u16();
+    /// # }
+    /// ```
     pub fn port(&self) -> &PortValue {
         &self.engine.instance.port
     }
@@ -357,6 +398,17 @@ impl Hydra {
     }
 
     /// This instance's own address for replies: `{id}@{service}:/`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(hydra: hydra_core::Hydra) {
+    /// use hydra_core::Umf;
+    /// // Replies to this message come back to this very instance.
+    /// let msg = Umf::new("hello-service:/", hydra.own_route(), serde_json::json!({"ping": 1}));
+    /// assert!(hydra.own_route().starts_with(hydra.instance_id()));
+    /// # }
+    /// ```
     pub fn own_route(&self) -> String {
         self.engine.instance.own_route()
     }
@@ -367,7 +419,8 @@ impl Hydra {
     /// [`withdraw`](Self::withdraw) it registers anew. After a Redis outage it re-registers by itself.
     ///
     /// # Errors
-    /// Redis errors, or [`HydraError::Timeout`] when the subscriptions cannot be made.
+    /// [`HydraError::Redis`] when a record cannot be written, or [`HydraError::Timeout`] when the
+    /// subscriptions are not in place within 10 s.
     ///
     /// # Examples
     ///
@@ -387,7 +440,7 @@ impl Hydra {
     /// (`[get]/{svc}`, `[get]/{svc}/`, `[get]/{svc}/:rest`), then tells the routers to reload.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -407,7 +460,8 @@ impl Hydra {
     /// Appends an entry to this instance's health log (kept: 64 entries, one week).
     ///
     /// # Errors
-    /// Redis errors. Nothing is written when the instance is not registered.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails. Nothing is written (and nothing fails) when the
+    /// instance is not registered.
     ///
     /// # Examples
     ///
@@ -425,7 +479,7 @@ impl Hydra {
     /// in-flight work). [`shutdown`](Self::shutdown) does this too; calling both is fine.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -444,7 +498,8 @@ impl Hydra {
     /// any more), lets health expire, closes the subscriptions and stops every task.
     ///
     /// # Errors
-    /// Redis errors while cleaning up (the tasks are stopped regardless).
+    /// [`HydraError::Redis`] when presence cannot be deleted or the health keys' expiry set while
+    /// cleaning up (the tasks are stopped regardless).
     ///
     /// # Examples
     ///

@@ -10,7 +10,8 @@ impl Hydra {
     /// `signatureSharedSecret` when one is set, as a sent message is.
     ///
     /// # Errors
-    /// [`HydraError::Umf`] for an invalid message, a route error, or a Redis error.
+    /// [`HydraError::Umf`] when `to`, `from` or `body` is missing or `to` is not a route;
+    /// [`HydraError::Redis`] when Redis cannot be reached or the push fails.
     ///
     /// # Examples
     ///
@@ -30,7 +31,7 @@ impl Hydra {
     /// `…:mqincomplete` with a log line, and the next one is taken.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -55,7 +56,7 @@ impl Hydra {
     /// (moved to `…:mqincomplete` with `bdy.reason` set; "reason not provided" when `None`).
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///
@@ -82,7 +83,7 @@ impl Hydra {
     /// The number of messages in each list of `service`'s queue.
     ///
     /// # Errors
-    /// Redis errors.
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
     ///
     /// # Examples
     ///

@@ -9,6 +9,21 @@ use serde_json::{Map, Value};
 use super::{lenient, ConfigError, RedisConfig, ServicePort};
 
 /// The `hydra` branch of a config document.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::config::HydraConfig;
+/// // The `hydra` branch as Node reads it: camelCase names, numbers or strings for ports.
+/// let config: HydraConfig = serde_json::from_value(serde_json::json!({
+///     "serviceName": "hello-service",
+///     "serviceIP": "10.0.0.7",
+///     "servicePort": "5000",
+///     "redis": {"url": "redis://cache:6379/0"}
+/// }))
+/// .unwrap();
+/// assert_eq!(config.redis.url(), "redis://cache:6379/0");
+/// ```
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HydraConfig {
@@ -143,6 +158,8 @@ impl HydraConfig {
 }
 
 /// A whole config document and its parsed `hydra` branch.
+///
+/// See the examples on [`Config::from_value`] and [`Config::get`].
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The document as loaded (the service's own settings live beside `hydra`).

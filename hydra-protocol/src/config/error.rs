@@ -3,6 +3,15 @@
 use std::path::PathBuf;
 
 /// What is wrong with a configuration.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::config::{Config, ConfigError};
+/// let err = Config::from_value(serde_json::json!({"hydra": {}})).unwrap_err();
+/// assert!(matches!(err, ConfigError::MissingServiceName));
+/// assert_eq!(err.to_string(), "config missing hydra.serviceName");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.

@@ -5,6 +5,8 @@ use std::fmt;
 use super::ConfigError;
 
 /// A `name:version` label of a stored config.
+///
+/// See the example on [`Label::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Label {
     /// Service name.

@@ -9,6 +9,8 @@ use serde_json::Value;
 use super::ConfigError;
 
 /// `servicePort`: a fixed port, or ports to pick a free one from.
+///
+/// See the examples on [`ServicePort::parse`] and [`ServicePort::candidates`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ServicePort {
     /// `0`, `""` or absent: any free port from 1024-65535.

@@ -9,6 +9,8 @@ use super::lenient;
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/15";
 
 /// `hydra.redis`: a URL, or host/port/db with optional credentials.
+///
+/// See the examples on [`RedisConfig::url`] and [`RedisConfig::connect_timeout`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RedisConfig {

@@ -5,6 +5,8 @@ use serde_json::{Map, Value};
 use super::{ConfigError, Label};
 
 /// What `HYDRA_SERVICE` asks for.
+///
+/// See the example on [`ServiceOverride::parse`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceOverride {
     /// `name:version`: pull the stored config.
