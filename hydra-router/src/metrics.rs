@@ -286,18 +286,18 @@ impl Metrics {
         self.shard().service(service).count(slot, status, took);
     }
 
-    /// Records a request `instance` of `service` answered with `status`: `took` in all (as
-    /// [`Metrics::request`]), `instance_took` of it from sending to the instance to its
+    /// Records a request `instance` of `service` answered with `status` at `now`: `took` in all
+    /// (as [`Metrics::request`]), `instance_took` of it from sending to the instance to its
     /// response head.
     pub fn answered(
         &self,
         service: &str,
         instance: &str,
         status: u16,
-        took: Duration,
-        instance_took: Duration,
+        (took, instance_took): (Duration, Duration),
+        now: Instant,
     ) {
-        let slot = self.slot();
+        let slot = self.clock.slot(now);
         let mut shard = self.shard();
         shard.service(service).count(slot, status, took);
         shard
@@ -584,7 +584,8 @@ mod tests {
             ("a", "i2", 200, 3_000, 2_000),
             ("b", "i3", 500, 60_000, 60_000),
         ] {
-            m.answered(service, id, status, micros(took), micros(instance_took));
+            let times = (micros(took), micros(instance_took));
+            m.answered(service, id, status, times, Instant::now());
         }
         m.retried("a", Retry::Refused);
         m.ejected("a", "i9", Ejection::Refused);
@@ -626,13 +627,8 @@ mod tests {
                 std::thread::spawn(move || {
                     set_lane(lane);
                     for _ in 0..250 {
-                        m.answered(
-                            "s",
-                            "i",
-                            200,
-                            Duration::from_micros(100),
-                            Duration::from_micros(50),
-                        );
+                        let times = (Duration::from_micros(100), Duration::from_micros(50));
+                        m.answered("s", "i", 200, times, Instant::now());
                     }
                     m.ws_message("s");
                 })

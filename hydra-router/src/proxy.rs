@@ -10,7 +10,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hydra_core::response;
 
 use crate::config::RouterConfig;
@@ -213,6 +213,10 @@ async fn read_request_body(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Bytes, Refusal> {
+    // Most requests (GETs) have no body: nothing to wait for, and no timer to set.
+    if axum::body::HttpBody::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
     let limit = config.body_limit;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -376,8 +380,8 @@ struct Upstream<'a> {
 
 impl Upstream<'_> {
     /// The request for `instance`; with `last`, the headers are moved into it rather than copied.
-    fn to(&mut self, instance: &Instance, last: bool) -> Request<Full<Bytes>> {
-        let mut out = Request::new(Full::new(self.body.clone()));
+    fn to(&mut self, instance: &Instance, last: bool) -> Request<Bytes> {
+        let mut out = Request::new(self.body.clone());
         *out.method_mut() = self.method.clone();
         *out.uri_mut() = self.uri.clone();
         *out.headers_mut() = if last {
@@ -446,7 +450,10 @@ async fn send_with_retry(
             Ok(Ok(resp)) => {
                 state.pool.record_success(id);
                 let status = resp.status().as_u16();
-                metrics.answered(service, id, status, f.started.elapsed(), sent.elapsed());
+                let now = Instant::now();
+                let took = now.saturating_duration_since(f.started);
+                let instance_took = now.saturating_duration_since(sent);
+                metrics.answered(service, id, status, (took, instance_took), now);
                 if state.config.debug_logging {
                     tracing::info!(%service, instance = %instance.id, %tracer, status, "routed");
                 }

@@ -1,24 +1,35 @@
 //! Connections to service instances: HTTP/1.1, kept open between requests, one set per thread.
 //!
 //! A server thread reads a request, forwards it on one of its own idle connections to the
-//! instance (or a new one) and answers, all on its own runtime: no lock, no shared pool, no
-//! wake-up of another thread. A connection goes back to its thread's idle list when the answer's
-//! body has been read to its end; an answer dropped half-read closes it. A request that an idle
-//! connection could not take (the instance closed it meanwhile) is sent on another, so a
-//! keep-alive race never reaches the caller.
+//! instance (or a new one) and answers, all within the request's own task: the request is
+//! written and the answer's head read right there, and the answer's body is read from the
+//! socket as the client is sent it, so no other task and no other thread is woken. A connection
+//! goes back to its thread's idle list when the answer's body has been read to its end; an
+//! answer dropped half-read closes it.
+//!
+//! A request that a kept connection could not take (the instance closed it meanwhile) is sent on
+//! another: when the write failed, or, for a request that may be repeated (idempotent method, no
+//! body), when the connection ended before any byte of an answer. So a keep-alive race never
+//! reaches the caller.
+//!
+//! Answers are framed as HTTP/1.1 says (RFC 9112 §6.3): none for `HEAD`, 1xx, 204 and 304;
+//! `Transfer-Encoding: chunked` (decoded here; the router's server frames it anew); else
+//! `Content-Length`; else until the instance closes the connection. Interim 1xx answers are
+//! skipped.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::http::{Request, Response};
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use axum::http::{StatusCode, Version};
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 /// How long a new connection may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -29,12 +40,55 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Idle connections kept per instance and thread; more are closed.
 pub const MAX_IDLE: usize = 256;
 
-type Sender = SendRequest<Full<Bytes>>;
+/// The largest answer head read (status line and headers).
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// Headers read from an answer at most.
+const MAX_HEADERS: usize = 128;
+
+/// Bytes asked of the socket at once.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Bodies up to this size are written in one piece with the head.
+const COALESCE: usize = 16 * 1024;
+
+/// One connection to an instance, with what was read from it and not used yet.
+#[derive(Debug)]
+struct Conn {
+    io: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    /// Whether a kept connection can still take a request: nothing to read on it (the instance
+    /// neither closed it nor sent anything unasked).
+    fn still_open(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Reads more into the buffer; `Ok(0)` at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.io.poll_read_ready(cx))?;
+            self.buf.reserve(READ_CHUNK);
+            match self.io.try_read_buf(&mut self.buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    async fn fill(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+}
 
 /// One thread's idle connections, by instance authority (`ip:port`).
 #[derive(Default)]
 struct Idle {
-    by_authority: HashMap<String, Vec<(Sender, Instant)>>,
+    by_authority: HashMap<String, Vec<(Conn, Instant)>, foldhash::fast::RandomState>,
     swept: Option<Instant>,
 }
 
@@ -43,17 +97,17 @@ thread_local! {
 }
 
 impl Idle {
-    fn take(&mut self, authority: &str) -> Option<Sender> {
+    fn take(&mut self, authority: &str, now: Instant) -> Option<Conn> {
         let list = self.by_authority.get_mut(authority)?;
-        while let Some((sender, since)) = list.pop() {
-            if !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT {
-                return Some(sender);
+        while let Some((conn, since)) = list.pop() {
+            if now.saturating_duration_since(since) < IDLE_TIMEOUT && conn.still_open() {
+                return Some(conn);
             }
         }
         None
     }
 
-    fn put(&mut self, authority: &str, sender: Sender) {
+    fn put(&mut self, authority: &str, conn: Conn) {
         let now = Instant::now();
         if self
             .swept
@@ -62,18 +116,18 @@ impl Idle {
             // Instances that went away leave closed connections behind: drop them now and then.
             self.swept = Some(now);
             for list in self.by_authority.values_mut() {
-                list.retain(|(s, since)| {
-                    !s.is_closed() && now.duration_since(*since) < IDLE_TIMEOUT
+                list.retain(|(c, since)| {
+                    now.duration_since(*since) < IDLE_TIMEOUT && c.still_open()
                 });
             }
             self.by_authority.retain(|_, list| !list.is_empty());
         }
         match self.by_authority.get_mut(authority) {
             Some(list) if list.len() >= MAX_IDLE => {}
-            Some(list) => list.push((sender, now)),
+            Some(list) => list.push((conn, now)),
             None => {
                 self.by_authority
-                    .insert(authority.to_string(), vec![(sender, now)]);
+                    .insert(authority.to_string(), vec![(conn, now)]);
             }
         }
     }
@@ -85,9 +139,9 @@ pub enum SendError {
     /// No connection could be made: nothing was sent.
     #[error("could not connect: {0}")]
     Connect(String),
-    /// The connection failed while the request was under way.
+    /// The connection failed while the request was under way, or the answer was not HTTP.
     #[error("{0}")]
-    Request(#[from] hyper::Error),
+    Request(String),
 }
 
 impl SendError {
@@ -97,108 +151,659 @@ impl SendError {
     }
 }
 
+/// How a try on one connection went wrong.
+enum Failed {
+    /// The request may not have reached the instance: another connection may take it.
+    Retry(String),
+    /// It may have: no other try.
+    Final(String),
+}
+
 /// Sends `req` (origin-form URI, `Host` set) to the instance at `authority` on an idle
 /// connection of this thread, or a new one.
 ///
 /// # Errors
 /// [`SendError::Connect`] when no connection could be made; [`SendError::Request`] when the
-/// connection failed with the request under way.
-pub async fn send(
-    authority: &str,
-    mut req: Request<Full<Bytes>>,
-) -> Result<Response<Returning>, SendError> {
-    while let Some(mut sender) = IDLE.with(|idle| idle.borrow_mut().take(authority)) {
-        // Its last answer was read to the end: it is ready as soon as its task has seen that.
-        if sender.ready().await.is_err() {
-            continue;
-        }
-        match sender.try_send_request(req).await {
-            Ok(resp) => return Ok(returning(authority, sender, resp)),
-            Err(mut e) => match e.take_message() {
-                // Never written: the connection was closing. Another one takes it.
-                Some(unsent) => req = unsent,
-                None => return Err(SendError::Request(e.into_error())),
-            },
+/// connection failed with the request under way, or the answer was not HTTP/1.
+pub async fn send(authority: &str, req: Request<Bytes>) -> Result<Response<Returning>, SendError> {
+    let head = encode(&req);
+    let (parts, body) = req.into_parts();
+    let replayable = body.is_empty() && is_idempotent(&parts.method);
+    let bodyless = parts.method == Method::HEAD;
+    let now = Instant::now();
+    while let Some(conn) = IDLE.with(|idle| idle.borrow_mut().take(authority, now)) {
+        match exchange(conn, &head, &body, bodyless, replayable).await {
+            Ok((conn, answer)) => return Ok(returning(authority, conn, answer)),
+            Err(Failed::Retry(e)) => {
+                tracing::debug!(%authority, error = %e, "kept connection was closed; another takes the request");
+            }
+            Err(Failed::Final(e)) => return Err(SendError::Request(e)),
         }
     }
-    let mut sender = connect(authority).await?;
-    let resp = sender.send_request(req).await?;
-    Ok(returning(authority, sender, resp))
+    let conn = connect(authority).await?;
+    match exchange(conn, &head, &body, bodyless, false).await {
+        Ok((conn, answer)) => Ok(returning(authority, conn, answer)),
+        Err(Failed::Retry(e) | Failed::Final(e)) => Err(SendError::Request(e)),
+    }
 }
 
-async fn connect(authority: &str) -> Result<Sender, SendError> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(authority))
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+async fn connect(authority: &str) -> Result<Conn, SendError> {
+    let io = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority))
         .await
         .map_err(|_| SendError::Connect(format!("no connection within {CONNECT_TIMEOUT:?}")))?
         .map_err(|e| SendError::Connect(e.to_string()))?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| SendError::Connect(e.to_string()))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "upstream connection ended with an error");
-        }
-    });
-    Ok(sender)
-}
-
-fn returning(authority: &str, sender: Sender, resp: Response<Incoming>) -> Response<Returning> {
-    resp.map(|body| {
-        let mut body = Returning {
-            body,
-            home: Some((authority.to_string(), sender)),
-        };
-        body.if_ended();
-        body
+    let _ = io.set_nodelay(true);
+    Ok(Conn {
+        io,
+        buf: BytesMut::with_capacity(READ_CHUNK),
     })
 }
 
-/// An answer's body; once read to its end, its connection goes back to the thread's idle list.
+/// The request head as sent: request line, headers (a `Content-Length` of the body's own when it
+/// has one, or when the method carries one), blank line.
+fn encode(req: &Request<Bytes>) -> Vec<u8> {
+    let body = req.body();
+    let mut out = Vec::with_capacity(
+        256 + if body.len() <= COALESCE {
+            body.len()
+        } else {
+            0
+        },
+    );
+    out.extend_from_slice(req.method().as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(
+        req.uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .as_bytes(),
+    );
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in req.headers() {
+        if name == header::CONTENT_LENGTH {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let carries = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+    if !body.is_empty() || carries {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// An answer's head, and how its body is framed.
+struct Answer {
+    head: Response<()>,
+    framing: Framing,
+    keep: bool,
+}
+
+/// Writes the request on `conn` and reads the answer's head.
+async fn exchange(
+    mut conn: Conn,
+    head: &[u8],
+    body: &Bytes,
+    bodyless: bool,
+    replayable: bool,
+) -> Result<(Conn, Answer), Failed> {
+    let written = if body.len() <= COALESCE && !body.is_empty() {
+        let mut one = Vec::with_capacity(head.len() + body.len());
+        one.extend_from_slice(head);
+        one.extend_from_slice(body);
+        conn.io.write_all(&one).await
+    } else {
+        match conn.io.write_all(head).await {
+            Ok(()) => conn.io.write_all(body).await,
+            e => e,
+        }
+    };
+    if let Err(e) = written {
+        return Err(Failed::Retry(format!("could not send the request: {e}")));
+    }
+    loop {
+        match parse_head(&mut conn.buf, bodyless) {
+            Ok(Some(Parsed::Interim)) => continue,
+            Ok(Some(Parsed::Answer(answer))) => return Ok((conn, answer)),
+            Ok(None) => {}
+            Err(e) => return Err(Failed::Final(e)),
+        }
+        if conn.buf.len() >= MAX_HEAD {
+            return Err(Failed::Final(format!(
+                "the answer's head is larger than {MAX_HEAD} bytes"
+            )));
+        }
+        match conn.fill().await {
+            Ok(0) if conn.buf.is_empty() && replayable => {
+                return Err(Failed::Retry("connection closed before an answer".into()))
+            }
+            Ok(0) => return Err(Failed::Final("connection closed before an answer".into())),
+            Ok(_) => {}
+            Err(e) if conn.buf.is_empty() && replayable => {
+                return Err(Failed::Retry(format!("connection failed: {e}")))
+            }
+            Err(e) => return Err(Failed::Final(format!("connection failed: {e}"))),
+        }
+    }
+}
+
+enum Parsed {
+    /// A 1xx answer, skipped.
+    Interim,
+    Answer(Answer),
+}
+
+/// Takes an answer head off the front of `buf` when it is all there.
+fn parse_head(buf: &mut BytesMut, bodyless: bool) -> Result<Option<Parsed>, String> {
+    // Slots left uninitialised: the parser writes the ones it fills.
+    let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut parsed,
+        buf,
+        &mut slots,
+    ) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(format!("the answer is not HTTP/1: {e}")),
+    };
+    let code = parsed.code.unwrap_or(0);
+    let status = StatusCode::from_u16(code).map_err(|_| format!("bad status {code}"))?;
+    if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+        buf.advance(len);
+        return Ok(Some(Parsed::Interim));
+    }
+    let http11 = parsed.version == Some(1);
+    // Names now; values are cut from the head's bytes without a copy once they are split off.
+    let base = buf.as_ptr() as usize;
+    let mut named = Vec::with_capacity(parsed.headers.len());
+    for h in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| format!("bad header name {:?}", h.name))?;
+        let start = h.value.as_ptr() as usize - base;
+        named.push((name, start, start + h.value.len()));
+    }
+    let head = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(named.len());
+    let (mut chunked, mut length, mut close) = (false, None::<u64>, !http11);
+    for (name, start, end) in named {
+        let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+            .map_err(|_| format!("bad value of header {name}"))?;
+        if name == header::TRANSFER_ENCODING {
+            chunked = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.rsplit(',').next())
+                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+        } else if name == header::CONTENT_LENGTH {
+            let n = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| "bad content-length".to_string())?;
+            if length.is_some_and(|l| l != n) {
+                return Err("conflicting content-length headers".into());
+            }
+            length = Some(n);
+        } else if name == header::CONNECTION {
+            let tokens = value.to_str().unwrap_or_default();
+            if tokens
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("close"))
+            {
+                close = true;
+            } else if tokens
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("keep-alive"))
+            {
+                close = false;
+            }
+        }
+        headers.append(name, value);
+    }
+    let none = bodyless
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || status.is_informational();
+    let framing = if none {
+        Framing::Length(0)
+    } else if chunked {
+        // A length beside chunked is ignored (and not passed on).
+        headers.remove(header::CONTENT_LENGTH);
+        Framing::Chunked(Chunked::Size)
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    };
+    let keep = !close && !matches!(framing, Framing::UntilClose);
+    let mut head = Response::new(());
+    *head.status_mut() = status;
+    *head.version_mut() = if http11 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    *head.headers_mut() = headers;
+    Ok(Some(Parsed::Answer(Answer {
+        head,
+        framing,
+        keep,
+    })))
+}
+
+/// How an answer's body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// This many bytes left.
+    Length(u64),
+    Chunked(Chunked),
+    /// When the instance closes the connection.
+    UntilClose,
+}
+
+/// Where a chunked body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunked {
+    /// At a chunk-size line.
+    Size,
+    /// Within a chunk: this many bytes left.
+    Data(u64),
+    /// At the CRLF after a chunk's data.
+    DataEnd,
+    /// After the last chunk: trailer lines up to a blank one.
+    Trailers,
+}
+
+/// The longest chunk-size or trailer line read.
+const MAX_LINE: usize = 8 * 1024;
+
+fn returning(authority: &str, conn: Conn, answer: Answer) -> Response<Returning> {
+    let Answer {
+        head,
+        framing,
+        keep,
+    } = answer;
+    let mut body = Returning {
+        conn: Some(conn),
+        framing,
+        keep,
+        authority: authority.to_string(),
+    };
+    body.if_ended();
+    let (parts, ()) = head.into_parts();
+    Response::from_parts(parts, body)
+}
+
+/// An answer's body, read from its connection as it is polled; once read to its end, the
+/// connection goes back to the thread's idle list.
 #[derive(Debug)]
 pub struct Returning {
-    body: Incoming,
-    home: Option<(String, Sender)>,
+    /// `None` once the body has ended (or failed).
+    conn: Option<Conn>,
+    framing: Framing,
+    keep: bool,
+    authority: String,
 }
 
 impl Returning {
+    fn ended(&self) -> bool {
+        self.framing == Framing::Length(0)
+    }
+
+    /// At the end, the connection goes home (when it may be kept).
     fn if_ended(&mut self) {
-        if self.body.is_end_stream() {
-            if let Some((authority, sender)) = self.home.take() {
-                IDLE.with(|idle| idle.borrow_mut().put(&authority, sender));
+        if self.ended() {
+            if let Some(conn) = self.conn.take() {
+                if self.keep && conn.buf.is_empty() {
+                    IDLE.with(|idle| idle.borrow_mut().put(&self.authority, conn));
+                }
             }
         }
+    }
+
+    /// The next frame from what is buffered: `Ok(None)` when more must be read first.
+    fn next_frame(&mut self) -> Result<Option<Bytes>, String> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(None);
+        };
+        let buf = &mut conn.buf;
+        loop {
+            match self.framing {
+                Framing::Length(0) => return Ok(None),
+                Framing::Length(n) => {
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                    let take = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
+                    self.framing = Framing::Length(n - take as u64);
+                    return Ok(Some(buf.split_to(take).freeze()));
+                }
+                Framing::UntilClose => {
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                    return Ok(Some(buf.split().freeze()));
+                }
+                Framing::Chunked(Chunked::Data(n)) => {
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                    let take = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
+                    let left = n - take as u64;
+                    self.framing = Framing::Chunked(if left == 0 {
+                        Chunked::DataEnd
+                    } else {
+                        Chunked::Data(left)
+                    });
+                    return Ok(Some(buf.split_to(take).freeze()));
+                }
+                Framing::Chunked(Chunked::DataEnd) => {
+                    if buf.len() < 2 {
+                        return Ok(None);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err("bad chunk end".into());
+                    }
+                    buf.advance(2);
+                    self.framing = Framing::Chunked(Chunked::Size);
+                }
+                Framing::Chunked(Chunked::Size) => {
+                    let Some(line) = take_line(buf)? else {
+                        return Ok(None);
+                    };
+                    let size = line[..].split(|b| *b == b';').next().unwrap_or_default();
+                    let size = std::str::from_utf8(size)
+                        .ok()
+                        .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
+                        .ok_or_else(|| "bad chunk size".to_string())?;
+                    self.framing = Framing::Chunked(if size == 0 {
+                        Chunked::Trailers
+                    } else {
+                        Chunked::Data(size)
+                    });
+                }
+                Framing::Chunked(Chunked::Trailers) => {
+                    let Some(line) = take_line(buf)? else {
+                        return Ok(None);
+                    };
+                    // Trailers are dropped; the blank line ends the body.
+                    if line.is_empty() {
+                        self.framing = Framing::Length(0);
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A CRLF-ended line off the front of `buf` (without its CRLF), if all there.
+fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, String> {
+    match memchr::memchr(b'\n', buf) {
+        Some(end) => {
+            let mut line = buf.split_to(end + 1);
+            line.truncate(end);
+            if line.last() == Some(&b'\r') {
+                line.truncate(end - 1);
+            }
+            Ok(Some(line))
+        }
+        None if buf.len() > MAX_LINE => Err("chunk line too long".into()),
+        None => Ok(None),
     }
 }
 
 impl Body for Returning {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => {
-                if let Some((authority, sender)) = self.home.take() {
-                    IDLE.with(|idle| idle.borrow_mut().put(&authority, sender));
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = &mut *self;
+        loop {
+            match this.next_frame() {
+                Ok(Some(data)) => {
+                    this.if_ended();
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(None) if this.ended() => {
+                    this.if_ended();
+                    return Poll::Ready(None);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::InvalidData, e))));
                 }
             }
-            Poll::Ready(Some(Ok(_))) => self.if_ended(),
-            // A broken answer: its connection is not reused.
-            Poll::Ready(Some(Err(_))) => self.home = None,
-            Poll::Pending => {}
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match ready!(conn.poll_fill(cx)) {
+                Ok(0) if this.framing == Framing::UntilClose => {
+                    this.conn = None;
+                    this.framing = Framing::Length(0);
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the instance closed the connection within the answer",
+                    ))));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.ended()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        match self.framing {
+            Framing::Length(n) => SizeHint::with_exact(n),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// An instance that answers the connections it accepts with `answers` in turn (one per
+    /// request head read) and records what it read; each connection gets the list from the
+    /// start. With `close`, each connection is closed after its answers.
+    async fn instance(
+        answers: Vec<&'static str>,
+        close: bool,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let answers = answers.clone();
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    for answer in answers {
+                        loop {
+                            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                let head = String::from_utf8_lossy(&buf[..end + 4]).to_string();
+                                let length = head
+                                    .lines()
+                                    .find_map(|l| l.strip_prefix("content-length: "))
+                                    .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+                                if buf.len() >= end + 4 + length {
+                                    let body =
+                                        String::from_utf8_lossy(&buf[end + 4..end + 4 + length])
+                                            .to_string();
+                                    record.lock().unwrap().push(format!("{head}{body}"));
+                                    buf.drain(..end + 4 + length);
+                                    break;
+                                }
+                            }
+                            let mut chunk = [0u8; 4096];
+                            match sock.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        if sock.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    if !close {
+                        let mut rest = [0u8; 64];
+                        let _ = sock.read(&mut rest).await;
+                    }
+                });
+            }
+        });
+        (authority, seen)
+    }
+
+    fn get(path: &str) -> Request<Bytes> {
+        let mut req = Request::new(Bytes::new());
+        *req.uri_mut() = path.parse().unwrap();
+        req.headers_mut()
+            .insert(header::HOST, HeaderValue::from_static("svc"));
+        req
+    }
+
+    async fn body_of(resp: Response<Returning>) -> Result<String, io::Error> {
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        Ok(String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    fn idle_count(authority: &str) -> usize {
+        IDLE.with(|i| i.borrow().by_authority.get(authority).map_or(0, Vec::len))
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn lengths_chunks_and_close_delimited_bodies() {
+        let (authority, seen) = instance(
+            vec![
+                "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-a: 1\r\nx-a: 2\r\n\r\nhello",
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n4;ext=1\r\nwiki\r\n5\r\npedia\r\n0\r\ntrailer: x\r\n\r\n",
+                "HTTP/1.1 204 No Content\r\n\r\n",
+                "HTTP/1.1 200 OK\r\n\r\nuntil the end",
+            ],
+            true,
+        )
+        .await;
+        let resp = send(&authority, get("/a?b=1")).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let values: Vec<_> = resp.headers().get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "2"]);
+        assert_eq!(body_of(resp).await.unwrap(), "hello");
+        assert_eq!(idle_count(&authority), 1, "kept after its body was read");
+
+        let mut post = get("/p");
+        *post.method_mut() = Method::POST;
+        *post.body_mut() = Bytes::from_static(b"{\"x\":1}");
+        let resp = send(&authority, post).await.unwrap();
+        assert_eq!(resp.status(), 201);
+        assert!(resp.headers().get(header::CONTENT_LENGTH).is_none());
+        assert_eq!(body_of(resp).await.unwrap(), "wikipedia");
+
+        let resp = send(&authority, get("/none")).await.unwrap();
+        assert_eq!(resp.status(), 204);
+        assert!(resp.body().is_end_stream());
+        drop(resp);
+
+        let resp = send(&authority, get("/close")).await.unwrap();
+        assert_eq!(body_of(resp).await.unwrap(), "until the end");
+        assert_eq!(
+            idle_count(&authority),
+            0,
+            "a close-delimited answer ends its connection"
+        );
+
+        let seen = seen.lock().unwrap();
+        assert!(
+            seen[0].starts_with("GET /a?b=1 HTTP/1.1\r\nhost: svc\r\n\r\n"),
+            "{}",
+            seen[0]
+        );
+        assert!(
+            seen[1]
+                .starts_with("POST /p HTTP/1.1\r\nhost: svc\r\ncontent-length: 7\r\n\r\n{\"x\":1}"),
+            "{}",
+            seen[1]
+        );
+        assert_eq!(seen.len(), 4, "one connection took all four: {seen:?}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_closed_kept_connection_is_replaced_and_a_broken_answer_is_an_error() {
+        // Each connection answers once and closes without saying so.
+        let (authority, _) =
+            instance(vec!["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"], true).await;
+        for _ in 0..3 {
+            let resp = send(&authority, get("/")).await.unwrap();
+            assert_eq!(body_of(resp).await.unwrap(), "ok");
+        }
+        let (authority, _) = instance(vec!["not http at all\r\n\r\n"], true).await;
+        let e = send(&authority, get("/")).await.unwrap_err();
+        assert!(!e.is_connect() && e.to_string().contains("not HTTP"), "{e}");
+        let (authority, _) = instance(
+            vec!["HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort"],
+            true,
+        )
+        .await;
+        let resp = send(&authority, get("/")).await.unwrap();
+        assert_eq!(
+            body_of(resp).await.unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        let (authority, _) = instance(
+            vec!["HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"],
+            true,
+        )
+        .await;
+        let resp = send(&authority, get("/")).await.unwrap();
+        assert!(body_of(resp).await.is_err(), "a bad chunk size");
+        let free = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed = free.local_addr().unwrap().to_string();
+        drop(free);
+        assert!(send(&closed, get("/")).await.unwrap_err().is_connect());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_head_larger_than_the_limit_is_refused() {
+        let big: &'static str = Box::leak(
+            format!("HTTP/1.1 200 OK\r\nx-big: {}\r\n\r\n", "a".repeat(MAX_HEAD)).into_boxed_str(),
+        );
+        let (authority, _) = instance(vec![big], true).await;
+        let e = send(&authority, get("/")).await.unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
     }
 }
