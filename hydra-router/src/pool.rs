@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderValue;
 use hydra_core::{Hydra, HydraError, NodeEntry};
 
 /// Consecutive timeouts that eject an instance.
@@ -28,8 +27,6 @@ pub struct Instance {
     pub service: String,
     /// `ip:port` (`[ip]:port` for IPv6).
     pub authority: String,
-    /// `authority` as the `Host` header of requests sent to it.
-    pub host: HeaderValue,
     /// Requests sent to it and not answered yet.
     in_flight: AtomicUsize,
 }
@@ -45,8 +42,6 @@ impl Instance {
         Self {
             id: id.into(),
             service: service.into(),
-            host: HeaderValue::from_str(&authority)
-                .unwrap_or(HeaderValue::from_static("localhost")),
             authority,
             in_flight: AtomicUsize::new(0),
         }

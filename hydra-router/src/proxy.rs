@@ -379,18 +379,18 @@ struct Upstream<'a> {
 }
 
 impl Upstream<'_> {
-    /// The request for `instance`; with `last`, the headers are moved into it rather than copied.
-    fn to(&mut self, instance: &Instance, last: bool) -> Request<Bytes> {
+    /// The request for the next instance; with `last`, the headers are moved into it rather than
+    /// copied.
+    fn to(&mut self, last: bool) -> Request<Bytes> {
         let mut out = Request::new(self.body.clone());
         *out.method_mut() = self.method.clone();
         *out.uri_mut() = self.uri.clone();
+        // The `Host` sent is the instance's own, written by `upstream::send`.
         *out.headers_mut() = if last {
             std::mem::take(&mut self.headers)
         } else {
             self.headers.clone()
         };
-        out.headers_mut()
-            .insert(header::HOST, instance.host.clone());
         out
     }
 }
@@ -409,7 +409,7 @@ async fn send_with_retry(
     let (metrics, eject_for) = (&state.metrics, state.config.eject_for);
     for (i, instance) in instances.into_iter().enumerate() {
         let last = i + 1 == count;
-        let out = upstream.to(&instance, last);
+        let out = upstream.to(last);
         let under_way = instance.start_request();
         let sent = Instant::now();
         let answer = tokio::time::timeout(timeout, upstream::send(&instance.authority, out)).await;

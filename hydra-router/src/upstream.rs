@@ -159,14 +159,14 @@ enum Failed {
     Final(String),
 }
 
-/// Sends `req` (origin-form URI, `Host` set) to the instance at `authority` on an idle
-/// connection of this thread, or a new one.
+/// Sends `req` (origin-form URI) to the instance at `authority`, with `authority` as its `Host`,
+/// on an idle connection of this thread, or a new one.
 ///
 /// # Errors
 /// [`SendError::Connect`] when no connection could be made; [`SendError::Request`] when the
 /// connection failed with the request under way, or the answer was not HTTP/1.
 pub async fn send(authority: &str, req: Request<Bytes>) -> Result<Response<Returning>, SendError> {
-    let head = encode(&req);
+    let head = encode(&req, authority);
     let (parts, body) = req.into_parts();
     let replayable = body.is_empty() && is_idempotent(&parts.method);
     let bodyless = parts.method == Method::HEAD;
@@ -206,9 +206,10 @@ async fn connect(authority: &str) -> Result<Conn, SendError> {
     })
 }
 
-/// The request head as sent: request line, headers (a `Content-Length` of the body's own when it
-/// has one, or when the method carries one), blank line.
-fn encode(req: &Request<Bytes>) -> Vec<u8> {
+/// The request head as sent: request line, `Host: authority`, the other headers (a
+/// `Content-Length` of the body's own when it has one, or when the method carries one), blank
+/// line.
+fn encode(req: &Request<Bytes>, authority: &str) -> Vec<u8> {
     let body = req.body();
     let mut out = Vec::with_capacity(
         256 + if body.len() <= COALESCE {
@@ -225,9 +226,11 @@ fn encode(req: &Request<Bytes>) -> Vec<u8> {
             .map_or("/", |p| p.as_str())
             .as_bytes(),
     );
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(authority.as_bytes());
+    out.extend_from_slice(b"\r\n");
     for (name, value) in req.headers() {
-        if name == header::CONTENT_LENGTH {
+        if name == header::CONTENT_LENGTH || name == header::HOST {
             continue;
         }
         out.extend_from_slice(name.as_str().as_bytes());
@@ -309,7 +312,8 @@ enum Parsed {
 /// Takes an answer head off the front of `buf` when it is all there.
 fn parse_head(buf: &mut BytesMut, bodyless: bool) -> Result<Option<Parsed>, String> {
     // Slots left uninitialised: the parser writes the ones it fills.
-    let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut slots =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut []);
     let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
         &mut parsed,
@@ -694,7 +698,9 @@ mod tests {
         let mut req = Request::new(Bytes::new());
         *req.uri_mut() = path.parse().unwrap();
         req.headers_mut()
-            .insert(header::HOST, HeaderValue::from_static("svc"));
+            .insert(header::HOST, HeaderValue::from_static("client.example"));
+        req.headers_mut()
+            .insert("x-b", HeaderValue::from_static("1"));
         req
     }
 
@@ -748,17 +754,16 @@ mod tests {
         );
 
         let seen = seen.lock().unwrap();
+        let host = format!("host: {authority}\r\n");
+        let get = format!("GET /a?b=1 HTTP/1.1\r\n{host}x-b: 1\r\n\r\n");
         assert!(
-            seen[0].starts_with("GET /a?b=1 HTTP/1.1\r\nhost: svc\r\n\r\n"),
-            "{}",
+            seen[0].starts_with(&get),
+            "the instance's Host: {}",
             seen[0]
         );
-        assert!(
-            seen[1]
-                .starts_with("POST /p HTTP/1.1\r\nhost: svc\r\ncontent-length: 7\r\n\r\n{\"x\":1}"),
-            "{}",
-            seen[1]
-        );
+        let post =
+            format!("POST /p HTTP/1.1\r\n{host}x-b: 1\r\ncontent-length: 7\r\n\r\n{{\"x\":1}}");
+        assert!(seen[1].starts_with(&post), "{}", seen[1]);
         assert_eq!(seen.len(), 4, "one connection took all four: {seen:?}");
     }
 
