@@ -1,4 +1,8 @@
 //! Real Node hydra peers, driven over JSON lines (see `tests/interop/README.md`).
+//!
+//! The peer script ships inside this crate (`node/peer.js`); the Node packages it runs on
+//! (npm `hydra`) come from a folder of the user's: `$HYDRA_NODE_DIR`, else this repository's
+//! `tests/interop` (after `npm ci` there).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,6 +15,13 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot};
 
+/// The environment variable naming a folder whose `node_modules` holds npm `hydra` (1.9.3; made
+/// with `npm install hydra@1.9.3 hydra-express@1.9.5`), for [`NodePeer`] outside this repository.
+pub const NODE_DIR_ENV: &str = "HYDRA_NODE_DIR";
+
+/// The peer script, as shipped in this crate; it loads `hydra` from its working directory.
+const PEER_SCRIPT: &str = include_str!("../node/peer.js");
+
 /// `tests/interop`, where the Node package lives.
 ///
 /// # Panics
@@ -18,19 +29,88 @@ use tokio::sync::{mpsc, oneshot};
 pub fn interop_dir() -> PathBuf {
     let dir = crate::workspace_root().join("tests/interop");
     assert!(
-        dir.join("node_modules/hydra").is_dir(),
+        has_hydra(&dir),
         "Node interop packages missing: run `npm ci` in {}",
         dir.display()
     );
     dir
 }
 
+fn has_hydra(dir: &std::path::Path) -> bool {
+    dir.join("node_modules/hydra").is_dir()
+}
+
+/// The folder [`NodePeer`] runs Node hydra from: `$HYDRA_NODE_DIR` when set, else this
+/// repository's `tests/interop` when its packages are installed; `None` when Node peers cannot
+/// run (a test may then skip). Node itself must be on `PATH`.
+///
+/// ```no_run
+/// # async fn test(redis: &hydra_testkit::RedisServer) {
+/// if hydra_testkit::node_dir().is_none() {
+///     eprintln!("skipped: set HYDRA_NODE_DIR to run it against Node hydra");
+///     return;
+/// }
+/// let peer = hydra_testkit::NodePeer::start(&redis.url(), "node-peer").await;
+/// # }
+/// ```
+///
+/// # Panics
+/// When `$HYDRA_NODE_DIR` is set but holds no `node_modules/hydra`.
+pub fn node_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(NODE_DIR_ENV).filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        assert!(
+            has_hydra(&dir),
+            "{NODE_DIR_ENV}={}: no node_modules/hydra there; run `npm install hydra@1.9.3 \
+             hydra-express@1.9.5` in it",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let dir = crate::workspace_root().join("tests/interop");
+    has_hydra(&dir).then_some(dir)
+}
+
+/// Where to run the peer: the folder, the script, and the temporary folder holding the script
+/// when it is not the repository's (removed with the peer).
+fn peer_command() -> (PathBuf, PathBuf, Option<tempfile::TempDir>) {
+    let Some(dir) = node_dir() else {
+        panic!(
+            "Node hydra peers need the npm packages: set {NODE_DIR_ENV} to a folder where \
+             `npm install hydra@1.9.3 hydra-express@1.9.5` ran (in the hydra-rs repository, \
+             `npm ci` in tests/interop does it)"
+        );
+    };
+    if std::env::var_os(NODE_DIR_ENV).is_none_or(|d| d.is_empty()) {
+        return (dir.clone(), dir.join("peer.js"), None);
+    }
+    // The shipped script, beside a package.json whose version Node hydra takes as the
+    // default serviceVersion, as it does in tests/interop.
+    let tmp = tempfile::Builder::new()
+        .prefix("hydra-node-peer-")
+        .tempdir()
+        .expect("temp dir");
+    std::fs::write(tmp.path().join("peer.js"), PEER_SCRIPT).expect("write peer.js");
+    std::fs::write(
+        tmp.path().join("package.json"),
+        r#"{"name": "hydra-testkit-peer", "version": "1.0.0", "private": true}"#,
+    )
+    .expect("write package.json");
+    let script = tmp.path().join("peer.js");
+    (dir, script, Some(tmp))
+}
+
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, String>>>>>;
 
-/// A Node hydra process started from `tests/interop/peer.js`.
+/// A real Node hydra process (this crate's `node/peer.js`) as an instance on a test's Redis:
+/// commands call Node hydra's API ([`call`](Self::call)), and what it receives comes back as
+/// events ([`next_message`](Self::next_message)). It answers `typ: "echo"` messages by itself.
+/// Runs on the packages of [`node_dir`]; killed when dropped.
 #[derive(Debug)]
 pub struct NodePeer {
     child: Child,
+    /// The folder of the shipped script, when it runs outside this repository.
+    _script_dir: Option<tempfile::TempDir>,
     stdin: ChildStdin,
     pending: Pending,
     events: mpsc::UnboundedReceiver<Value>,
@@ -40,10 +120,23 @@ pub struct NodePeer {
 }
 
 impl NodePeer {
-    /// Starts `peer.js` as service `name` on `redis_url` and waits for it to be ready.
+    /// Starts a peer registered as service `name` on `redis_url` and waits for it to be ready.
+    ///
+    /// ```no_run
+    /// # async fn test() {
+    /// use hydra_testkit::{NodePeer, RedisServer};
+    /// use serde_json::json;
+    ///
+    /// let redis = RedisServer::start();
+    /// let mut peer = NodePeer::start(&redis.url(), "node-peer").await;
+    /// let presence = peer.call("getServicePresence", json!(["node-peer"])).await.unwrap();
+    /// assert_eq!(presence[0]["instanceID"], peer.instance_id());
+    /// # }
+    /// ```
     ///
     /// # Panics
-    /// When Node or the package is missing, or the peer does not get ready in 20 s.
+    /// When Node or the packages are missing (saying to set `HYDRA_NODE_DIR`, see [`node_dir`]),
+    /// or the peer does not get ready in 20 s.
     pub async fn start(redis_url: &str, name: &str) -> Self {
         Self::start_with(redis_url, name, &[]).await
     }
@@ -54,9 +147,9 @@ impl NodePeer {
     /// # Panics
     /// As [`NodePeer::start`].
     pub async fn start_with(redis_url: &str, name: &str, env: &[(&str, &str)]) -> Self {
-        let dir = interop_dir();
+        let (dir, script, script_dir) = peer_command();
         let mut cmd = Command::new("node");
-        cmd.arg("peer.js")
+        cmd.arg(&script)
             .current_dir(&dir)
             .env("HYDRA_REDIS_URL", redis_url)
             .env("PEER_NAME", name)
@@ -107,6 +200,7 @@ impl NodePeer {
         };
         Self {
             child,
+            _script_dir: script_dir,
             stdin,
             pending,
             events,
@@ -146,7 +240,8 @@ impl NodePeer {
             .expect("node peer alive")
     }
 
-    /// The next message the peer received (its `message` events), within `timeout`.
+    /// The next message the peer received (its `message` events, in Node's short form), within
+    /// `timeout`; `None` when none came.
     pub async fn next_message(&mut self, timeout: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -166,7 +261,8 @@ impl NodePeer {
     }
 }
 
-/// A Node process with a `ready` line (e.g. `tests/interop/express-service.js`), killed on drop.
+/// A Node script of this repository's `tests/interop` with a `ready` line (e.g.
+/// `express-service.js`), killed on drop. (Outside the repository, run your own Node scripts.)
 #[derive(Debug)]
 pub struct NodeProcess {
     child: Child,
