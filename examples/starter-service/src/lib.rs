@@ -77,8 +77,7 @@ async fn ask(
     Extension(hydra): Extension<Hydra>,
     Path(service): Path<String>,
 ) -> Result<Envelope, ApiError> {
-    let mut ping = Umf::new(format!("{service}:/"), hydra.own_route(), json!({}));
-    ping.typ = Some("ping".into());
+    let ping = Umf::new(format!("{service}:/"), hydra.own_route(), json!({})).with_type("ping");
     let reply = hydra.request(ping, ASK_TIMEOUT).await?;
     Ok(Envelope::ok(json!({ "reply": reply.body })))
 }
@@ -97,8 +96,7 @@ async fn post_note(
     Extension(hydra): Extension<Hydra>,
     Json(note): Json<Value>,
 ) -> Result<Envelope, ApiError> {
-    let mut msg = to_my_service(&hydra, note);
-    msg.typ = Some("note".into());
+    let msg = to_my_service(&hydra, note).with_type("note");
     hydra.broadcast(&msg).await?;
     Ok(Envelope::new(202, json!({ "mid": msg.mid })))
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use hydra_core::{Config, ConfigLoader, Umf};
 use hydra_service::RunningService;
 use hydra_testkit::{
-    assert_config_refused, registered_service, service_document, wait_for, RedisServer,
+    assert_config_refused, node_dir, registered_service, service_document, wait_for, NodePeer,
+    RedisServer,
 };
 use serde_json::{json, Value};
 
@@ -73,14 +74,40 @@ async fn a_ping_is_answered_over_umf() {
     let svc = start(config(&redis)).await;
     // Another service on the same Redis asks.
     let client = registered_service(&redis, "test-client").await;
-    let mut ping = Umf::new("starter-service:/", client.own_route(), json!({}));
-    ping.typ = Some("ping".into());
+    let ping = Umf::new("starter-service:/", client.own_route(), json!({})).with_type("ping");
     let reply = client.request(ping, Duration::from_secs(5)).await.unwrap();
     assert_eq!(reply.body, json!({ "pong": svc.instance_id() }));
     // And the service asks through its HTTP route (here: itself).
     let result = get(&svc, "/v1/starter/ask/starter-service").await;
     assert_eq!(result["reply"]["pong"], svc.instance_id());
     client.shutdown().await.unwrap();
+    svc.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_node_hydra_instance_is_answered_too() {
+    // A real Node hydra 1.9.3 next to the service: needs Node and the npm packages
+    // (HYDRA_NODE_DIR); skipped without them.
+    if node_dir().is_none() {
+        eprintln!("skipped: no Node hydra packages (set HYDRA_NODE_DIR)");
+        return;
+    }
+    let redis = RedisServer::start();
+    let svc = start(config(&redis)).await;
+    let mut peer = NodePeer::start(&redis.url(), "node-peer").await;
+    let from = format!("{}@node-peer:/", peer.instance_id());
+    let ping = Umf::new("starter-service:/", from, json!({})).with_type("ping");
+    // Node's hydra.sendMessage(ping); the reply comes to its own channel.
+    peer.call("sendMessage", json!([ping.to_short()]))
+        .await
+        .unwrap();
+    let reply = peer
+        .next_message(Duration::from_secs(5))
+        .await
+        .expect("a reply");
+    assert_eq!(reply["rmid"], ping.mid.as_str());
+    assert_eq!(reply["bdy"]["pong"], svc.instance_id());
+    peer.shutdown().await;
     svc.stop().await.unwrap();
 }
 
