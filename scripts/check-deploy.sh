@@ -120,7 +120,7 @@ fi
 
 section "lint"
 if [ -n "$HADOLINT" ]; then
-  for dockerfile in Dockerfile tests/images/standins/*.Dockerfile; do
+  for dockerfile in Dockerfile examples/starter-service/Dockerfile tests/images/standins/*.Dockerfile; do
     if hadolint_out=$("$HADOLINT" "$dockerfile" 2>&1); then
       pass "hadolint $dockerfile"
     else
