@@ -99,3 +99,125 @@ fn the_guide_manifest_has_the_example_dependencies() {
         );
     }
 }
+
+/// Refers to every item it is given, so this file compiles only while each exists, and lists
+/// them in `NAMED`. `fn` items are referred to as values, `type`s through `PhantomData`,
+/// `mod`ules with `use`; `= expr` refers to a generic one with its types given.
+macro_rules! named {
+    ($($kind:ident $($seg:ident)::+ $(= $e:expr)?;)*) => {
+        const NAMED: &[&str] = &[$(stringify!($($seg)::+)),*];
+        #[allow(dead_code, unused_imports)]
+        fn refer_to_each() {
+            $(named!(@one $kind [$($seg)::+] $($e)?);)*
+        }
+    };
+    (@one fn [$($p:tt)*]) => { let _ = $($p)*; };
+    (@one $kind:ident [$($p:tt)*] $e:expr) => { let _ = $e; };
+    (@one type [$($p:tt)*]) => { let _ = std::marker::PhantomData::<$($p)*>; };
+    (@one mod [$($p:tt)*]) => { use $($p)* as _; };
+}
+
+named! {
+    type hydra_core::ApiResponse;
+    fn hydra_core::ApiResponse::envelope;
+    fn hydra_core::ApiResponse::json;
+    type hydra_core::Config;
+    fn hydra_core::Config::get;
+    type hydra_core::ConfigLoader;
+    fn hydra_core::ConfigLoader::load;
+    type hydra_core::Hydra;
+    fn hydra_core::Hydra::api_request;
+    fn hydra_core::Hydra::broadcast;
+    fn hydra_core::Hydra::config;
+    fn hydra_core::Hydra::connect;
+    fn hydra_core::Hydra::find_service;
+    fn hydra_core::Hydra::get_all_service_routes;
+    fn hydra_core::Hydra::get_config;
+    fn hydra_core::Hydra::get_service_health;
+    fn hydra_core::Hydra::get_service_health_log;
+    fn hydra_core::Hydra::get_service_nodes;
+    fn hydra_core::Hydra::get_service_presence;
+    fn hydra_core::Hydra::get_service_routes;
+    fn hydra_core::Hydra::get_services;
+    fn hydra_core::Hydra::has_service_presence;
+    fn hydra_core::Hydra::health_entry;
+    fn hydra_core::Hydra::instance_id;
+    fn hydra_core::Hydra::list_config;
+    fn hydra_core::Hydra::log;
+    fn hydra_core::Hydra::mark_queued_message;
+    fn hydra_core::Hydra::messages;
+    fn hydra_core::Hydra::put_config;
+    fn hydra_core::Hydra::queue_depth;
+    fn hydra_core::Hydra::queue_message;
+    fn hydra_core::Hydra::redis;
+    fn hydra_core::Hydra::register_routes = hydra_core::Hydra::register_routes::<String>;
+    fn hydra_core::Hydra::register_service;
+    fn hydra_core::Hydra::remove_config;
+    fn hydra_core::Hydra::reply;
+    fn hydra_core::Hydra::reply_with;
+    fn hydra_core::Hydra::request;
+    fn hydra_core::Hydra::send;
+    fn hydra_core::Hydra::service_name;
+    fn hydra_core::Hydra::shutdown;
+    fn hydra_core::Hydra::take_queued_message;
+    fn hydra_core::Hydra::withdraw;
+    fn hydra_core::Messages::recv;
+    type hydra_core::QueuedMessage;
+    fn hydra_core::Route::parse;
+    fn hydra_core::Umf::from_value;
+    fn hydra_core::Umf::new = |to: String, from: String, body: serde_json::Value| {
+        hydra_core::Umf::new(to, from, body)
+    };
+    fn hydra_core::Umf::parse;
+    fn hydra_core::Umf::sign;
+    fn hydra_core::Umf::to_short;
+    fn hydra_core::Umf::verify;
+    fn hydra_core::Umf::with_type = |m: hydra_core::Umf| m.with_type("ping");
+    mod hydra_core::metrics;
+    mod hydra_core::response;
+    fn hydra_core::response::envelope;
+    fn hydra_core::response::status_text;
+    mod hydra_core::umf;
+    type hydra_service::ApiError;
+    fn hydra_service::BoundService::hydra;
+    fn hydra_service::BoundService::serve = |b: hydra_service::BoundService| {
+        b.serve(std::future::pending::<()>())
+    };
+    fn hydra_service::BoundService::spawn;
+    fn hydra_service::Envelope::created = |r: serde_json::Value| hydra_service::Envelope::created(r);
+    fn hydra_service::Envelope::new = |r: serde_json::Value| hydra_service::Envelope::new(200, r);
+    fn hydra_service::Envelope::ok = |r: serde_json::Value| hydra_service::Envelope::ok(r);
+    fn hydra_service::HydraService::bind;
+    fn hydra_service::HydraService::get = |s: hydra_service::HydraService| {
+        s.get("/", || async { "" })
+    };
+    fn hydra_service::HydraService::new;
+    fn hydra_service::HydraService::registered_routes;
+    fn hydra_service::HydraService::route;
+    fn hydra_service::HydraService::run;
+    type hydra_service::Json = std::marker::PhantomData::<hydra_service::Json<()>>;
+    fn hydra_service::RunningService::hydra;
+    fn hydra_service::RunningService::stop;
+    fn hydra_service::json_response;
+    fn hydra_service::shutdown_signal;
+    fn hydra_service::startup::load_config_or_exit;
+}
+
+#[test]
+fn every_rust_item_the_guide_names_exists() {
+    // `hydra_core::…` and `hydra_service::…` paths written alone between backticks.
+    let mut missing = Vec::new();
+    for piece in GUIDE.split('`') {
+        let is_path = piece.starts_with("hydra_core::") || piece.starts_with("hydra_service::");
+        let plain = piece
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+        if is_path && plain && !NAMED.iter().any(|n| n.replace(' ', "") == piece) {
+            missing.push(piece);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "add to `named!` in this file: {missing:?}"
+    );
+}
