@@ -9,7 +9,7 @@
 #
 # The workspace's Cargo.lock is copied in first, so the dependencies resolve to the versions the
 # workspace builds and tests with, from the registry cache the workspace filled. The build goes to
-# $CARGO_TARGET_DIR when set, else to the temporary folder (about 3.5 minutes cold on 2 cores).
+# $CARGO_TARGET_DIR when set, else to the temporary folder (about 3 minutes cold on 2 cores).
 # Sharing the workspace's target dir saves little the first time (the workspace's builds unify
 # features across all its members, so most of the user's graph hashes differently), but makes a
 # second run take seconds. The folder is removed on exit; KEEP_OUTSIDE=1 keeps it.
