@@ -11,6 +11,10 @@
 //!
 //! UMF messages: a `ping` is answered with `{"pong": instanceID}`; a `note` is kept. Jobs are
 //! taken from the queue by whichever instance asks first.
+//!
+//! Run it next to a Redis: `HYDRA_REDIS_URL=redis://127.0.0.1:6379/15 cargo run -p
+//! example-starter-service` (in a crate of your own, `cargo run`); its tests start Redis
+//! themselves: `cargo test -p example-starter-service`.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
