@@ -178,12 +178,17 @@ async fn garbage_in_redis_is_skipped() {
             .await
             .unwrap();
     }
-    let _: i64 = r
-        .publish(keys::broadcast_channel("hydra-router"), r#"{"to":"hydra-router:/","frm":"x:/","bdy":{"action":"refresh","serviceName":"junk-service"}}"#)
-        .await
-        .unwrap();
-    // The refresh message is read after a megabyte of junk: wait for it to be handled.
+    // The refresh message is read after a megabyte of junk: wait for it to be handled. Pub/sub
+    // keeps nothing for a subscriber that is reconnecting, so it is sent again while waiting (a
+    // loaded machine has been seen to drop the router's subscription once; the router reloads
+    // every service with a nodes entry on its own, and junk-service has none).
+    let refresh_junk = r#"{"to":"hydra-router:/","frm":"x:/","bdy":{"action":"refresh","serviceName":"junk-service"}}"#;
     let junk = hydra_testkit::wait_for(Duration::from_secs(10), "junk-service listed", || async {
+        let _: i64 = redis_conn(&redis)
+            .await
+            .publish(keys::broadcast_channel("hydra-router"), refresh_junk)
+            .await
+            .unwrap();
         let v = refresh_and_list_routes(&http, &router.base, &ok, 20).await;
         v["result"]
             .as_array()
