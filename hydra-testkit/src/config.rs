@@ -7,6 +7,19 @@ use crate::RedisServer;
 
 /// The config of a test service `name` on `redis`: advertised on 127.0.0.1, type `test`,
 /// description `integration test`, version `0.0.1`, every other setting at its default.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn test() {
+/// use hydra_core::Hydra;
+/// use hydra_testkit::{service_config, RedisServer};
+///
+/// let redis = RedisServer::start();
+/// let hydra = Hydra::connect(service_config(&redis, "orders")).await.unwrap();
+/// hydra.register_service().await.unwrap();
+/// # }
+/// ```
 pub fn service_config(redis: &RedisServer, name: &str) -> HydraConfig {
     let mut c = HydraConfig::named(name);
     c.service_ip = "127.0.0.1".into();
@@ -21,6 +34,18 @@ pub fn service_config(redis: &RedisServer, name: &str) -> HydraConfig {
 ///
 /// # Panics
 /// When it cannot connect or register.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn test() {
+/// use hydra_testkit::{registered_service, RedisServer};
+///
+/// let redis = RedisServer::start();
+/// let peer = registered_service(&redis, "peer").await;
+/// assert!(peer.is_registered());
+/// # }
+/// ```
 pub async fn registered_service(redis: &RedisServer, name: &str) -> Hydra {
     let h = Hydra::connect(service_config(redis, name))
         .await
@@ -35,6 +60,22 @@ pub async fn registered_service(redis: &RedisServer, name: &str) -> Hydra {
 ///
 /// # Panics
 /// When the result is not a valid config.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn test() {
+/// use hydra_testkit::{service_document, RedisServer};
+/// use serde_json::json;
+///
+/// let redis = RedisServer::start();
+/// // A binary's built-in defaults, as its `defaults()` gives them.
+/// let defaults = json!({"hydra": {"serviceName": "orders", "servicePort": 0}});
+/// let config = service_document(&redis, defaults, &json!({"requestTimeout": 2}));
+/// assert_eq!(config.hydra.service_name, "orders");
+/// assert_eq!(config.hydra.extra["requestTimeout"], 2);
+/// # }
+/// ```
 pub fn service_document(redis: &RedisServer, mut defaults: Value, settings: &Value) -> Config {
     defaults["hydra"]["serviceIP"] = json!("127.0.0.1");
     defaults["hydra"]["redis"] = json!({"url": redis.url()});
@@ -53,6 +94,17 @@ pub fn service_document(redis: &RedisServer, mut defaults: Value, settings: &Val
 ///
 /// # Panics
 /// When it does not, or is still running after 10 s (a binary that accepted the config serves).
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn test() {
+/// use serde_json::json;
+///
+/// let bad = json!({"hydra": {"serviceName": "orders", "servicePort": "not a port"}});
+/// hydra_testkit::assert_config_refused("target/debug/orders", &bad, None, &["servicePort"]).await;
+/// # }
+/// ```
 pub async fn assert_config_refused(
     binary: &str,
     doc: &Value,

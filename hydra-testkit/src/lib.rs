@@ -13,6 +13,8 @@
 //! - [`wait_until`], [`wait_for`], [`wait_registered`]: wait for a condition with a deadline
 //!   rather than sleep for a guessed time.
 
+#![warn(clippy::missing_errors_doc)]
+
 mod config;
 mod node;
 mod otlp;
@@ -29,6 +31,13 @@ pub use wait::{wait_for, wait_registered, wait_until};
 
 /// The root of the hydra-rs repository this crate was built from (its tests' fixtures live
 /// there). Built from a registry, a folder that does not hold the repository.
+///
+/// # Examples
+///
+/// ```no_run
+/// let dashboard = hydra_testkit::workspace_root().join("deploy/grafana/hydra-services.json");
+/// # let _ = dashboard;
+/// ```
 pub fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

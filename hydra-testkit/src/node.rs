@@ -146,6 +146,10 @@ impl NodePeer {
     ///
     /// # Panics
     /// As [`NodePeer::start`].
+    ///
+    /// # Examples
+    ///
+    /// See [`NodePeer::start`].
     pub async fn start_with(redis_url: &str, name: &str, env: &[(&str, &str)]) -> Self {
         let (dir, script, script_dir) = peer_command();
         let mut cmd = Command::new("node");
@@ -210,6 +214,10 @@ impl NodePeer {
     }
 
     /// The peer's instance id.
+    ///
+    /// # Examples
+    ///
+    /// See [`NodePeer::start`].
     pub fn instance_id(&self) -> String {
         self.ready["instanceID"]
             .as_str()
@@ -224,6 +232,10 @@ impl NodePeer {
     ///
     /// # Panics
     /// When the peer does not answer in 20 s.
+    ///
+    /// # Examples
+    ///
+    /// See [`NodePeer::start`].
     pub async fn call(&mut self, cmd: &str, args: Value) -> Result<Value, String> {
         let id = self.next_id;
         self.next_id += 1;
@@ -242,6 +254,22 @@ impl NodePeer {
 
     /// The next message the peer received (its `message` events, in Node's short form), within
     /// `timeout`; `None` when none came.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn test(hydra: hydra_core::Hydra, mut peer: hydra_testkit::NodePeer) {
+    /// use std::time::Duration;
+    /// use hydra_core::Umf;
+    /// use serde_json::json;
+    ///
+    /// // A message from the Rust service reaches the Node peer.
+    /// let msg = Umf::new("node-peer:/", "rust-svc:/", json!({"note": "hi"}));
+    /// hydra.send(&msg).await.unwrap();
+    /// let got = peer.next_message(Duration::from_secs(5)).await.expect("a message");
+    /// assert_eq!(got["bdy"]["note"], "hi");
+    /// # }
+    /// ```
     pub async fn next_message(&mut self, timeout: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -255,6 +283,10 @@ impl NodePeer {
     }
 
     /// Asks the peer to shut hydra down and waits for it to exit.
+    ///
+    /// # Examples
+    ///
+    /// See [`NodePeer::start`].
     pub async fn shutdown(mut self) {
         let _ = self.call("shutdown", json!([])).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;

@@ -39,6 +39,23 @@ struct Received {
 
 /// An OTLP/HTTP receiver on a free loopback port, stopped when dropped.
 #[derive(Debug)]
+/// # Examples
+///
+/// ```no_run
+/// # async fn test() {
+/// use hydra_testkit::OtlpReceiver;
+///
+/// let receiver = OtlpReceiver::start().await;
+/// // Give the process under test `OTEL_EXPORTER_OTLP_ENDPOINT=<endpoint>`, make a request, then:
+/// let endpoint = receiver.endpoint();
+/// let spans = receiver.spans();
+/// assert!(receiver.errors().is_empty(), "every export decoded");
+/// if let Some(first) = spans.first() {
+///     assert!(!receiver.trace(&first.trace_id).is_empty());
+/// }
+/// # let _ = (endpoint, receiver.requests());
+/// # }
+/// ```
 pub struct OtlpReceiver {
     addr: SocketAddr,
     received: Arc<Mutex<Received>>,
@@ -113,11 +130,19 @@ async fn traces(
 
 impl OtlpReceiver {
     /// Starts a receiver on a free port of 127.0.0.1.
+    ///
+    /// # Examples
+    ///
+    /// See [`OtlpReceiver`].
     pub async fn start() -> Self {
         Self::start_on(0).await.expect("bind a free port")
     }
 
     /// Starts a receiver on `port` of 127.0.0.1; `None` when the port is taken.
+    ///
+    /// # Examples
+    ///
+    /// See [`OtlpReceiver`].
     pub async fn start_on(port: u16) -> Option<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -138,16 +163,28 @@ impl OtlpReceiver {
     }
 
     /// The base URL, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    ///
+    /// # Examples
+    ///
+    /// See [`OtlpReceiver`].
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Every span received so far.
+    ///
+    /// # Examples
+    ///
+    /// See [`OtlpReceiver`].
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.received.lock().expect("receiver lock").spans.clone()
     }
 
     /// The spans received so far in trace `trace_id` (32 hex digits).
+    ///
+    /// # Examples
+    ///
+    /// See [`OtlpReceiver`].
     pub fn trace(&self, trace_id: &str) -> Vec<ReceivedSpan> {
         let mut spans = self.spans();
         spans.retain(|s| s.trace_id == trace_id);
@@ -155,12 +192,20 @@ impl OtlpReceiver {
     }
 
     /// How many export requests arrived (decoded or not).
+    ///
+    /// # Examples
+    ///
+    /// See [`OtlpReceiver`].
     pub fn requests(&self) -> usize {
         let r = self.received.lock().expect("receiver lock");
         r.exports + r.errors.len()
     }
 
     /// Why the exports that could not be decoded were refused.
+    ///
+    /// # Examples
+    ///
+    /// See [`OtlpReceiver`].
     pub fn errors(&self) -> Vec<String> {
         self.received.lock().expect("receiver lock").errors.clone()
     }

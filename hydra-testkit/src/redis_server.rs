@@ -8,6 +8,17 @@ use std::time::{Duration, Instant};
 
 /// A `redis-server` process of this test's own. Killed (and its directory removed) on drop.
 #[derive(Debug)]
+/// # Examples
+///
+/// ```no_run
+/// use hydra_testkit::RedisServer;
+///
+/// let redis = RedisServer::start();
+/// assert!(redis.ping());
+/// // What a service under test is given: `redis://127.0.0.1:{port}/15`.
+/// let url = redis.url();
+/// assert!(url.ends_with("/15"));
+/// ```
 pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
@@ -26,6 +37,13 @@ pub(crate) fn binary() -> PathBuf {
 ///
 /// # Panics
 /// When no port can be bound.
+///
+/// # Examples
+///
+/// ```
+/// let port = hydra_testkit::free_port();
+/// assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+/// ```
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -38,6 +56,14 @@ impl RedisServer {
     ///
     /// # Panics
     /// When `redis-server` cannot be started (with the install command in the message).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let redis = hydra_testkit::RedisServer::start();
+    /// let config = hydra_testkit::service_config(&redis, "my-service");
+    /// # let _ = config;
+    /// ```
     pub fn start() -> Self {
         Self::start_with(&[])
     }
@@ -46,6 +72,14 @@ impl RedisServer {
     ///
     /// # Panics
     /// As [`RedisServer::start`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // A server that needs a password.
+    /// let redis = hydra_testkit::RedisServer::start_with(&["--requirepass", "s3cret"]);
+    /// # let _ = redis;
+    /// ```
     pub fn start_with(extra_args: &[&str]) -> Self {
         // Another test may take the port between our probe and redis binding it: try again.
         for _ in 0..5 {
@@ -69,6 +103,16 @@ impl RedisServer {
     ///
     /// # Panics
     /// As [`RedisServer::start`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use hydra_testkit::RedisServer;
+    ///
+    /// let master = RedisServer::start();
+    /// let replica = RedisServer::replica_of(&master);
+    /// assert!(replica.raw_command(&["ROLE"]).contains("slave"));
+    /// ```
     pub fn replica_of(master: &RedisServer) -> Self {
         let port = master.port().to_string();
         Self::start_with(&["--replicaof", "127.0.0.1", &port])
@@ -110,6 +154,14 @@ impl RedisServer {
     }
 
     /// Whether the server answers `PING` right now.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let mut redis = hydra_testkit::RedisServer::start();
+    /// redis.kill();
+    /// assert!(!redis.ping());
+    /// ```
     pub fn ping(&self) -> bool {
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
@@ -124,6 +176,13 @@ impl RedisServer {
     }
 
     /// The port.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let redis = hydra_testkit::RedisServer::start();
+    /// assert_eq!(redis.url(), format!("redis://127.0.0.1:{}/15", redis.port()));
+    /// ```
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -134,11 +193,30 @@ impl RedisServer {
     }
 
     /// The URL of database `db`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let redis = hydra_testkit::RedisServer::start();
+    /// assert!(redis.url_db(3).ends_with("/3"));
+    /// ```
     pub fn url_db(&self, db: u32) -> String {
         format!("redis://127.0.0.1:{}/{db}", self.port)
     }
 
     /// Kills the server (as a crash would), keeping the port for [`RedisServer::restart`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn test() {
+    /// // A service keeps serving through a Redis outage, and registers again after it.
+    /// let mut redis = hydra_testkit::RedisServer::start();
+    /// redis.kill();
+    /// tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    /// redis.restart();
+    /// # }
+    /// ```
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -150,6 +228,10 @@ impl RedisServer {
     ///
     /// # Panics
     /// When it does not come up.
+    ///
+    /// # Examples
+    ///
+    /// See [`RedisServer::kill`].
     pub fn restart(&mut self) {
         self.kill();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -166,6 +248,18 @@ impl RedisServer {
     ///
     /// # Panics
     /// When it cannot connect.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn test() {
+    /// use redis::AsyncCommands;
+    ///
+    /// let redis = hydra_testkit::RedisServer::start();
+    /// let mut conn = redis.connection().await;
+    /// let _: () = conn.set("planted", "value").await.unwrap();
+    /// # }
+    /// ```
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.url())
             .expect("redis url")
@@ -176,6 +270,15 @@ impl RedisServer {
 
     /// One figure of `INFO commandstats` for `cmd` (`calls`, `usec`, `rejected_calls`, …); 0
     /// when the command was not run since the start or the last `CONFIG RESETSTAT`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let redis = hydra_testkit::RedisServer::start();
+    /// redis.raw_command(&["CONFIG", "RESETSTAT"]);
+    /// // … run the code under test …
+    /// assert_eq!(redis.command_stat("scan", "calls"), 0, "no keyspace walk");
+    /// ```
     pub fn command_stat(&self, cmd: &str, field: &str) -> u64 {
         let info = self.raw_command(&["INFO", "commandstats"]);
         let prefix = format!("cmdstat_{cmd}:");
@@ -191,6 +294,13 @@ impl RedisServer {
 
     /// Runs one command with `redis-cli`-free plain RESP and returns the raw reply (for tests that
     /// look at Redis directly without a client library).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let redis = hydra_testkit::RedisServer::start();
+    /// assert!(redis.raw_command(&["PING"]).starts_with("+PONG"));
+    /// ```
     pub fn raw_command(&self, args: &[&str]) -> String {
         raw_command_at(self.port, args)
     }
@@ -198,6 +308,15 @@ impl RedisServer {
 
 /// Runs one command on the server (or Sentinel) at 127.0.0.1:`port` in plain RESP and returns
 /// the raw reply; empty when it does not answer.
+///
+/// # Examples
+///
+/// ```no_run
+/// let sentinels = hydra_testkit::SentinelSet::start();
+/// let port = sentinels.sentinel_ports()[0];
+/// let master = hydra_testkit::raw_command_at(port, &["SENTINEL", "get-master-addr-by-name", "hydra"]);
+/// assert!(master.contains("127.0.0.1"));
+/// ```
 pub fn raw_command_at(port: u16, args: &[&str]) -> String {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return String::new();

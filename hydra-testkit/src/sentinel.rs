@@ -26,6 +26,20 @@ impl Drop for Sentinel {
 /// A master, a replica of it and three Sentinels (quorum 2) that fail over one second after the
 /// master stops answering. Everything is killed when dropped.
 #[derive(Debug)]
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use hydra_testkit::SentinelSet;
+///
+/// let mut set = SentinelSet::start();
+/// // What a service is given: `redis+sentinel://…/hydra/15`.
+/// let url = set.url();
+/// let old = set.kill_master();
+/// let took = set.wait_failover(old, Duration::from_secs(20));
+/// assert_ne!(set.master_port(), Some(old));
+/// # let _ = (url, took);
+/// ```
 pub struct SentinelSet {
     servers: Vec<RedisServer>,
     sentinels: Vec<Sentinel>,
@@ -37,6 +51,10 @@ impl SentinelSet {
     ///
     /// # Panics
     /// When a server does not come up or the set does not settle within 20 s.
+    ///
+    /// # Examples
+    ///
+    /// See [`SentinelSet`].
     pub fn start() -> Self {
         let master = RedisServer::start();
         let replica = RedisServer::replica_of(&master);
@@ -65,6 +83,10 @@ impl SentinelSet {
     }
 
     /// `redis+sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/hydra/15`.
+    ///
+    /// # Examples
+    ///
+    /// See [`SentinelSet`].
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self
             .sentinels
@@ -75,11 +97,19 @@ impl SentinelSet {
     }
 
     /// The Sentinels' ports.
+    ///
+    /// # Examples
+    ///
+    /// See [`SentinelSet`].
     pub fn sentinel_ports(&self) -> Vec<u16> {
         self.sentinels.iter().map(|s| s.port).collect()
     }
 
     /// The port of the master, as the first Sentinel that answers names it.
+    ///
+    /// # Examples
+    ///
+    /// See [`SentinelSet`].
     pub fn master_port(&self) -> Option<u16> {
         self.sentinels.iter().find_map(|s| {
             let reply = raw_command_at(
@@ -98,6 +128,10 @@ impl SentinelSet {
     ///
     /// # Panics
     /// When no Sentinel names one of the set's servers.
+    ///
+    /// # Examples
+    ///
+    /// See [`SentinelSet`].
     pub fn master(&self) -> &RedisServer {
         let port = self.master_port().expect("a Sentinel names the master");
         self.servers
@@ -110,6 +144,10 @@ impl SentinelSet {
     ///
     /// # Panics
     /// When no Sentinel names the master.
+    ///
+    /// # Examples
+    ///
+    /// See [`SentinelSet`].
     pub fn kill_master(&mut self) -> u16 {
         let port = self.master_port().expect("a Sentinel names the master");
         if let Some(s) = self.servers.iter_mut().find(|s| s.port() == port) {
@@ -122,6 +160,10 @@ impl SentinelSet {
     ///
     /// # Panics
     /// When no failover happens within `within`.
+    ///
+    /// # Examples
+    ///
+    /// See [`SentinelSet`].
     pub fn wait_failover(&self, old: u16, within: Duration) -> Duration {
         let started = Instant::now();
         wait(within, "the Sentinels to promote the replica", || {
