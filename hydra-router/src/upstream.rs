@@ -170,9 +170,15 @@ pub async fn send(authority: &str, req: Request<Bytes>) -> Result<Response<Retur
     let (parts, body) = req.into_parts();
     let replayable = body.is_empty() && is_idempotent(&parts.method);
     let bodyless = parts.method == Method::HEAD;
+    // A small body went into `head`; a larger one is written after it.
+    let rest = if body.len() > COALESCE {
+        body
+    } else {
+        Bytes::new()
+    };
     let now = Instant::now();
     while let Some(conn) = IDLE.with(|idle| idle.borrow_mut().take(authority, now)) {
-        match exchange(conn, &head, &body, bodyless, replayable).await {
+        match exchange(conn, &head, &rest, bodyless, replayable).await {
             Ok((conn, answer)) => return Ok(returning(authority, conn, answer)),
             Err(Failed::Retry(e)) => {
                 tracing::debug!(%authority, error = %e, "kept connection was closed; another takes the request");
@@ -181,7 +187,7 @@ pub async fn send(authority: &str, req: Request<Bytes>) -> Result<Response<Retur
         }
     }
     let conn = connect(authority).await?;
-    match exchange(conn, &head, &body, bodyless, false).await {
+    match exchange(conn, &head, &rest, bodyless, false).await {
         Ok((conn, answer)) => Ok(returning(authority, conn, answer)),
         Err(Failed::Retry(e) | Failed::Final(e)) => Err(SendError::Request(e)),
     }
@@ -208,7 +214,7 @@ async fn connect(authority: &str) -> Result<Conn, SendError> {
 
 /// The request head as sent: request line, `Host: authority`, the other headers (a
 /// `Content-Length` of the body's own when it has one, or when the method carries one), blank
-/// line.
+/// line; then the body when it is small enough to go in the same write.
 fn encode(req: &Request<Bytes>, authority: &str) -> Vec<u8> {
     let body = req.body();
     let mut out = Vec::with_capacity(
@@ -245,6 +251,9 @@ fn encode(req: &Request<Bytes>, authority: &str) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
+    if body.len() <= COALESCE {
+        out.extend_from_slice(body);
+    }
     out
 }
 
@@ -255,24 +264,18 @@ struct Answer {
     keep: bool,
 }
 
-/// Writes the request on `conn` and reads the answer's head.
+/// Writes the request (`head` from [`encode`], then `rest` of the body) on `conn` and reads the
+/// answer's head.
 async fn exchange(
     mut conn: Conn,
     head: &[u8],
-    body: &Bytes,
+    rest: &[u8],
     bodyless: bool,
     replayable: bool,
 ) -> Result<(Conn, Answer), Failed> {
-    let written = if body.len() <= COALESCE && !body.is_empty() {
-        let mut one = Vec::with_capacity(head.len() + body.len());
-        one.extend_from_slice(head);
-        one.extend_from_slice(body);
-        conn.io.write_all(&one).await
-    } else {
-        match conn.io.write_all(head).await {
-            Ok(()) => conn.io.write_all(body).await,
-            e => e,
-        }
+    let written = match conn.io.write_all(head).await {
+        Ok(()) if !rest.is_empty() => conn.io.write_all(rest).await,
+        done => done,
     };
     if let Err(e) = written {
         return Err(Failed::Retry(format!("could not send the request: {e}")));
@@ -800,6 +803,28 @@ mod tests {
         let closed = free.local_addr().unwrap().to_string();
         drop(free);
         assert!(send(&closed, get("/")).await.unwrap_err().is_connect());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_larger_than_one_write_follows_its_head() {
+        let (authority, seen) =
+            instance(vec!["HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"], true).await;
+        let mut post = get("/big");
+        *post.method_mut() = Method::POST;
+        *post.body_mut() = Bytes::from(vec![b'x'; 3 * COALESCE]);
+        // The instance answers once it has the whole body.
+        let resp = tokio::time::timeout(Duration::from_secs(5), send(&authority, post))
+            .await
+            .expect("answered: the whole body arrived")
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let seen = seen.lock().unwrap();
+        let (head, body) = seen[0].split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.ends_with(&format!("content-length: {}", 3 * COALESCE)),
+            "{head}"
+        );
+        assert_eq!(body.len(), 3 * COALESCE);
     }
 
     #[tokio::test(flavor = "current_thread")]
