@@ -4,22 +4,11 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use common::*;
-use hydra_testkit::{free_port, service_document, RedisServer};
+use hydra_testkit::{free_port, metric_samples, service_document, RedisServer};
 use serde_json::{json, Value};
-
-/// Every sample of a scrape, by series (`name{labels}`).
-fn samples(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_string(), value.parse().ok()?))
-        })
-        .collect()
-}
 
 /// A router serving `/metrics` on a port of its own (with `routerToken` set), and a
 /// hello-service serving its own on another; one request routed to it.
@@ -60,7 +49,7 @@ async fn the_metrics_port_serves_metrics_without_the_token_and_nothing_else() {
         "hydra_router_service_request_duration_seconds_count{service=\"hello-service\"}".into(),
         format!("hydra_router_instance_request_duration_seconds_count{{service=\"hello-service\",instance_id=\"{instance}\"}}"),
     ] {
-        assert!(samples(&text).get(&series).is_some_and(|n| *n >= 1.0), "{series} in {text}");
+        assert!(metric_samples(&text).get(&series).is_some_and(|n| *n >= 1.0), "{series} in {text}");
     }
     // Only /metrics: the dashboard and the admin endpoints are not there, token or not.
     for path in [
@@ -252,7 +241,7 @@ fn dashboard_queries(v: &Value, out: &mut Vec<String>) {
 /// The sample names and label names of a scrape.
 fn exported_names(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let (mut names, mut labels) = (BTreeSet::new(), BTreeSet::new());
-    for series in samples(text).into_keys() {
+    for series in metric_samples(text).into_keys() {
         let (name, rest) = series.split_once('{').unwrap_or((&series, ""));
         names.insert(name.to_string());
         // `k="v",k="v"}`: label values here hold no `",`.

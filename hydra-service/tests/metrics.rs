@@ -4,14 +4,15 @@
 //! The recorder is the process's, shared by every test here: each test holds [`SERIAL`] and
 //! looks at what changed while it ran.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::Path;
 use axum::http::Method;
 use hydra_core::{keys, Umf};
 use hydra_service::{Envelope, HydraService, RunningService};
-use hydra_testkit::{free_port, registered_service, service_document, wait_for, RedisServer};
+use hydra_testkit::{
+    free_port, metric_samples, registered_service, service_document, wait_for, RedisServer,
+};
 use serde_json::json;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -50,19 +51,8 @@ async fn scrape(svc: &RunningService) -> (String, String) {
     (ct, resp.text().await.unwrap())
 }
 
-/// Every sample of a scrape, by series (`name{labels}`).
-fn samples(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_string(), value.parse().ok()?))
-        })
-        .collect()
-}
-
 async fn sample(svc: &RunningService, series: &str) -> f64 {
-    samples(&scrape(svc).await.1)
+    metric_samples(&scrape(svc).await.1)
         .get(series)
         .copied()
         .unwrap_or_else(|| panic!("no {series} in /metrics"))
@@ -79,7 +69,7 @@ async fn requests_are_timed_by_route_template_method_and_status() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start();
     let svc = start(&redis, "metrics-http").await;
-    let before = samples(&scrape(&svc).await.1);
+    let before = metric_samples(&scrape(&svc).await.1);
     let http = reqwest::Client::new();
     let base = svc.base_url();
     let metrics_base = format!("http://{}", svc.metrics_addr().unwrap());
@@ -100,7 +90,7 @@ async fn requests_are_timed_by_route_template_method_and_status() {
 
     let (content_type, text) = scrape(&svc).await;
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
-    let s = samples(&text);
+    let s = metric_samples(&text);
     // What a series gained while this test ran (other tests share the recorder).
     let gained = |series: String| {
         let now = s.get(&series).copied();

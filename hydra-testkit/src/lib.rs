@@ -9,7 +9,8 @@
 //! - [`service_config`], [`registered_service`], [`service_document`]: a service under test on
 //!   that Redis;
 //!   [`assert_config_refused`]: a binary exits 64 on a config file, naming what is wrong.
-//! - [`OtlpReceiver`]: an OTLP/HTTP trace receiver decoding protobuf and JSON exports.
+//! - [`OtlpReceiver`]: an OTLP/HTTP trace receiver decoding protobuf and JSON exports;
+//!   [`metric_samples`]: the samples of a `/metrics` scrape.
 //! - [`wait_until`], [`wait_for`], [`wait_registered`]: wait for a condition with a deadline
 //!   rather than sleep for a guessed time.
 
@@ -18,6 +19,7 @@
 mod config;
 mod node;
 mod otlp;
+mod prometheus;
 mod redis_server;
 mod sentinel;
 mod wait;
@@ -25,6 +27,7 @@ mod wait;
 pub use config::{assert_config_refused, registered_service, service_config, service_document};
 pub use node::{interop_dir, node_dir, NodePeer, NodeProcess, NODE_DIR_ENV};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
+pub use prometheus::metric_samples;
 pub use redis_server::{free_port, raw_command_at, RedisServer};
 pub use sentinel::{SentinelSet, MASTER_NAME};
 pub use wait::{wait_for, wait_registered, wait_until};
