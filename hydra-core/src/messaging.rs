@@ -152,12 +152,15 @@ pub(crate) struct Messaging {
     redis: Redis,
     discovery: Arc<Discovery>,
     inbox: Inbox,
+    /// How many times the subscriptions stood again after a lost connection.
+    restored: tokio::sync::watch::Sender<u64>,
 }
 
 impl Messaging {
     pub(crate) fn new(instance: Arc<Instance>, redis: Redis, discovery: Arc<Discovery>) -> Self {
         Self {
             inbox: Inbox::new(instance.required_signature()),
+            restored: tokio::sync::watch::Sender::new(0),
             instance,
             redis,
             discovery,
@@ -168,6 +171,10 @@ impl Messaging {
         Messages {
             rx: self.inbox.tx.subscribe(),
         }
+    }
+
+    pub(crate) fn restored(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.restored.subscribe()
     }
 
     /// Keeps the two subscriptions of a registered instance alive: on a lost connection it
@@ -227,7 +234,9 @@ impl Messaging {
                 }
                 None => {
                     counts::redis_reconnected();
-                    tracing::info!(service = %self.instance.service, "subscriptions re-established")
+                    tracing::info!(service = %self.instance.service, "subscriptions re-established");
+                    // Pub/sub kept nothing while they were down: tell those who must look again.
+                    self.restored.send_modify(|n| *n += 1);
                 }
             }
             let mut stream = pubsub.into_on_message();

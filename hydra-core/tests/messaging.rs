@@ -392,3 +392,43 @@ async fn forcing_signatures_needs_a_secret() {
     assert!(parsed.hydra.force_message_signature);
     assert_eq!(parsed.hydra.signature_shared_secret, "k");
 }
+
+#[tokio::test]
+async fn a_killed_subscription_comes_back_and_says_so() {
+    let redis = RedisServer::start();
+    let svc = registered_service(&redis, "echo").await;
+    let mut restored = svc.subscriptions_restored();
+    assert_eq!(*restored.borrow_and_update(), 0, "nothing lost yet");
+    let mut r = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let killed = redis.kill_subscribers();
+    assert!(killed >= 1, "the instance's subscriber was connected");
+    tokio::time::timeout(Duration::from_secs(5), restored.changed())
+        .await
+        .expect("told within 5 s")
+        .unwrap();
+    assert_eq!(*restored.borrow(), 1);
+    // And the subscriptions work again (published until one arrives: the subscriber may still
+    // be subscribing when told).
+    let mut inbox = svc.messages();
+    let wire =
+        serde_json::to_string(&Umf::new("echo:/", "test:/", json!({"after": true}))).unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let _: i64 = r
+            .publish(keys::broadcast_channel("echo"), &wire)
+            .await
+            .unwrap();
+        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(200), inbox.recv()).await {
+            assert_eq!(m.body, json!({"after": true}));
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no message after the subscription came back"
+        );
+    }
+}

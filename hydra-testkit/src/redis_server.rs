@@ -304,6 +304,29 @@ impl RedisServer {
     pub fn raw_command(&self, args: &[&str]) -> String {
         raw_command_at(self.port, args)
     }
+
+    /// Closes every subscriber's connection (`CLIENT KILL TYPE pubsub`), as a network blip
+    /// would, and returns how many there were. Pub/sub keeps nothing for a subscriber that is
+    /// away: this is how a test shows what a service does about messages it missed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn test(hydra: hydra_core::Hydra) {
+    /// let redis = hydra_testkit::RedisServer::start();
+    /// // … an instance registered on `redis` …
+    /// let mut restored = hydra.subscriptions_restored();
+    /// assert!(redis.kill_subscribers() >= 1);
+    /// restored.changed().await.unwrap();
+    /// # }
+    /// ```
+    pub fn kill_subscribers(&self) -> u64 {
+        let reply = self.raw_command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+        reply
+            .strip_prefix(':')
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 /// Runs one command on the server (or Sentinel) at 127.0.0.1:`port` in plain RESP and returns

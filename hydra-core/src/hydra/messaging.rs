@@ -28,6 +28,25 @@ impl Hydra {
         self.engine.messaging.messages()
     }
 
+    /// Tells when the subscriptions stand again after a lost connection (Redis restarted, the
+    /// connection killed, the master moved): the value counts those times. Redis keeps no
+    /// message for a subscriber that is away, so what was published meanwhile never arrives;
+    /// a service that learns of changes by message should read again what it keeps.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// let mut restored = hydra.subscriptions_restored();
+    /// while restored.changed().await.is_ok() {
+    ///     // Messages may have been missed: reload what they would have announced.
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn subscriptions_restored(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.engine.messaging.restored()
+    }
+
     /// Sends `msg` to one instance: the one named in `to` (`id@svc:/path`), else a random
     /// present instance of the service.
     ///
