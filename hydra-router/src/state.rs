@@ -252,17 +252,25 @@ impl OwnAddresses {
     }
 }
 
-/// Keeps the pool and the table current until the router shuts down.
+/// Keeps the pool and the table current until the router shuts down: on timers, and in full
+/// when the subscriptions come back (refresh messages sent while they were down are lost).
 pub async fn background(state: Arc<RouterState>) {
     let mut presence = tokio::time::interval(PRESENCE_REFRESH);
     presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut routes = tokio::time::interval(state.config.route_refresh);
     routes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut restored = state.hydra.subscriptions_restored();
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => return,
             _ = presence.tick() => state.refresh_pool().await,
             _ = routes.tick() => state.reload_routes().await,
+            // Refresh messages sent while the subscription was down are lost: read it all again.
+            Ok(()) = restored.changed() => {
+                tracing::info!("subscriptions back: reloading routes and instances");
+                state.reload_routes().await;
+                state.refresh_pool().await;
+            }
         }
     }
 }

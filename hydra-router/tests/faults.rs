@@ -9,7 +9,7 @@ use common::*;
 use hydra_core::keys;
 use hydra_testkit::RedisServer;
 use redis::AsyncCommands;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn redis_outage_loses_no_requests_and_recovers() {
@@ -307,5 +307,51 @@ async fn a_sentinel_failover_loses_no_request_and_the_router_follows_the_new_mas
     until_status(&http, &format!("{}/v1/late/x", router.base), 200).await;
     drop(late);
     drop(hello);
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn routes_announced_while_the_subscription_was_lost_are_loaded_when_it_returns() {
+    // Pub/sub keeps nothing for a subscriber that is reconnecting: a refresh message sent then is
+    // lost. The router reads the routes again once its subscriptions stand, rather than at its
+    // next periodic reload (an hour away here).
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"routeRefreshSeconds": 3600})).await;
+    let http = reqwest::Client::new();
+    let mut r = redis_conn(&redis).await;
+    // A service that registered while the router could not hear it: its nodes entry and routes,
+    // and no refresh message.
+    let entry = json!({
+        "serviceName": "later-service", "serviceDescription": "", "version": "0.0.1",
+        "instanceID": "laterid", "updatedOn": "2026-01-01T00:00:00.000Z", "processID": 1,
+        "ip": "127.0.0.1", "port": 1, "hostName": "x"
+    });
+    let _: () = r
+        .hset(keys::NODES, "laterid", entry.to_string())
+        .await
+        .unwrap();
+    let _: () = r
+        .sadd(keys::routes("later-service"), "[get]/v1/later/test")
+        .await
+        .unwrap();
+    let listed = |v: Value| {
+        v["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["serviceName"] == "later-service")
+    };
+    let list = format!("{}/v1/router/list/routes", router.base);
+    assert!(!listed(get_json(&http, &list).await), "not known before");
+    let killed = redis.kill_subscribers();
+    assert!(killed >= 1, "the router's subscriber was connected");
+    let start = Instant::now();
+    while !listed(get_json(&http, &list).await) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "routes not reloaded after the subscription came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     router.stop().await;
 }

@@ -159,6 +159,7 @@ named! {
     fn hydra_core::Hydra::send;
     fn hydra_core::Hydra::service_name;
     fn hydra_core::Hydra::shutdown;
+    fn hydra_core::Hydra::subscriptions_restored;
     fn hydra_core::Hydra::take_queued_message;
     fn hydra_core::Hydra::withdraw;
     fn hydra_core::Messages::recv;
