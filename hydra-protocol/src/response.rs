@@ -1,5 +1,7 @@
 //! Node hydra's response envelope: `{statusCode, statusMessage, statusDescription, result}`.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::{canonical, jsjson};
@@ -14,9 +16,18 @@ use crate::{canonical, jsjson};
 /// assert_eq!(status_text(418).1, "Unknown statusCode 418");
 /// ```
 pub fn status_text(code: u16) -> (String, String) {
+    let (m, d) = status_words(code);
+    (m.into_owned(), d.into_owned())
+}
+
+/// [`status_text`] without copying the words of Node's table.
+fn status_words(code: u16) -> (Cow<'static, str>, Cow<'static, str>) {
     match known_status(code) {
-        Some((m, d)) => (m.to_string(), d.to_string()),
-        None => (code.to_string(), format!("Unknown statusCode {code}")),
+        Some((m, d)) => (Cow::Borrowed(m), Cow::Borrowed(d)),
+        None => (
+            Cow::Owned(code.to_string()),
+            Cow::Owned(format!("Unknown statusCode {code}")),
+        ),
     }
 }
 
@@ -124,7 +135,7 @@ pub fn service_answer_text(code: u16, body: &[u8]) -> Option<String> {
 /// The envelope's four fields in their places (a member of the answer of the same name taking
 /// the place), then the answer's other members in their order.
 fn splice_answer(code: u16, members: &[canonical::Member<'_>]) -> String {
-    let (message, description) = status_text(code);
+    let (message, description) = status_words(code);
     let len: usize = members.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
     let mut out = String::with_capacity(len + message.len() + description.len() + 80);
     let own = |name: &str| members.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
