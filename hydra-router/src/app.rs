@@ -19,12 +19,19 @@ use crate::{admin, ws};
 
 /// The router's HTTP application (every path goes through [`dispatch`]).
 pub fn app<G: Gateway>(gateway: Arc<G>) -> Router {
-    Router::new().fallback(dispatch::<G>).with_state(gateway)
+    Router::new()
+        .fallback(dispatch_app::<G>)
+        .with_state(gateway)
+}
+
+async fn dispatch_app<G: Gateway>(g: State<Arc<G>>, req: Request<Body>) -> Response<Body> {
+    let peer = peer_of(&req);
+    dispatch(g, req, peer).await
 }
 
 /// [`dispatch`] as the server calls it, with no application framework between.
 pub fn handler<G: Gateway>(gateway: Arc<G>) -> Handler {
-    Arc::new(move |req| Box::pin(dispatch(State(gateway.clone()), req)))
+    Arc::new(move |req, peer| Box::pin(dispatch(State(gateway.clone()), req, Some(peer))))
 }
 
 /// The admin-only application, for a separate (e.g. loopback) listener.
@@ -52,24 +59,30 @@ async fn admin<G: Gateway>(g: &G, req: Request<Body>, peer: Option<SocketAddr>) 
 }
 
 /// Routes one request.
-pub async fn dispatch<G: Gateway>(State(g): State<Arc<G>>, req: Request<Body>) -> Response<Body> {
+pub async fn dispatch<G: Gateway>(
+    State(g): State<Arc<G>>,
+    req: Request<Body>,
+    peer: Option<SocketAddr>,
+) -> Response<Body> {
     let started = Instant::now();
-    let peer = peer_of(&req);
     if req.method() == Method::OPTIONS {
         return options(g.config());
     }
     let path = req.uri().path();
     // The WebSocket gateway is at `/` and any service path; the router's own endpoints (and
     // `/metrics`) are plain HTTP behind the token, whatever the request asks to upgrade to.
+    // The router's own endpoints and upgrades are boxed: their futures are larger than a
+    // forwarded request's, and every request's future would otherwise be as large (it is
+    // moved, whole, onto the heap per request).
     if is_upgrade(&req) && (path == "/" || !admin::is_router_path(path)) {
-        return upgrade(g, req, peer).await;
+        return Box::pin(upgrade(g, req, peer)).await;
     }
     if !path.starts_with('/') {
         // `*` or an authority: nothing here is addressed that way.
         return Refusal::BadRequest("the request target is not a path".into()).into_response(None);
     }
     if admin::is_router_path(path) {
-        return admin(&*g, req, peer).await;
+        return Box::pin(admin(&*g, req, peer)).await;
     }
     let tracer = tracer_id();
     let found = g.route(&Target {
@@ -85,7 +98,7 @@ pub async fn dispatch<G: Gateway>(State(g): State<Arc<G>>, req: Request<Body>) -
         return Refusal::NotFound.into_response(Some(&tracer));
     };
     if service == g.service_name() {
-        return admin(&*g, req, peer).await;
+        return Box::pin(admin(&*g, req, peer)).await;
     }
     if !g.has_instances(&service) {
         let refusal = Refusal::no_instances(&service);

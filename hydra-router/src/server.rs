@@ -21,14 +21,18 @@ use tower::ServiceExt;
 /// Largest request head (request line and headers) accepted.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
-/// What answers each request (its peer address is in its extensions as [`Peer`]).
+/// What answers each request, given the peer's address.
 pub type Handler = Arc<
-    dyn Fn(Request<Body>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
+    dyn Fn(Request<Body>, SocketAddr) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>>
+        + Send
+        + Sync,
 >;
 
-/// An axum application as a [`Handler`].
+/// An axum application as a [`Handler`] (the peer address in each request's extensions, as
+/// [`Peer`]).
 pub fn handler_of(app: Router) -> Handler {
-    Arc::new(move |req| {
+    Arc::new(move |mut req, peer| {
+        req.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
         Box::pin(async move { app.oneshot(req).await.unwrap_or_else(|e| match e {}) })
     })
@@ -188,9 +192,8 @@ impl Lane {
     /// graceful end (the request in flight finishes) when the router stops.
     fn start(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
         let handler = self.handler.clone();
-        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            let answer = handler(req.map(Body::new));
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let answer = handler(req.map(Body::new), peer);
             async move { Ok::<_, Infallible>(answer.await) }
         });
         let conn = self
@@ -233,5 +236,5 @@ impl Lane {
     }
 }
 
-/// The peer address type handlers read.
+/// The peer address in the requests an axum application served by [`handler_of`] gets.
 pub type Peer = ConnectInfo<SocketAddr>;
