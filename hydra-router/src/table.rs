@@ -179,12 +179,27 @@ impl RouteTable {
         path: &str,
         live: impl Fn(&str) -> bool,
     ) -> Option<&RouteEntry> {
-        let segs: Vec<&str> = split(path).collect();
+        // The segments, on the stack for paths of up to 16 of them.
+        let mut few = [""; 16];
+        let mut n = 0;
+        let mut many = Vec::new();
+        for seg in split(path) {
+            if n < few.len() {
+                few[n] = seg;
+                n += 1;
+            } else {
+                if many.is_empty() {
+                    many.extend_from_slice(&few);
+                }
+                many.push(seg);
+            }
+        }
+        let segs: &[&str] = if many.is_empty() { &few[..n] } else { &many };
         let trailing = path.ends_with('/');
         let candidates = || {
             self.ordered
                 .iter()
-                .filter(|e| e.matches(&segs, trailing) && live(&e.service))
+                .filter(|e| e.matches(segs, trailing) && live(&e.service))
         };
         candidates()
             .find(|e| {
@@ -243,6 +258,23 @@ mod tests {
         assert_eq!(svc(&t, "get", "/v1/files/a/b/c").unwrap().0, "files");
         assert!(svc(&t, "get", "/v1/nothing").is_none());
         assert!(svc(&t, "get", "/v1/items").is_none());
+    }
+
+    #[test]
+    fn long_paths_match_segment_by_segment() {
+        // Past the 16 segments kept on the stack.
+        let deep: String = (1..=20).map(|i| format!("/s{i}")).collect();
+        let mut t = table();
+        t.set_service(
+            "deep",
+            &[format!("[get]{deep}"), format!("[get]{deep}/:id")],
+        );
+        assert_eq!(t.find("get", &deep, |_| true).unwrap().pattern, deep);
+        let one_more = t.find("get", &format!("{deep}/7"), |_| true).unwrap();
+        assert_eq!(one_more.pattern, format!("{deep}/:id"));
+        assert!(t.find("get", &format!("{deep}/7/8"), |_| true).is_none());
+        let (cut, _) = deep.rsplit_once('/').unwrap();
+        assert!(t.find("get", &format!("{cut}/other"), |_| true).is_none());
     }
 
     #[test]
