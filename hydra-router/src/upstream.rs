@@ -312,6 +312,40 @@ enum Parsed {
     Answer(Answer),
 }
 
+/// Most names an instance answers with, once parsed, per thread: an instance sends the same
+/// few on every answer, and a name that is not one of the standard ones costs an allocation to
+/// make.
+const KNOWN_NAMES: usize = 32;
+
+thread_local! {
+    /// Names as an instance wrote them, and as parsed.
+    static NAMES: RefCell<Vec<(Box<[u8]>, HeaderName)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The header name `raw`, from the names this thread has seen when it is one of them (as
+/// written: a byte comparison is cheaper than a parse).
+fn header_name(raw: &[u8]) -> Result<HeaderName, String> {
+    let known = NAMES.with(|names| {
+        names
+            .borrow()
+            .iter()
+            .find(|(written, _)| **written == *raw)
+            .map(|(_, name)| name.clone())
+    });
+    if let Some(name) = known {
+        return Ok(name);
+    }
+    let name = HeaderName::from_bytes(raw)
+        .map_err(|_| format!("bad header name {:?}", String::from_utf8_lossy(raw)))?;
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if names.len() < KNOWN_NAMES {
+            names.push((raw.into(), name.clone()));
+        }
+    });
+    Ok(name)
+}
+
 /// Takes an answer head off the front of `buf` when it is all there.
 fn parse_head(buf: &mut BytesMut, bodyless: bool) -> Result<Option<Parsed>, String> {
     // Slots left uninitialised: the parser writes the ones it fills.
@@ -334,20 +368,28 @@ fn parse_head(buf: &mut BytesMut, bodyless: bool) -> Result<Option<Parsed>, Stri
         return Ok(Some(Parsed::Interim));
     }
     let http11 = parsed.version == Some(1);
-    // Names now; values are cut from the head's bytes without a copy once they are split off.
+    // Where each name and value is in the head; both are taken from its bytes once it is split
+    // off (values without a copy).
     let base = buf.as_ptr() as usize;
-    let mut named = Vec::with_capacity(parsed.headers.len());
-    for h in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| format!("bad header name {:?}", h.name))?;
-        let start = h.value.as_ptr() as usize - base;
-        named.push((name, start, start + h.value.len()));
+    let mut at = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
+    let count = parsed.headers.len();
+    // Within the buffer, which holds one head of at most MAX_HEAD and a read more.
+    let offset = |p: *const u8| (p as usize - base) as u32;
+    for (slot, h) in at.iter_mut().zip(parsed.headers.iter()) {
+        let (name, value) = (offset(h.name.as_ptr()), offset(h.value.as_ptr()));
+        *slot = (
+            name,
+            name + h.name.len() as u32,
+            value,
+            value + h.value.len() as u32,
+        );
     }
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(named.len());
+    let mut headers = HeaderMap::with_capacity(count);
     let (mut chunked, mut length, mut close) = (false, None::<u64>, !http11);
-    for (name, start, end) in named {
-        let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+    for &(name_start, name_end, start, end) in at.iter().take(count) {
+        let name = header_name(&head[name_start as usize..name_end as usize])?;
+        let value = HeaderValue::from_maybe_shared(head.slice(start as usize..end as usize))
             .map_err(|_| format!("bad value of header {name}"))?;
         if name == header::TRANSFER_ENCODING {
             chunked = value
@@ -714,6 +756,37 @@ mod tests {
 
     fn idle_count(authority: &str) -> usize {
         IDLE.with(|i| i.borrow().by_authority.get(authority).map_or(0, Vec::len))
+    }
+
+    fn headers_of(head: &str) -> Result<HeaderMap, String> {
+        let mut buf = BytesMut::from(head);
+        match parse_head(&mut buf, false)? {
+            Some(Parsed::Answer(a)) => Ok(a.head.headers().clone()),
+            _ => Err("no answer".into()),
+        }
+    }
+
+    #[test]
+    fn header_names_are_the_same_however_written_and_however_many() {
+        // The names a thread has seen are kept as written: another spelling is parsed again,
+        // and names past the ones kept are parsed every time.
+        for _ in 0..2 {
+            let h = headers_of("HTTP/1.1 200 OK\r\nX-Powered-By: a\r\nx-powered-by: b\r\nX-POWERED-BY: c\r\nContent-Length: 0\r\n\r\n").unwrap();
+            let all: Vec<_> = h.get_all("x-powered-by").iter().collect();
+            assert_eq!(all, ["a", "b", "c"]);
+            assert_eq!(h.len(), 4);
+        }
+        let many: String = (0..KNOWN_NAMES * 2)
+            .map(|i| format!("x-name-{i}: {i}\r\n"))
+            .collect();
+        for _ in 0..2 {
+            let h = headers_of(&format!("HTTP/1.1 204 No Content\r\n{many}\r\n")).unwrap();
+            assert_eq!(h.len(), KNOWN_NAMES * 2);
+            for i in 0..KNOWN_NAMES * 2 {
+                assert_eq!(h[format!("x-name-{i}").as_str()], i.to_string().as_str());
+            }
+        }
+        assert!(headers_of("HTTP/1.1 200 OK\r\nbad name: 1\r\n\r\n").is_err());
     }
 
     #[tokio::test(flavor = "current_thread")]
