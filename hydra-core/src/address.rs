@@ -108,8 +108,40 @@ fn ipv4_interfaces() -> Vec<(String, Ipv4Addr, Ipv4Addr)> {
         .collect()
 }
 
+/// How many connections may wait to be accepted. The standard library's 128 is met by a burst
+/// of clients connecting at once (a restart, a load balancer reconnecting), and a connection past
+/// it loses its SYN and tries again a second later; nginx takes 511. The kernel caps it at
+/// `net.core.somaxconn`.
+pub const BACKLOG: u32 = 1024;
+
+/// A listener on `addr` with [`BACKLOG`] (and `SO_REUSEADDR`, as the standard library's
+/// listeners on Unix).
+///
+/// # Errors
+/// The socket's: the address is taken or cannot be bound.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let listener = hydra_core::address::listen("127.0.0.1:0".parse().unwrap())?;
+/// assert_ne!(listener.local_addr()?.port(), 0);
+/// # Ok(()) }
+/// ```
+pub fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Binds a listener on `ip` at a port `spec` allows: the fixed port, or a random free one of its
-/// ranges (each range tried at random until one binds).
+/// ranges (each range tried at random until one binds), with [`BACKLOG`].
 ///
 /// # Errors
 /// [`ConfigError::NoFreePort`] when no port of the ranges can be bound, or the bind error of a
@@ -129,13 +161,12 @@ fn ipv4_interfaces() -> Vec<(String, Ipv4Addr, Ipv4Addr)> {
 pub async fn bind(ip: &str, spec: &ServicePort) -> Result<tokio::net::TcpListener, ConfigError> {
     let host: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if let ServicePort::Fixed(port) = spec {
-        return tokio::net::TcpListener::bind((host, *port))
-            .await
+        return listen(SocketAddr::new(host, *port))
             .map_err(|e| ConfigError::NoFreePort(format!("{port} ({e})")));
     }
     if *spec == ServicePort::Any {
         // The kernel's choice is as random as ours, and never collides.
-        if let Ok(l) = tokio::net::TcpListener::bind((host, 0)).await {
+        if let Ok(l) = listen(SocketAddr::new(host, 0)) {
             return Ok(l);
         }
     }
@@ -144,7 +175,7 @@ pub async fn bind(ip: &str, spec: &ServicePort) -> Result<tokio::net::TcpListene
         let tries = size.min(64);
         for _ in 0..tries {
             let port = rand::thread_rng().gen_range(range.clone());
-            if let Ok(l) = tokio::net::TcpListener::bind((host, port)).await {
+            if let Ok(l) = listen(SocketAddr::new(host, port)) {
                 return Ok(l);
             }
         }
@@ -152,7 +183,7 @@ pub async fn bind(ip: &str, spec: &ServicePort) -> Result<tokio::net::TcpListene
             continue;
         }
         for port in range.clone() {
-            if let Ok(l) = tokio::net::TcpListener::bind((host, port)).await {
+            if let Ok(l) = listen(SocketAddr::new(host, port)) {
                 return Ok(l);
             }
         }
@@ -185,6 +216,31 @@ mod tests {
         assert_eq!(advertised_ip(&c).await.unwrap(), "127.0.0.1");
         c.service_interface = "lo".into();
         assert!(advertised_ip(&c).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_backlog() {
+        // 300 clients connect at once to a listener that has not accepted yet (a restart, a
+        // balancer reconnecting): each must get through, not lose its SYN and wait a second to
+        // try again, as past a backlog of 128 (the standard library's).
+        let listener = bind("127.0.0.1", &ServicePort::Any).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects: Vec<_> = (0..300)
+            .map(|_| {
+                tokio::spawn(tokio::time::timeout(
+                    std::time::Duration::from_millis(700),
+                    tokio::net::TcpStream::connect(addr),
+                ))
+            })
+            .collect();
+        let mut connected = Vec::new();
+        for c in connects {
+            if let Ok(Ok(stream)) = c.await.unwrap() {
+                connected.push(stream);
+            }
+        }
+        assert_eq!(connected.len(), 300);
+        drop(listener);
     }
 
     #[tokio::test]
