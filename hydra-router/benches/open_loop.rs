@@ -3,6 +3,12 @@
 //! answer shows in the figures instead of slowing the load down. wrk keeps a fixed number of
 //! connections busy, which hides exactly that.
 //!
+//! The requests are released by a kernel timer (`timerfd`) that ticks every `LOAD_TICK_US`
+//! (default 100 µs, or the interval between requests when longer): the runtime's own timers tick
+//! in whole milliseconds, which would send a millisecond's requests in one burst (24 at once at
+//! 24,000/s) and time them all from before the tick. One thread, so the load takes as little of
+//! the machine as it can.
+//!
 //! Used by `scripts/bench-http.sh` (added p99 at half the router's maximum rate) and
 //! `scripts/bench-faults.sh` (the slow-instance drill at a fixed rate). Settings by environment:
 //! `LOAD_URL` (required), `LOAD_RATE` (requests/s, default 1000), `LOAD_SECONDS` (default 5),
@@ -12,6 +18,7 @@
 #![allow(clippy::print_stdout)] // a report printed to the terminal
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +27,9 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use tokio::io::unix::AsyncFd;
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -52,10 +61,70 @@ async fn connect(authority: &str) -> Option<Sender> {
     Some(sender)
 }
 
-/// One connection: takes the next due request, waits for its time, sends it, times it.
+/// A timer that fires every `tick` from `first` on, with the precision of the kernel's timers
+/// (tens of microseconds), read through the runtime's event loop.
+fn ticker(first: Duration, tick: Duration) -> std::io::Result<AsyncFd<OwnedFd>> {
+    use rustix::time::{
+        timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags,
+        TimerfdTimerFlags,
+    };
+    let spec = |d: Duration| rustix::time::Timespec::try_from(d).map_err(std::io::Error::other);
+    let fd = timerfd_create(
+        TimerfdClockId::Monotonic,
+        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+    )?;
+    timerfd_settime(
+        &fd,
+        TimerfdTimerFlags::empty(),
+        &Itimerspec {
+            it_interval: spec(tick)?,
+            it_value: spec(first)?,
+        },
+    )?;
+    // `new` is deprecated because a handle could change its descriptor while registered; an
+    // `OwnedFd` that only the `AsyncFd` holds cannot (`register`, its successor, is `unsafe`,
+    // which this workspace forbids).
+    #[allow(deprecated)]
+    AsyncFd::new(fd)
+}
+
+/// Releases request `i` at `start + i × interval`, by adding a permit to `released` on the
+/// first tick at or after its time.
+async fn pacer(
+    released: Arc<Semaphore>,
+    ticks: AsyncFd<OwnedFd>,
+    total: u64,
+    start: Instant,
+    interval: Duration,
+) {
+    let mut done = 0u64;
+    while done < total {
+        let Ok(mut ready) = ticks.readable().await else {
+            break;
+        };
+        let mut expirations = [0u8; 8];
+        if let Ok(Err(e)) =
+            ready.try_io(|fd| rustix::io::read(fd, &mut expirations).map_err(Into::into))
+        {
+            eprintln!("the load's timer failed: {e}");
+            break;
+        }
+        let elapsed = Instant::now().saturating_duration_since(start);
+        let upto = ((elapsed.as_secs_f64() / interval.as_secs_f64()) as u64 + 1).min(total);
+        if upto > done {
+            released.add_permits((upto - done) as usize);
+            done = upto;
+        }
+    }
+    released.close(); // a worker still waiting stops
+}
+
+/// One connection: takes the next request released, sends it, times it from when it was due.
+#[allow(clippy::too_many_arguments)] // the settings of one run
 async fn worker(
     uri: hyper::Uri,
     authority: String,
+    released: Arc<Semaphore>,
     next: Arc<AtomicU64>,
     total: u64,
     start: Instant,
@@ -65,12 +134,18 @@ async fn worker(
     let mut seen = Seen::default();
     let mut sender: Option<Sender> = None;
     loop {
+        if next.load(Ordering::Relaxed) >= total {
+            return seen;
+        }
+        match released.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return seen, // closed: every request was taken
+        }
         let i = next.fetch_add(1, Ordering::Relaxed);
         if i >= total {
             return seen;
         }
         let due = start + interval.mul_f64(i as f64);
-        tokio::time::sleep_until(due).await;
         if sender.as_ref().is_none_or(|s| s.is_closed()) {
             sender = connect(&authority).await;
         }
@@ -114,7 +189,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let Some(url) = std::env::var("LOAD_URL").ok().filter(|u| !u.is_empty()) else {
         println!("set LOAD_URL (and LOAD_RATE, LOAD_SECONDS, LOAD_CONNECTIONS, LOAD_TIMEOUT_MS)");
@@ -129,12 +204,18 @@ async fn main() {
     let total = (rate * seconds).round() as u64;
     let interval = Duration::from_secs_f64(1.0 / rate);
     let next = Arc::new(AtomicU64::new(0));
-    let start = Instant::now() + Duration::from_millis(200); // connections get ready first
+    let released = Arc::new(Semaphore::new(0));
+    let first = Duration::from_millis(200); // connections get ready first
+    let tick = interval.max(Duration::from_micros(setting("LOAD_TICK_US", 100)));
+    let ticks = ticker(first, tick).expect("a timer for the load");
+    let start = Instant::now() + first;
+    tokio::spawn(pacer(released.clone(), ticks, total, start, interval));
     let workers: Vec<_> = (0..connections)
         .map(|_| {
             tokio::spawn(worker(
                 uri.clone(),
                 authority.clone(),
+                released.clone(),
                 next.clone(),
                 total,
                 start,
