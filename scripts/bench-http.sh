@@ -10,7 +10,11 @@
 # Node column (npm ci in tests/interop). BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 32),
 # BENCH_HTML=1 adds a non-JSON route (no envelope rewrite) through nginx and the router;
 # BENCH_CALLGRIND=1 counts the router's instructions per request under valgrind;
-# BENCH_RUST_LOG (default warn) is the services' and routers' RUST_LOG.
+# BENCH_RUST_LOG (default warn) is the services' and routers' RUST_LOG;
+# BENCH_WARMUP (default 2) is the seconds of uncounted open-loop load before each measured one;
+# BENCH_PIN=1 gives the proxies a core of their own: hydra-router and nginx (one worker) on the
+# last CPU, Redis, hello-service and the load generators on the others (taskset), so what a
+# proxy adds is not the wait for a core it shares with the load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -20,12 +24,28 @@ secs=${BENCH_SECONDS:-5}
 # OTEL_EXPORTER_OTLP_ENDPOINT is set (the cost of trace export).
 log=${BENCH_RUST_LOG:-warn}
 conns=${BENCH_CONNECTIONS:-32}
+# Where each part runs: everywhere, or (BENCH_PIN=1) the proxies on the last CPU and the rest on
+# the others.
+load_cpu=() proxy_cpu=() nginx_workers=2
+if [ -n "${BENCH_PIN:-}" ]; then
+  last=$(( $(nproc) - 1 ))
+  [ "$last" -ge 1 ] || { echo "BENCH_PIN needs two CPUs"; exit 1; }
+  command -v taskset >/dev/null || { echo "BENCH_PIN needs taskset (util-linux)"; exit 1; }
+  load_cpu=(taskset -c "0-$(( last - 1 ))") proxy_cpu=(taskset -c "$last") nginx_workers=1
+fi
 for tool in redis-server wrk nginx; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install redis-server wrk nginx-light"; exit 1; }
 done
 cargo build --release -q -p hello-service -p hydra-router
-# The open-loop load generator (built once here, so the runs below start at once).
-LOAD_URL="" cargo bench -q -p hydra-router --bench open_loop >/dev/null
+# The open-loop load generator (built once here, so the runs below start at once, and pinned
+# like the rest of the load).
+open_loop=$(LOAD_URL="" cargo bench -q -p hydra-router --bench open_loop --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "open_loop" and m.get("executable"):
+        print(m["executable"])')
+[ -x "$open_loop" ] || { echo "the open_loop bench did not build"; exit 1; }
 
 work=$(mktemp -d)
 pids=()
@@ -34,33 +54,33 @@ trap cleanup EXIT
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
+${load_cpu[@]+"${load_cpu[@]}"} redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
 pids+=($!)
 export HYDRA_REDIS_URL="redis://127.0.0.1:$rport/15"
 sleep 0.3
 
 hport=$(free_port)
-(cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$hport" RUST_LOG="$log" exec "$OLDPWD/target/release/hello-service") &
+(cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$hport" RUST_LOG="$log" exec ${load_cpu[@]+"${load_cpu[@]}"} "$OLDPWD/target/release/hello-service") &
 hello_pid=$!; pids+=("$hello_pid")
 gport=$(free_port)
-(cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$gport" RUST_LOG="$log" exec "$OLDPWD/target/release/hydra-router") &
+(cd "$work" && HYDRA_SERVICE="serviceIP=127.0.0.1|servicePort=$gport" RUST_LOG="$log" exec ${proxy_cpu[@]+"${proxy_cpu[@]}"} "$OLDPWD/target/release/hydra-router") &
 router_pid=$!; pids+=("$router_pid")
 nport=$(free_port)
 cat > "$work/nginx.conf" <<NGINX
-worker_processes 2;
+worker_processes $nginx_workers;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log;
 events { worker_connections 1024; }
 http {
   access_log off;
-  upstream hello { server 127.0.0.1:$hport; keepalive 64; }
+  upstream hello { server 127.0.0.1:$hport; keepalive 256; }
   server {
     listen 127.0.0.1:$nport;
     location / { proxy_pass http://hello; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }
 NGINX
-nginx -c "$work/nginx.conf" -g 'daemon off;' &
+${proxy_cpu[@]+"${proxy_cpu[@]}"} nginx -c "$work/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!; pids+=("$nginx_pid")
 wait_http "http://127.0.0.1:$hport/v1/hello/test"
 wait_http "http://127.0.0.1:$nport/v1/hello/test"
@@ -103,7 +123,7 @@ run() { # name url connections [pids whose CPU per request to report...]
     perf stat -e instructions -x, -o "$perf_out" -p "$(echo "$@" | tr ' ' ',')" -- sleep "$secs" >/dev/null 2>&1 &
     perf_pid=$!
   fi
-  local out; out=$(wrk -t2 -c"$c" -d"${secs}s" --latency "$url" 2>&1)
+  local out; out=$(${load_cpu[@]+"${load_cpu[@]}"} wrk -t2 -c"$c" -d"${secs}s" --latency "$url" 2>&1)
   [ -n "$perf_pid" ] && { wait "$perf_pid" 2>/dev/null || true; }
   local rps p50 p99 reqs cpu="" instr=""
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
@@ -119,7 +139,9 @@ run() { # name url connections [pids whose CPU per request to report...]
   fi
   printf '%-34s %12s %10s %10s %12s %14s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$instr"
 }
-echo "GET /v1/hello/test, wrk -t2, ${secs}s each, all on this $(nproc)-core machine"
+where="all on this $(nproc)-core machine"
+[ -n "${BENCH_PIN:-}" ] && where="the proxies pinned to CPU $last, the load, Redis and the service to the other CPUs"
+echo "GET /v1/hello/test, wrk -t2, ${secs}s each, $where"
 echo "(CPU and instructions per request: of the proxy itself, nginx's workers or hydra-router${perf_ok:+; instructions from perf stat})"
 printf '%-34s %12s %10s %10s %12s %14s\n' "" "requests/s" "p50" "p99" "CPU/request" "instr/request"
 run "hello-service direct (c=$conns)" "http://127.0.0.1:$hport/v1/hello/test" "$conns"
@@ -139,7 +161,10 @@ run "through hydra-router (c=2)" "http://127.0.0.1:$gport/v1/hello/test" 2 "$rou
 direct_p99=0 nginx_p99=0 router_p99=0
 open_loop() { # name url variable-for-its-p99
   local out
-  out=$(LOAD_URL="$2" LOAD_RATE=$rate LOAD_SECONDS=$secs cargo bench -q -p hydra-router --bench open_loop 2>/dev/null | tail -1)
+  # A first pass, not counted: the load's connections (and those they make to the service) are
+  # opened and the pools filled, so the figures are of the steady state, not of a cold start.
+  LOAD_URL="$2" LOAD_RATE=$rate LOAD_SECONDS=${BENCH_WARMUP:-2} ${load_cpu[@]+"${load_cpu[@]}"} "$open_loop" >/dev/null 2>&1 || true
+  out=$(LOAD_URL="$2" LOAD_RATE=$rate LOAD_SECONDS=$secs ${load_cpu[@]+"${load_cpu[@]}"} "$open_loop" 2>/dev/null | tail -1)
   local p50 p99 p999 bad
   p50=$(grep -o 'p50_ms=[0-9.]*' <<<"$out" | cut -d= -f2)
   p99=$(grep -o 'p99_ms=[0-9.]*' <<<"$out" | cut -d= -f2)
