@@ -89,25 +89,30 @@ fn ticker(first: Duration, tick: Duration) -> std::io::Result<AsyncFd<OwnedFd>> 
 }
 
 /// Releases request `i` at `start + i × interval`, by adding a permit to `released` on the
-/// first tick at or after its time.
+/// first tick at or after its time; then one more for each of the `workers`, which finds every
+/// request taken and stops.
 async fn pacer(
     released: Arc<Semaphore>,
     ticks: AsyncFd<OwnedFd>,
     total: u64,
     start: Instant,
     interval: Duration,
+    workers: usize,
 ) {
     let mut done = 0u64;
     while done < total {
         let Ok(mut ready) = ticks.readable().await else {
-            break;
+            eprintln!("the load's timer cannot be read");
+            released.close();
+            return;
         };
         let mut expirations = [0u8; 8];
         if let Ok(Err(e)) =
             ready.try_io(|fd| rustix::io::read(fd, &mut expirations).map_err(Into::into))
         {
             eprintln!("the load's timer failed: {e}");
-            break;
+            released.close(); // the workers stop
+            return;
         }
         let elapsed = Instant::now().saturating_duration_since(start);
         let upto = ((elapsed.as_secs_f64() / interval.as_secs_f64()) as u64 + 1).min(total);
@@ -116,7 +121,9 @@ async fn pacer(
             done = upto;
         }
     }
-    released.close(); // a worker still waiting stops
+    // Not `close`: that would also take back the permits of requests released but not yet
+    // taken by a worker.
+    released.add_permits(workers);
 }
 
 /// One connection: takes the next request released, sends it, times it from when it was due.
@@ -134,12 +141,9 @@ async fn worker(
     let mut seen = Seen::default();
     let mut sender: Option<Sender> = None;
     loop {
-        if next.load(Ordering::Relaxed) >= total {
-            return seen;
-        }
         match released.acquire().await {
             Ok(permit) => permit.forget(),
-            Err(_) => return seen, // closed: every request was taken
+            Err(_) => return seen, // closed: the timer failed
         }
         let i = next.fetch_add(1, Ordering::Relaxed);
         if i >= total {
@@ -209,7 +213,14 @@ async fn main() {
     let tick = interval.max(Duration::from_micros(setting("LOAD_TICK_US", 100)));
     let ticks = ticker(first, tick).expect("a timer for the load");
     let start = Instant::now() + first;
-    tokio::spawn(pacer(released.clone(), ticks, total, start, interval));
+    tokio::spawn(pacer(
+        released.clone(),
+        ticks,
+        total,
+        start,
+        interval,
+        connections,
+    ));
     let workers: Vec<_> = (0..connections)
         .map(|_| {
             tokio::spawn(worker(
