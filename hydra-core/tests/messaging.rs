@@ -399,11 +399,7 @@ async fn a_killed_subscription_comes_back_and_says_so() {
     let svc = registered_service(&redis, "echo").await;
     let mut restored = svc.subscriptions_restored();
     assert_eq!(*restored.borrow_and_update(), 0, "nothing lost yet");
-    let mut r = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut r = redis.connection().await;
     let killed = redis.kill_subscribers();
     assert!(killed >= 1, "the instance's subscriber was connected");
     tokio::time::timeout(Duration::from_secs(5), restored.changed())

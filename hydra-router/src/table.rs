@@ -181,20 +181,19 @@ impl RouteTable {
     ) -> Option<&RouteEntry> {
         // The segments, on the stack for paths of up to 16 of them.
         let mut few = [""; 16];
-        let mut n = 0;
-        let mut many = Vec::new();
-        for seg in split(path) {
-            if n < few.len() {
-                few[n] = seg;
-                n += 1;
-            } else {
-                if many.is_empty() {
-                    many.extend_from_slice(&few);
-                }
-                many.push(seg);
-            }
-        }
-        let segs: &[&str] = if many.is_empty() { &few[..n] } else { &many };
+        let mut rest = split(path);
+        let n = few
+            .iter_mut()
+            .zip(&mut rest)
+            .map(|(slot, seg)| *slot = seg)
+            .count();
+        let many: Vec<&str>;
+        let segs: &[&str] = if rest.next().is_none() {
+            &few[..n]
+        } else {
+            many = split(path).collect();
+            &many
+        };
         let trailing = path.ends_with('/');
         let candidates = || {
             self.ordered

@@ -321,15 +321,7 @@ async fn routes_announced_while_the_subscription_was_lost_are_loaded_when_it_ret
     let mut r = redis_conn(&redis).await;
     // A service that registered while the router could not hear it: its nodes entry and routes,
     // and no refresh message.
-    let entry = json!({
-        "serviceName": "later-service", "serviceDescription": "", "version": "0.0.1",
-        "instanceID": "laterid", "updatedOn": "2026-01-01T00:00:00.000Z", "processID": 1,
-        "ip": "127.0.0.1", "port": 1, "hostName": "x"
-    });
-    let _: () = r
-        .hset(keys::NODES, "laterid", entry.to_string())
-        .await
-        .unwrap();
+    nodes_entry(&mut r, "later-service", "laterid", "127.0.0.1:1").await;
     let _: () = r
         .sadd(keys::routes("later-service"), "[get]/v1/later/test")
         .await

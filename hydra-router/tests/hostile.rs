@@ -295,23 +295,6 @@ async fn bad_data_in_redis_is_logged_once_per_change_not_every_scan() {
     assert_eq!(count("unreadable route key: readable again"), 1, "{out}");
 }
 
-/// A nodes entry for instance `id` of `service` at `addr` (`ip:port`), without presence: an
-/// instance that registered once.
-async fn nodes_entry(
-    r: &mut redis::aio::MultiplexedConnection,
-    service: &str,
-    id: &str,
-    addr: &str,
-) {
-    let (ip, port) = addr.rsplit_once(':').unwrap();
-    let entry = json!({
-        "serviceName": service, "serviceDescription": "", "version": "0.0.1", "instanceID": id,
-        "updatedOn": "2026-01-01T00:00:00.000Z", "processID": 1, "ip": ip,
-        "port": port.parse::<u16>().unwrap(), "hostName": "x"
-    });
-    let _: () = r.hset(keys::NODES, id, entry.to_string()).await.unwrap();
-}
-
 /// A nodes entry and presence for instance `id` of `service` at `addr` (`ip:port`), and `route`
 /// registered for that service: what any Redis writer can add.
 async fn plant_instance(

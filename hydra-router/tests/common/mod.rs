@@ -172,6 +172,25 @@ pub async fn redis_conn(redis: &RedisServer) -> redis::aio::MultiplexedConnectio
     redis.connection().await
 }
 
+/// A nodes entry for instance `id` of `service` at `addr` (`ip:port`), without presence: an
+/// instance that registered once.
+pub async fn nodes_entry(
+    r: &mut redis::aio::MultiplexedConnection,
+    service: &str,
+    id: &str,
+    addr: &str,
+) {
+    let (ip, port) = addr.rsplit_once(':').unwrap();
+    let entry = json!({
+        "serviceName": service, "serviceDescription": "", "version": "0.0.1", "instanceID": id,
+        "updatedOn": "2026-01-01T00:00:00.000Z", "processID": 1, "ip": ip,
+        "port": port.parse::<u16>().unwrap(), "hostName": "x"
+    });
+    let _: () = redis::AsyncCommands::hset(r, hydra_core::keys::NODES, id, entry.to_string())
+        .await
+        .unwrap();
+}
+
 /// `GET url`, its body as JSON.
 pub async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
     http.get(url).send().await.unwrap().json().await.unwrap()
