@@ -13,7 +13,7 @@ use crate::config::RouterConfig;
 use crate::error::Refusal;
 use crate::gateway::Gateway;
 pub use crate::resolve::{resolve, Target};
-use crate::server::Handler;
+use crate::server::{Handler, Serve};
 use crate::tracer::tracer_id;
 use crate::{admin, ws};
 
@@ -32,6 +32,32 @@ async fn dispatch_app<G: Gateway>(g: State<Arc<G>>, req: Request<Body>) -> Respo
 /// [`dispatch`] as the server calls it, with no application framework between.
 pub fn handler<G: Gateway>(gateway: Arc<G>) -> Handler {
     Arc::new(move |req, peer| Box::pin(dispatch(State(gateway.clone()), req, Some(peer))))
+}
+
+/// [`dispatch`] as the server calls it, its future kept in the connection's own (what
+/// [`handler`] gives boxes each request's).
+pub struct Dispatch<G>(pub Arc<G>);
+
+impl<G> std::fmt::Debug for Dispatch<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dispatch")
+    }
+}
+
+impl<G> Clone for Dispatch<G> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<G: Gateway> Serve for Dispatch<G> {
+    fn call(
+        &self,
+        req: Request<Body>,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send + 'static {
+        dispatch(State(self.0.clone()), req, Some(peer))
+    }
 }
 
 /// The admin-only application, for a separate (e.g. loopback) listener.

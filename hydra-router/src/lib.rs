@@ -16,6 +16,9 @@
 //! - [`proxy`]: forwarding, retries on another instance, Node's JSON envelope rewrite and gzip.
 //! - [`upstream`]: the connections to instances, kept open, one idle list per server thread (no
 //!   lock and no wake-up of another thread on the way).
+//! - [`server`]: the listeners and their threads; `http1` reads and answers the plain requests
+//!   nearly every client sends and hands any other connection, with what was read of it, to
+//!   hyper (upgrades, chunked or slow bodies, HTTP/1.0, bad input and its 400s).
 //! - [`error`]: every error answer the router makes itself, its status chosen in one place; 5xx
 //!   answers never carry internal error text.
 //! - [`reply`]: the router's JSON answers, built by hydra-service's one JSON response builder
@@ -42,6 +45,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod history;
+mod http1;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
@@ -205,7 +209,7 @@ impl Router {
         let threads = state.config.threads();
         tasks.spawn(server::serve(
             listener,
-            app::handler(state.clone()),
+            app::Dispatch(state.clone()),
             shutdown_token.clone(),
             DRAIN,
             hrt,

@@ -1,8 +1,8 @@
 //! The HTTP/1.1 accept loop: a header read timeout (so slow or idle-before-headers clients cannot
 //! hold connections: slowloris), upgrades for WebSocket, the peer address for handlers, and a
-//! graceful drain on shutdown.
+//! graceful drain on shutdown. Each connection is served by `http1`, which answers plain requests
+//! itself and hands the rest to hyper.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -13,8 +13,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response};
 use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -27,6 +26,27 @@ pub type Handler = Arc<
         + Send
         + Sync,
 >;
+
+/// What answers each request on a connection, given the peer's address: a [`Handler`], or a
+/// type whose future the connection keeps in place (no allocation and no copy per request).
+pub trait Serve: Clone + Send + Sync + 'static {
+    /// The answer to `req`.
+    fn call(
+        &self,
+        req: Request<Body>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Response<Body>> + Send + 'static;
+}
+
+impl Serve for Handler {
+    fn call(
+        &self,
+        req: Request<Body>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Response<Body>> + Send + 'static {
+        self(req, peer)
+    }
+}
 
 /// An axum application as a [`Handler`] (the peer address in each request's extensions, as
 /// [`Peer`]).
@@ -48,9 +68,9 @@ pub type Settled = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 /// with a single-threaded runtime of its own (and, through [`upstream`](crate::upstream), its
 /// own upstream connections): a request is read, forwarded and answered on one thread, with no
 /// wake-ups across threads. With 1, connections are served on the caller's runtime.
-pub async fn serve(
+pub async fn serve<H: Serve>(
     listener: tokio::net::TcpListener,
-    handler: Handler,
+    handler: H,
     stop: CancellationToken,
     drain: Duration,
     header_read_timeout: Duration,
@@ -142,24 +162,25 @@ async fn accept(
 }
 
 /// The connections served on one runtime.
-struct Lane {
-    handler: Handler,
-    stop: CancellationToken,
-    http: hyper::server::conn::http1::Builder,
-    connections: tokio::task::JoinSet<()>,
+struct Lane<H: Serve> {
+    settings: Arc<crate::http1::Settings<H>>,
+    connections: tokio::task::JoinSet<crate::http1::Ended>,
 }
 
-impl Lane {
-    fn new(handler: Handler, stop: CancellationToken, header_read_timeout: Duration) -> Self {
+impl<H: Serve> Lane<H> {
+    fn new(handler: H, stop: CancellationToken, header_read_timeout: Duration) -> Self {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout)
             .max_buf_size(MAX_HEADER_BYTES)
             .keep_alive(true);
         Self {
-            handler,
-            stop,
-            http,
+            settings: Arc::new(crate::http1::Settings {
+                handler,
+                stop,
+                header_read_timeout,
+                hyper: http,
+            }),
             connections: tokio::task::JoinSet::new(),
         }
     }
@@ -188,33 +209,11 @@ impl Lane {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    /// Serves one connection: HTTP/1.1 with upgrades, the peer address for handlers, and a
-    /// graceful end (the request in flight finishes) when the router stops.
+    /// Serves one connection ([`http1`](crate::http1): HTTP/1.1 with upgrades, the peer address
+    /// for handlers, and a graceful end, the request in flight answered, when the router stops).
     fn start(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
-        let handler = self.handler.clone();
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let answer = handler(req.map(Body::new), peer);
-            async move { Ok::<_, Infallible>(answer.await) }
-        });
-        let conn = self
-            .http
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
-        let stopping = self.stop.clone();
-        self.connections.spawn(async move {
-            let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                () = stopping.cancelled() => {
-                    // Finish the request in flight, then close.
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
+        self.connections
+            .spawn(crate::http1::serve(stream, peer, self.settings.clone()));
         while self.connections.try_join_next().is_some() {}
     }
 

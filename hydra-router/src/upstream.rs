@@ -315,7 +315,7 @@ enum Parsed {
 /// Most names an instance answers with, once parsed, per thread: an instance sends the same
 /// few on every answer, and a name that is not one of the standard ones costs an allocation to
 /// make.
-const KNOWN_NAMES: usize = 32;
+const KNOWN_NAMES: usize = 64;
 
 thread_local! {
     /// Names as an instance wrote them, and as parsed.
@@ -324,7 +324,7 @@ thread_local! {
 
 /// The header name `raw`, from the names this thread has seen when it is one of them (as
 /// written: a byte comparison is cheaper than a parse).
-fn header_name(raw: &[u8]) -> Result<HeaderName, String> {
+pub(crate) fn header_name(raw: &[u8]) -> Result<HeaderName, String> {
     let known = NAMES.with(|names| {
         names
             .borrow()
@@ -344,6 +344,26 @@ fn header_name(raw: &[u8]) -> Result<HeaderName, String> {
         }
     });
     Ok(name)
+}
+
+/// Where a parsed header's name and value are in the buffer parsed: name start and end, value
+/// start and end.
+pub(crate) type HeaderSpan = (u32, u32, u32, u32);
+
+/// Where each of `headers`, parsed from `buf`, is in it, into `out` (as far as it goes). The
+/// buffer holds one head and a read more, far less than 4 GB.
+pub(crate) fn header_spans(buf: &[u8], headers: &[httparse::Header<'_>], out: &mut [HeaderSpan]) {
+    let base = buf.as_ptr() as usize;
+    let offset = |p: *const u8| (p as usize - base) as u32;
+    for (slot, h) in out.iter_mut().zip(headers.iter()) {
+        let (name, value) = (offset(h.name.as_ptr()), offset(h.value.as_ptr()));
+        *slot = (
+            name,
+            name + h.name.len() as u32,
+            value,
+            value + h.value.len() as u32,
+        );
+    }
 }
 
 /// Takes an answer head off the front of `buf` when it is all there.
@@ -370,20 +390,9 @@ fn parse_head(buf: &mut BytesMut, bodyless: bool) -> Result<Option<Parsed>, Stri
     let http11 = parsed.version == Some(1);
     // Where each name and value is in the head; both are taken from its bytes once it is split
     // off (values without a copy).
-    let base = buf.as_ptr() as usize;
     let mut at = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
     let count = parsed.headers.len();
-    // Within the buffer, which holds one head of at most MAX_HEAD and a read more.
-    let offset = |p: *const u8| (p as usize - base) as u32;
-    for (slot, h) in at.iter_mut().zip(parsed.headers.iter()) {
-        let (name, value) = (offset(h.name.as_ptr()), offset(h.value.as_ptr()));
-        *slot = (
-            name,
-            name + h.name.len() as u32,
-            value,
-            value + h.value.len() as u32,
-        );
-    }
+    header_spans(buf, parsed.headers, &mut at);
     let head = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(count);
     let (mut chunked, mut length, mut close) = (false, None::<u64>, !http11);
