@@ -394,7 +394,9 @@ fn parse_head(buf: &mut BytesMut, bodyless: bool) -> Result<Option<Parsed>, Stri
     let count = parsed.headers.len();
     header_spans(buf, parsed.headers, &mut at);
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
+    // Room for the headers the router adds to an answer (the tracer, `cors`), so they do not
+    // grow the map.
+    let mut headers = HeaderMap::with_capacity(count + 4);
     let (mut chunked, mut length, mut close) = (false, None::<u64>, !http11);
     for &(name_start, name_end, start, end) in at.iter().take(count) {
         let name = header_name(&head[name_start as usize..name_end as usize])?;
