@@ -216,9 +216,11 @@ fn parse_request(buf: &mut BytesMut) -> Next {
             return back(head);
         };
         if name == header::CONTENT_LENGTH {
-            let n = std::str::from_utf8(value.as_bytes())
-                .ok()
-                .and_then(|v| v.parse::<usize>().ok());
+            // Digits only (`parse` would take a sign).
+            let digits = value.as_bytes();
+            let n = (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(digits).ok()?.parse::<usize>().ok())
+                .flatten();
             match (n, length) {
                 (Some(n), None) => length = Some(n),
                 // Unreadable or repeated: hyper's to judge.
@@ -913,6 +915,7 @@ mod tests {
                 proptest::sample::select(vec![
                     "Host: h", "Connection: close", "Connection: keep-alive, Upgrade",
                     "Transfer-Encoding: chunked", "Content-Length: 2", "Content-Length: x",
+                    "Content-Length: +2",
                     "X-A: \u{7f}", "Bad Name: v", "Expect: 100-continue", "", "abc",
                 ]),
                 0..6,
@@ -935,10 +938,32 @@ mod tests {
                 }
                 Next::Request(req, _) => {
                     proptest::prop_assert!(input.ends_with(&buf));
+                    for length in req.headers().get_all(header::CONTENT_LENGTH) {
+                        proptest::prop_assert!(length.as_bytes().iter().all(u8::is_ascii_digit));
+                    }
                     proptest::prop_assert!(req.headers().get(header::TRANSFER_ENCODING).is_none());
                     proptest::prop_assert!(req.headers().get(header::UPGRADE).is_none());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_content_length_is_digits_or_hyper_judges_it() {
+        for (length, here) in [
+            ("2", true),
+            ("02", true),
+            ("+2", false),
+            ("-2", false),
+            ("0x2", false),
+            ("2, 2", false),
+            ("", false),
+            ("99999999999999999999999", false),
+        ] {
+            let input = format!("POST / HTTP/1.1\r\nContent-Length: {length}\r\n\r\nab");
+            let mut buf = BytesMut::from(input.as_bytes());
+            let next = parse_request(&mut buf);
+            assert_eq!(matches!(next, Next::Request(..)), here, "{length:?}");
         }
     }
 
