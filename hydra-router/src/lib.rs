@@ -206,7 +206,7 @@ impl Router {
             }
         });
         let hrt = state.config.header_read_timeout;
-        let threads = state.config.threads();
+        let threads = state.config.threads().max(1);
         tasks.spawn(server::serve(
             listener,
             app::Dispatch(state.clone()),
@@ -231,7 +231,7 @@ impl Router {
                 shutdown_token.clone(),
                 DRAIN,
                 hrt,
-                1,
+                0,
                 Arc::new(|| true),
             ));
         }

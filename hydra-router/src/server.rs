@@ -67,7 +67,9 @@ pub type Settled = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 /// With `threads` above 1, the connections are handed out in turn to that many threads, each
 /// with a single-threaded runtime of its own (and, through [`upstream`](crate::upstream), its
 /// own upstream connections): a request is read, forwarded and answered on one thread, with no
-/// wake-ups across threads. With 1, connections are served on the caller's runtime.
+/// wake-ups across threads, even when there is one (a single-threaded runtime serves a request
+/// with less work than a multi-threaded one). With 0, connections are served on the caller's
+/// runtime.
 pub async fn serve<H: Serve>(
     listener: tokio::net::TcpListener,
     handler: H,
@@ -77,7 +79,7 @@ pub async fn serve<H: Serve>(
     threads: usize,
     settled: Settled,
 ) {
-    if threads <= 1 {
+    if threads == 0 {
         let mut here = Lane::new(handler, stop.clone(), header_read_timeout);
         accept(&listener, &stop, |stream, peer| {
             here.start(stream, peer);
