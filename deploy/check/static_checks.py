@@ -258,10 +258,16 @@ def check_dockerignore():
     patterns = [l.strip() for l in lines if l.strip() and not l.strip().startswith("#")]
     for path in ("target/release/hydra-router", ".git/HEAD", "tests/interop/node_modules/x"):
         check(f".dockerignore leaves out {path.split('/')[0]}/…", dockerignore_excludes(patterns, path))
+    # Test files: changing one rebuilds no image.
+    tests = ["hydra-router/tests/routing.rs", "services/hello-service/tests/x.rs",
+             "examples/echo-service/tests/x.rs", "examples/starter-service/tests/x.rs"]
+    left_in = [p for p in tests if not dockerignore_excludes(patterns, p)]
+    check(".dockerignore leaves out test files", not left_in, f"left in: {left_in}")
     needed = [
         "Cargo.toml", "Cargo.lock", "hydra-core/src/lib.rs", "hydra-router/assets/dashboard.html",
         "services/hello-service/assets/hello.png", "services/hpp-service/src/main.rs",
         "hydra-cli/src/main.rs", "deploy/config/docker/hydra-router.json",
+        "examples/echo-service/src/main.rs", "examples/starter-service/Cargo.toml",
         "deploy/config/swarm/hpp-service.json", "hydra-core/benches/roundtrip.rs",
     ]
     kept = [p for p in needed if dockerignore_excludes(patterns, p)]
