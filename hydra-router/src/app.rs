@@ -29,7 +29,8 @@ async fn dispatch_app<G: Gateway>(g: State<Arc<G>>, req: Request<Body>) -> Respo
     dispatch(g, req, peer).await
 }
 
-/// [`dispatch`] as the server calls it, with no application framework between.
+/// [`dispatch`] as a boxed [`Handler`], with no application framework between (the router's
+/// own listener takes [`Dispatch`], which boxes nothing).
 pub fn handler<G: Gateway>(gateway: Arc<G>) -> Handler {
     Arc::new(move |req, peer| Box::pin(dispatch(State(gateway.clone()), req, Some(peer))))
 }

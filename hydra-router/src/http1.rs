@@ -22,7 +22,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -37,7 +37,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::server::{Serve, MAX_HEADER_BYTES};
-use crate::upstream::{header_name, header_spans};
+use crate::upstream::{header_name, header_spans, poll_read_more};
 
 /// Headers read from a request at most here (hyper takes more: a request with more goes there).
 const MAX_HEADERS: usize = 64;
@@ -134,16 +134,7 @@ pub(crate) async fn serve<H: Serve>(
 
 /// Reads more into `buf`; `Ok(0)` at the end of the stream.
 async fn fill(io: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
-    std::future::poll_fn(|cx| loop {
-        ready!(io.poll_read_ready(cx))?;
-        buf.reserve(READ_CHUNK);
-        match io.try_read_buf(buf) {
-            Ok(n) => return Poll::Ready(Ok(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Poll::Ready(Err(e)),
-        }
-    })
-    .await
+    std::future::poll_fn(|cx| poll_read_more(io, buf, READ_CHUNK, cx)).await
 }
 
 /// What the front of a connection's buffer holds.
