@@ -38,7 +38,8 @@ rate=${FAULT_RATE:-2000}
 for tool in redis-server redis-cli wrk python3 curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install redis-server redis-tools wrk"; exit 1; }
 done
-cargo build --release -q -p hello-service -p hydra-router
+# The same packages as the images and the demo build, so their release build is reused.
+cargo build --release -q --locked -p hydra-router -p hello-service -p hpp-service -p hydra-cli
 case " ${scenarios[*]} " in
   *" slow-rate "*) LOAD_URL="" cargo bench -q -p hydra-router --bench open_loop >/dev/null ;;
 esac

@@ -36,7 +36,8 @@ fi
 for tool in redis-server wrk nginx; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install redis-server wrk nginx-light"; exit 1; }
 done
-cargo build --release -q -p hello-service -p hydra-router
+# The same packages as the images and the demo build, so their release build is reused.
+cargo build --release -q --locked -p hydra-router -p hello-service -p hpp-service -p hydra-cli
 # The open-loop load generator (built once here, so the runs below start at once, and pinned
 # like the rest of the load).
 open_loop=$(LOAD_URL="" cargo bench -q -p hydra-router --bench open_loop --no-run --message-format=json 2>/dev/null |
