@@ -75,6 +75,38 @@ impl ApiResponse {
         }
     }
 
+    /// The body decoded as `T`, whatever the content type says; the error says what did not
+    /// fit and where (which [`json`](Self::json) does not).
+    ///
+    /// # Errors
+    /// serde's error when the body is not JSON or not a `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use hydra_core::ApiResponse;
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct Greeting {
+    ///     msg: String,
+    /// }
+    ///
+    /// let mut answer = ApiResponse {
+    ///     status: 200,
+    ///     headers: Default::default(),
+    ///     body: Bytes::from_static(br#"{"msg":"hello"}"#),
+    ///     instance_id: "2a3b8c".into(),
+    /// };
+    /// assert_eq!(answer.json_as::<Greeting>().unwrap().msg, "hello");
+    /// answer.body = Bytes::from_static(br#"{"msg":7}"#);
+    /// let err = answer.json_as::<Greeting>().unwrap_err();
+    /// assert!(err.to_string().contains("invalid type"), "{err}");
+    /// ```
+    pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+
     /// What Node's `makeAPIRequest` resolves with: the status envelope with the service's JSON
     /// fields merged on top (non-JSON bodies under `payLoad` as text).
     ///

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use rand::seq::SliceRandom;
 use redis::AsyncCommands;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::connection::Redis;
 use crate::error::HydraError;
@@ -395,6 +396,49 @@ impl Discovery {
         entries.sort_by(|a, b| b.ts.cmp(&a.ts));
         Ok(entries)
     }
+
+    /// Every registered service (by name) with its health, health log and presence.
+    pub(crate) async fn get_service_health_all(&self) -> Result<Vec<ServiceHealth>, HydraError> {
+        let names: BTreeSet<String> = self
+            .get_services()
+            .await?
+            .into_iter()
+            .map(|s| s.service_name)
+            .collect();
+        let mut out = Vec::with_capacity(names.len());
+        for service_name in names {
+            let (health, log, presence) = tokio::try_join!(
+                self.get_service_health(&service_name),
+                self.get_service_health_log(&service_name),
+                self.get_service_presence(&service_name),
+            )?;
+            out.push(ServiceHealth {
+                service_name,
+                health,
+                log,
+                presence,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// One service as [`Hydra::get_service_health_all`](crate::Hydra::get_service_health_all) finds
+/// it. Serialised, it has Node's fields (`health`, `log`, `presence`) and `serviceName`.
+///
+/// See the example on [`Hydra::get_service_health_all`](crate::Hydra::get_service_health_all).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceHealth {
+    /// The service's name (its record's `serviceName`).
+    pub service_name: String,
+    /// The health records of its instances whose health key is current.
+    pub health: Vec<HealthEntry>,
+    /// The health log entries of all its instances, newest first.
+    pub log: Vec<HealthLogEntry>,
+    /// Its present instances (cached for 3 s, as
+    /// [`Hydra::get_service_presence`](crate::Hydra::get_service_presence)).
+    pub presence: Vec<NodeEntry>,
 }
 
 /// What [`Hydra::scan_presence`](crate::Hydra::scan_presence) found.

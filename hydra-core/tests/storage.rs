@@ -156,6 +156,29 @@ async fn discovery_sees_services_nodes_presence_routes_health() {
     let log = b.get_service_health_log("alpha").await.unwrap();
     assert!(log.iter().any(|e| e.msg == "alpha says hi"));
 
+    // Node's getServiceHealthAll: each registered service with its health, log and presence.
+    let all = b.get_service_health_all().await.unwrap();
+    let names: Vec<&str> = all.iter().map(|s| s.service_name.as_str()).collect();
+    assert_eq!(names, ["alpha"], "the observer never registered");
+    let sorted = |ids: Vec<&String>| {
+        let mut ids: Vec<String> = ids.into_iter().cloned().collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        sorted(all[0].health.iter().map(|h| &h.instance_id).collect()),
+        ids
+    );
+    assert_eq!(
+        sorted(all[0].presence.iter().map(|n| &n.instance_id).collect()),
+        ids
+    );
+    assert_eq!(all[0].log, log);
+    let shape = serde_json::to_value(&all[0]).unwrap();
+    for field in ["health", "log", "presence"] {
+        assert!(shape[field].is_array(), "{field} in {shape}");
+    }
+
     // A present instance that shut down is gone from presence (after the 3 s cache).
     a2.shutdown().await.unwrap();
     assert!(!b.get_service_presence("alpha").await.unwrap().is_empty());
@@ -166,6 +189,16 @@ async fn discovery_sees_services_nodes_presence_routes_health() {
     )
     .await;
     a.shutdown().await.unwrap();
+    // The service's record outlives its instances, as in Node: listed, with nobody present.
+    wait_until(
+        Duration::from_secs(5),
+        "alpha listed with no instance present",
+        || async {
+            let all = b.get_service_health_all().await.unwrap();
+            all.len() == 1 && all[0].presence.is_empty()
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -294,16 +294,10 @@ async fn list(state: &RouterState, thing: &str) -> Response<Body> {
 /// Node's `list/services`: one entry per present instance, its presence, health and last logs.
 async fn services(state: &RouterState) -> Result<Value, hydra_core::HydraError> {
     let mut out = Vec::new();
-    for svc in state.hydra.get_services().await? {
-        let name = svc.service_name;
-        let presence = state.hydra.get_service_presence(&name).await?;
-        if presence.is_empty() {
-            continue;
-        }
-        let health = state.hydra.get_service_health(&name).await?;
-        let log = state.hydra.get_service_health_log(&name).await?;
-        for p in presence {
-            let mut item = serde_json::to_value(&p).unwrap_or(Value::Null);
+    for svc in state.hydra.get_service_health_all().await? {
+        let (health, log) = (&svc.health, &svc.log);
+        for p in &svc.presence {
+            let mut item = serde_json::to_value(p).unwrap_or(Value::Null);
             if let Some(h) = health.iter().find(|h| h.instance_id == p.instance_id) {
                 if let (Value::Object(dst), Ok(Value::Object(src))) =
                     (&mut item, serde_json::to_value(h))

@@ -337,6 +337,28 @@ async fn admin_endpoints_need_the_token_not_a_host_header() {
         .unwrap();
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["instanceID"], router.hydra.instance_id());
+    // Node's list/services: one entry per present instance, presence and health merged, with
+    // its newest log entries.
+    let v = get_json(
+        &http,
+        format!("{}/v1/router/list/services?token=s3cret", router.base),
+    )
+    .await;
+    let hello: Vec<&Value> = v["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["serviceName"] == "hello-service")
+        .collect();
+    assert_eq!(hello.len(), 1, "{v}");
+    assert!(
+        hello[0]["instanceID"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{v}"
+    );
+    assert!(hello[0]["port"].as_u64().is_some_and(|p| p > 0), "{v}");
+    assert!(hello[0]["log"].is_array(), "{v}");
     // Health and version stay public.
     let v = get_json(&http, format!("{}/v1/router/health", router.base)).await;
     assert_eq!(v["result"]["serviceName"], "hydra-router");

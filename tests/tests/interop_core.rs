@@ -98,6 +98,44 @@ async fn node_and_rust_discover_each_other() {
     let health = rust.get_service_health("rust-svc").await.unwrap();
     assert_eq!(health[0].instance_id, rust.instance_id());
 
+    // getServiceHealthAll, read by both: the same services, present instances and logs.
+    rust.log("info", "rust says hi").await.unwrap();
+    let from_node = node.call("getServiceHealthAll", json!([])).await.unwrap();
+    let from_rust = rust.get_service_health_all().await.unwrap();
+    let from_node = from_node.as_array().unwrap();
+    assert_eq!(from_node.len(), from_rust.len(), "{from_node:?}");
+    for ours in &from_rust {
+        let name = ours.service_name.as_str();
+        let theirs = from_node
+            .iter()
+            .find(|s| s["presence"][0]["serviceName"] == name)
+            .unwrap_or_else(|| panic!("{name} in Node's getServiceHealthAll: {from_node:?}"));
+        let present: Vec<String> = ours
+            .presence
+            .iter()
+            .map(|n| n.instance_id.clone())
+            .collect();
+        assert_eq!(ids(&theirs["presence"]), present, "{name}");
+        let messages: Vec<&str> = ours.log.iter().map(|e| e.msg.as_str()).collect();
+        let node_messages: Vec<&str> = theirs["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["msg"].as_str())
+            .collect();
+        assert_eq!(node_messages, messages, "{name}");
+        // Health keys lapse for 2 s of every 5, so either side may have none: only the ids.
+        for h in &ours.health {
+            assert!(present.contains(&h.instance_id), "{name}: {h:?}");
+        }
+        for id in ids(&theirs["health"]) {
+            assert!(present.contains(&id), "{name}: {id}");
+        }
+    }
+    assert!(from_rust
+        .iter()
+        .any(|s| s.service_name == "rust-svc" && s.log.iter().any(|e| e.msg == "rust says hi")));
+
     node.shutdown().await;
     rust.shutdown().await.unwrap();
 }

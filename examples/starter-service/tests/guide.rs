@@ -121,6 +121,7 @@ named! {
     type hydra_core::ApiResponse;
     fn hydra_core::ApiResponse::envelope;
     fn hydra_core::ApiResponse::json;
+    fn hydra_core::ApiResponse::json_as = hydra_core::ApiResponse::json_as::<serde_json::Value>;
     type hydra_core::Config;
     fn hydra_core::Config::get;
     type hydra_core::ConfigLoader;
@@ -134,6 +135,7 @@ named! {
     fn hydra_core::Hydra::get_all_service_routes;
     fn hydra_core::Hydra::get_config;
     fn hydra_core::Hydra::get_service_health;
+    fn hydra_core::Hydra::get_service_health_all;
     fn hydra_core::Hydra::get_service_health_log;
     fn hydra_core::Hydra::get_service_nodes;
     fn hydra_core::Hydra::get_service_presence;

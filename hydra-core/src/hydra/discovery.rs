@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::Hydra;
-use crate::discovery::{PresenceScan, RouteScan};
+use crate::discovery::{PresenceScan, RouteScan, ServiceHealth};
 use crate::error::HydraError;
 use crate::records::{HealthEntry, HealthLogEntry, NodeEntry, ServiceEntry};
 
@@ -233,6 +233,32 @@ impl Hydra {
         service: &str,
     ) -> Result<Vec<HealthLogEntry>, HydraError> {
         self.engine.discovery.get_service_health_log(service).await
+    }
+
+    /// Every registered service, sorted by name, with the health records, the health log and
+    /// the present instances of its instances: Node's `getServiceHealthAll`, with each entry's
+    /// service named. Like Node, a service whose instances are all gone is listed, with nobody
+    /// present, for as long as its record lasts.
+    ///
+    /// # Errors
+    /// [`HydraError::Redis`] when Redis cannot be reached or a command fails.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(hydra: hydra_core::Hydra) -> Result<(), hydra_core::HydraError> {
+    /// for service in hydra.get_service_health_all().await? {
+    ///     let errors = service.log.iter().filter(|e| e.level == "error").count();
+    ///     println!(
+    ///         "{}: {} present, {errors} errors logged",
+    ///         service.service_name,
+    ///         service.presence.len()
+    ///     );
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_service_health_all(&self) -> Result<Vec<ServiceHealth>, HydraError> {
+        self.engine.discovery.get_service_health_all().await
     }
 
     /// Every present instance of every service, by service, and the nodes entries that could
