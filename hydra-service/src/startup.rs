@@ -16,29 +16,38 @@ pub(crate) type OtelLayer = crate::telemetry::OtelLayer;
 #[cfg(not(feature = "otel"))]
 pub(crate) type OtelLayer = tracing_subscriber::layer::Identity;
 
-/// The subscriber every binary logs with: `RUST_LOG` filters (default `info`), stderr, text or
-/// JSON lines (`LOG_FORMAT=json`), and `otel` when spans are exported.
+/// The subscriber every binary logs with: `RUST_LOG` filters the log (default `info`), on
+/// stderr, text or JSON lines (`LOG_FORMAT=json`). `otel`, when spans are exported, has a filter
+/// of its own, every `info` span and above, so quieting the log does not lose traces.
 pub(crate) fn subscriber(otel: Option<OtelLayer>) -> impl tracing::Subscriber + Send + Sync {
-    use tracing_subscriber::layer::SubscriberExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json");
-    let plain = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let plain = (!json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+    });
     let json = json.then(|| {
         tracing_subscriber::fmt::layer()
             .json()
             .with_writer(std::io::stderr)
+            .with_filter(filter())
     });
     tracing_subscriber::registry()
-        .with(otel)
-        .with(filter)
+        .with(otel.map(|layer| layer.with_filter(LevelFilter::INFO)))
         .with(plain)
         .with(json)
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`), `LOG_FORMAT=json` for JSON lines.
 ///
-/// With the `otel` feature and an OTLP endpoint set, spans are exported too: the subscriber for
+/// With the `otel` feature and an OTLP endpoint set, spans of level `info` and above are exported
+/// too, whatever `RUST_LOG` says: the subscriber for
 /// the whole process is then installed by [`telemetry::init_export`](crate::telemetry::init_export)
 /// (which [`load_config_or_exit`] calls) once the service name is known; until then this thread
 /// logs.
