@@ -160,8 +160,27 @@ async fn follow_master(
 /// ```
 /// use hydra_core::connection::redact;
 /// assert_eq!(redact("redis://app:s3cret@10.0.0.5:6379/0"), "redis://app:***@10.0.0.5:6379/0");
+/// assert_eq!(
+///     redact("redis+sentinel://s1/main/0?sentinelPassword=watch&sentinelUsername=w"),
+///     "redis+sentinel://s1/main/0?sentinelPassword=***&sentinelUsername=w"
+/// );
 /// ```
 pub fn redact(url: &str) -> String {
+    let url = redact_userinfo(url);
+    let key = "sentinelPassword=";
+    match url
+        .find('?')
+        .and_then(|q| url[q..].find(key).map(|k| q + k + key.len()))
+    {
+        Some(start) => {
+            let end = url[start..].find('&').map_or(url.len(), |e| start + e);
+            format!("{}***{}", &url[..start], &url[end..])
+        }
+        None => url,
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };

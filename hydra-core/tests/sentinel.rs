@@ -108,3 +108,52 @@ async fn a_bad_sentinel_url_is_refused_naming_the_problem() {
     let text = e.to_string();
     assert!(text.contains("master name"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_that_ask_for_a_password_are_given_theirs() {
+    let set = tokio::task::spawn_blocking(|| SentinelSet::start_guarded("watch"))
+        .await
+        .unwrap();
+    let url = set.url();
+    assert!(url.contains("sentinelPassword=watch"), "{url}");
+    let mut config = service_config(set.master(), "guarded");
+    config.redis = RedisConfig::from_url(&url);
+    config.redis.connect_timeout_seconds = Some(10);
+    let h = Hydra::connect(config).await.unwrap();
+    h.register_service().await.unwrap();
+    assert_eq!(
+        h.redis_master(),
+        Some(format!("127.0.0.1:{}", set.master().port()))
+    );
+    let mut conn = set.master().connection().await;
+    assert!(key_exists(conn.clone(), keys::service("guarded"))
+        .await
+        .is_some());
+
+    // Without it, the Sentinels refuse, and the error says so (and not the password).
+    let e = Hydra::connect({
+        let mut c = service_config(set.master(), "unguarded");
+        c.redis = RedisConfig::from_url(url.replace("?sentinelPassword=watch", ""));
+        c.redis.connect_timeout_seconds = Some(1);
+        c
+    })
+    .await
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("NOAUTH") || text.contains("uthentication"),
+        "{text}"
+    );
+    let wrong = Hydra::connect({
+        let mut c = service_config(set.master(), "unguarded");
+        c.redis = RedisConfig::from_url(url.replace("watch", "peek"));
+        c.redis.connect_timeout_seconds = Some(1);
+        c
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(!wrong.contains("peek"), "{wrong}");
+    let _: () = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+    h.shutdown().await.unwrap();
+}

@@ -341,20 +341,34 @@ impl RedisServer {
 /// assert!(master.contains("127.0.0.1"));
 /// ```
 pub fn raw_command_at(port: u16, args: &[&str]) -> String {
+    raw_command_with_auth(port, None, args)
+}
+
+/// [`raw_command_at`] after `AUTH password` on the same connection, when a password is given.
+pub(crate) fn raw_command_with_auth(port: u16, password: Option<&str>, args: &[&str]) -> String {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return String::new();
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut req = format!("*{}\r\n", args.len());
-    for a in args {
-        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    let mut exchange = |args: &[&str]| {
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        if s.write_all(req.as_bytes()).is_err() {
+            return String::new();
+        }
+        let mut buf = vec![0u8; 65536];
+        let n = s.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    if let Some(password) = password {
+        let reply = exchange(&["AUTH", password]);
+        if !reply.starts_with("+OK") {
+            return reply;
+        }
     }
-    if s.write_all(req.as_bytes()).is_err() {
-        return String::new();
-    }
-    let mut buf = vec![0u8; 65536];
-    let n = s.read(&mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    exchange(args)
 }
 
 impl Drop for RedisServer {

@@ -3,7 +3,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::redis_server::{binary, free_port, raw_command_at, RedisServer};
+use crate::redis_server::{binary, free_port, raw_command_with_auth, RedisServer};
 
 /// The master's name at the Sentinels.
 pub const MASTER_NAME: &str = "hydra";
@@ -43,6 +43,8 @@ impl Drop for Sentinel {
 pub struct SentinelSet {
     servers: Vec<RedisServer>,
     sentinels: Vec<Sentinel>,
+    /// What the Sentinels ask clients (and each other) for, when anything.
+    password: Option<String>,
 }
 
 impl SentinelSet {
@@ -56,6 +58,28 @@ impl SentinelSet {
     ///
     /// See [`SentinelSet`].
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// [`start`](Self::start), with Sentinels that ask for `password` (`requirepass`, and
+    /// `sentinel sentinel-pass` among themselves); [`url`](Self::url) carries it.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use hydra_testkit::SentinelSet;
+    ///
+    /// let set = SentinelSet::start_guarded("watch");
+    /// assert!(set.url().ends_with("/hydra/15?sentinelPassword=watch"));
+    /// ```
+    pub fn start_guarded(password: &str) -> Self {
+        Self::start_with(Some(password.to_string()))
+    }
+
+    fn start_with(password: Option<String>) -> Self {
         let master = RedisServer::start();
         let replica = RedisServer::replica_of(&master);
         wait(Duration::from_secs(20), "the replica to sync", || {
@@ -63,17 +87,20 @@ impl SentinelSet {
                 .raw_command(&["INFO", "replication"])
                 .contains("master_link_status:up")
         });
-        let sentinels = (0..3).map(|_| start_sentinel(master.port())).collect();
+        let sentinels = (0..3)
+            .map(|_| start_sentinel(master.port(), password.as_deref()))
+            .collect();
         let set = Self {
             servers: vec![master, replica],
             sentinels,
+            password,
         };
         wait(
             Duration::from_secs(20),
             "the Sentinels to know each other",
             || {
                 set.sentinels.iter().all(|s| {
-                    let info = raw_command_at(s.port, &["SENTINEL", "MASTER", MASTER_NAME]);
+                    let info = set.command(s.port, &["SENTINEL", "MASTER", MASTER_NAME]);
                     field(&info, "num-other-sentinels") == Some(2)
                         && field(&info, "num-slaves") == Some(1)
                 })
@@ -82,7 +109,13 @@ impl SentinelSet {
         set
     }
 
-    /// `redis+sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/hydra/15`.
+    /// A command to the Sentinel on `port`, with the set's password.
+    fn command(&self, port: u16, args: &[&str]) -> String {
+        raw_command_with_auth(port, self.password.as_deref(), args)
+    }
+
+    /// `redis+sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/hydra/15`, and
+    /// `?sentinelPassword=…` when the Sentinels ask for one.
     ///
     /// # Examples
     ///
@@ -93,7 +126,15 @@ impl SentinelSet {
             .iter()
             .map(|s| format!("127.0.0.1:{}", s.port))
             .collect();
-        format!("redis+sentinel://{}/{MASTER_NAME}/15", hosts.join(","))
+        let query = self
+            .password
+            .as_ref()
+            .map(|p| format!("?sentinelPassword={p}"))
+            .unwrap_or_default();
+        format!(
+            "redis+sentinel://{}/{MASTER_NAME}/15{query}",
+            hosts.join(",")
+        )
     }
 
     /// The Sentinels' ports.
@@ -112,7 +153,7 @@ impl SentinelSet {
     /// See [`SentinelSet`].
     pub fn master_port(&self) -> Option<u16> {
         self.sentinels.iter().find_map(|s| {
-            let reply = raw_command_at(
+            let reply = self.command(
                 s.port,
                 &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME],
             );
@@ -191,7 +232,10 @@ fn wait(within: Duration, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn start_sentinel(master_port: u16) -> Sentinel {
+fn start_sentinel(master_port: u16, password: Option<&str>) -> Sentinel {
+    let guard = password
+        .map(|p| format!("requirepass {p}\nsentinel sentinel-pass {p}\n"))
+        .unwrap_or_default();
     let dir = tempfile::Builder::new()
         .prefix("hydra-sentinel-")
         .tempdir()
@@ -206,7 +250,7 @@ fn start_sentinel(master_port: u16) -> Sentinel {
                  sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
                  sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
                  sentinel failover-timeout {MASTER_NAME} 5000\n\
-                 sentinel parallel-syncs {MASTER_NAME} 1\n",
+                 sentinel parallel-syncs {MASTER_NAME} 1\n{guard}",
                 dir.path().display()
             ),
         )
@@ -223,7 +267,7 @@ fn start_sentinel(master_port: u16) -> Sentinel {
             if matches!(child.try_wait(), Ok(Some(_))) {
                 break;
             }
-            if raw_command_at(port, &["PING"]).starts_with("+PONG") {
+            if raw_command_with_auth(port, password, &["PING"]).starts_with("+PONG") {
                 return Sentinel {
                     port,
                     _dir: dir,

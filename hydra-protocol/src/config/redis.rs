@@ -16,7 +16,8 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/15";
 pub struct RedisConfig {
     /// `redis://[user:pass@]host:port/db` or `rediss://…`; or
     /// `redis+sentinel://[user:pass@]host:port[,host:port…]/masterName[/db]` (`rediss+sentinel://`
-    /// for TLS) for the master that those Sentinels name.
+    /// for TLS) for the master that those Sentinels name; `?sentinelPassword=…` (and
+    /// `&sentinelUsername=…`) when the Sentinels ask for credentials of their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Host, when given as parts.
@@ -51,6 +52,12 @@ pub struct RedisConfig {
     /// TLS to the Sentinels and the master (with `sentinels`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<bool>,
+    /// The ACL user the Sentinels ask for (with `sentinels`; `username` is the master's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel_username: Option<String>,
+    /// The password the Sentinels ask for (`requirepass` in their config; with `sentinels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel_password: Option<String>,
     /// How long to keep retrying an unreachable Redis at start, in seconds; unset: as long as it
     /// takes (an instance may start before its Redis, as in a swarm).
     #[serde(
@@ -99,6 +106,14 @@ impl RedisConfig {
     ///     ..RedisConfig::default()
     /// };
     /// assert_eq!(sentinels.url(), "redis+sentinel://s1:26379,s2:26379/main/0");
+    /// let guarded = RedisConfig {
+    ///     sentinel_password: Some("watch".into()),
+    ///     ..sentinels
+    /// };
+    /// assert_eq!(
+    ///     guarded.url(),
+    ///     "redis+sentinel://s1:26379,s2:26379/main/0?sentinelPassword=watch"
+    /// );
     /// ```
     pub fn url(&self) -> String {
         if let Some(sentinels) = self.sentinels.as_ref().filter(|s| !s.is_empty()) {
@@ -110,9 +125,13 @@ impl RedisConfig {
             let master = self.master_name.as_deref().unwrap_or("mymaster");
             let db = self.db.unwrap_or(0);
             return format!(
-                "{scheme}://{}{}/{master}/{db}",
+                "{scheme}://{}{}/{master}/{db}{}",
                 self.auth(),
-                sentinels.join(",")
+                sentinels.join(","),
+                sentinel_query(
+                    self.sentinel_username.as_deref(),
+                    self.sentinel_password.as_deref()
+                )
             );
         }
         if let Some(host) = self.host.as_deref().filter(|h| !h.is_empty()) {
@@ -197,6 +216,10 @@ pub struct SentinelTarget {
     pub master: String,
     /// The database.
     pub db: u64,
+    /// ACL user for the Sentinels (`sentinelUsername=` in the URL's query).
+    pub sentinel_username: Option<String>,
+    /// Password for the Sentinels (`sentinelPassword=` in the URL's query).
+    pub sentinel_password: Option<String>,
 }
 
 impl SentinelTarget {
@@ -208,6 +231,12 @@ impl SentinelTarget {
     /// use hydra_protocol::config::SentinelTarget;
     /// assert!(SentinelTarget::parse("redis://127.0.0.1:6379/0").is_none()); // one server
     /// assert!(SentinelTarget::parse("redis+sentinel://s1:26379").unwrap().is_err()); // no master name
+    /// let guarded = SentinelTarget::parse("redis+sentinel://s1/main/2?sentinelPassword=watch")
+    ///     .unwrap()
+    ///     .unwrap();
+    /// assert_eq!(guarded.sentinel_password.as_deref(), Some("watch"));
+    /// assert_eq!(guarded.sentinel_url("s1", 26379), "redis://:watch@s1:26379");
+    /// assert!(SentinelTarget::parse("redis+sentinel://s1/main?password=x").unwrap().is_err());
     /// ```
     pub fn parse(url: &str) -> Option<Result<Self, String>> {
         let (tls, rest) = if let Some(r) = url.strip_prefix("redis+sentinel://") {
@@ -221,6 +250,20 @@ impl SentinelTarget {
     }
 
     fn parse_rest(tls: bool, rest: &str) -> Result<Self, String> {
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (mut sentinel_username, mut sentinel_password) = (None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "sentinelUsername" => sentinel_username = Some(value.to_string()),
+                "sentinelPassword" => sentinel_password = Some(value.to_string()),
+                _ => {
+                    return Err(format!(
+                        "`{key}`: unknown parameter (known: sentinelUsername, sentinelPassword)"
+                    ))
+                }
+            }
+        }
         let (hosts_part, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (auth, hosts) = match hosts_part.rsplit_once('@') {
             Some((a, h)) => (Some(a), h),
@@ -278,6 +321,8 @@ impl SentinelTarget {
             sentinels,
             master: master.to_string(),
             db,
+            sentinel_username,
+            sentinel_password,
         })
     }
 
@@ -302,11 +347,15 @@ impl SentinelTarget {
             .map(|(h, p)| host_port(h, *p))
             .collect();
         format!(
-            "{scheme}://{}{}/{}/{}",
+            "{scheme}://{}{}/{}/{}{}",
             self.auth(),
             hosts.join(","),
             self.master,
-            self.db
+            self.db,
+            sentinel_query(
+                self.sentinel_username.as_deref(),
+                self.sentinel_password.as_deref()
+            )
         )
     }
 
@@ -333,18 +382,41 @@ impl SentinelTarget {
         )
     }
 
-    /// The URL of one Sentinel (no credentials: those are the master's).
+    /// The URL of one Sentinel, with the Sentinels' credentials (not the master's).
     ///
     /// # Examples
     ///
     /// ```
     /// use hydra_protocol::config::SentinelTarget;
     /// let target = SentinelTarget::parse("rediss+sentinel://app:pw@s1:26379/main").unwrap().unwrap();
-    /// assert_eq!(target.sentinel_url("s1", 26379), "rediss://s1:26379"); // no credentials
+    /// assert_eq!(target.sentinel_url("s1", 26379), "rediss://s1:26379"); // not the master's
     /// ```
     pub fn sentinel_url(&self, host: &str, port: u16) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
-        format!("{scheme}://{}", host_port(host, port))
+        format!(
+            "{scheme}://{}{}",
+            auth_part(
+                self.sentinel_username.as_deref(),
+                self.sentinel_password.as_deref()
+            ),
+            host_port(host, port)
+        )
+    }
+}
+
+/// `?sentinelUsername=…&sentinelPassword=…` (the parts given), or nothing.
+fn sentinel_query(username: Option<&str>, password: Option<&str>) -> String {
+    let parts: Vec<String> = [
+        ("sentinelUsername", username),
+        ("sentinelPassword", password),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+    .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
     }
 }
 

@@ -223,4 +223,37 @@ fn sentinel_urls_and_parts() {
         parts.url(),
         "redis+sentinel://:pw@s1:26379,s2:26379/hydra/15"
     );
+    // The Sentinels' own credentials: in the query, apart from the master's.
+    let guarded: RedisConfig = serde_json::from_value(json!({
+        "sentinels": ["s1"], "masterName": "hydra", "password": "pw",
+        "sentinelUsername": "watcher", "sentinelPassword": "watch"
+    }))
+    .unwrap();
+    let url = guarded.url();
+    assert_eq!(
+        url,
+        "redis+sentinel://:pw@s1/hydra/0?sentinelUsername=watcher&sentinelPassword=watch"
+    );
+    let target = SentinelTarget::parse(&url).unwrap().unwrap();
+    assert_eq!(
+        target.sentinel_url("s1", 26379),
+        "redis://watcher:watch@s1:26379"
+    );
+    assert_eq!(target.master_url("m", 6379), "redis://:pw@m:6379/0");
+    assert_eq!(
+        target.url(),
+        "redis+sentinel://:pw@s1:26379/hydra/0?sentinelUsername=watcher&sentinelPassword=watch"
+    );
+    // A database given apart keeps the query.
+    let mut moved = RedisConfig::from_url(url);
+    moved.db = Some(3);
+    assert_eq!(
+        moved.url(),
+        "redis+sentinel://:pw@s1:26379/hydra/3?sentinelUsername=watcher&sentinelPassword=watch"
+    );
+    assert!(
+        SentinelTarget::parse("redis+sentinel://s1/m?sentinelpassword=x")
+            .unwrap()
+            .is_err()
+    );
 }
