@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use hydra_protocol::config::{host_port, SentinelTarget};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection, PubSub};
 use redis::Client;
 use tokio::sync::watch;
 
@@ -62,42 +62,81 @@ fn manager_config() -> ConnectionManagerConfig {
         .set_number_of_retries(2)
 }
 
-/// Asks the Sentinels, in order, for the master's address; the first that answers decides.
-async fn ask_sentinels(target: &SentinelTarget) -> Result<(String, u16), String> {
-    let mut last = String::from("no Sentinel given");
-    for (host, port) in &target.sentinels {
-        let asked = async {
-            let client =
-                Client::open(target.sentinel_url(host, *port)).map_err(|e| e.to_string())?;
-            let mut conn = client
-                .get_multiplexed_async_connection()
-                .await
-                .map_err(|e| e.to_string())?;
-            let addr: Option<(String, String)> = redis::cmd("SENTINEL")
-                .arg("get-master-addr-by-name")
-                .arg(&target.master)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| e.to_string())?;
-            let (h, p) = addr.ok_or_else(|| format!("no master named {}", target.master))?;
-            let p = p.parse::<u16>().map_err(|_| format!("bad port {p}"))?;
-            Ok::<_, String>((h, p))
-        };
-        match tokio::time::timeout(CONNECT_ATTEMPT, asked).await {
-            Ok(Ok(found)) => return Ok(found),
-            Ok(Err(e)) => last = format!("Sentinel {}: {e}", host_port(host, *port)),
-            Err(_) => last = format!("Sentinel {}: no answer", host_port(host, *port)),
-        }
+/// Asks the Sentinels which server is the master: the one that answered last, over the
+/// connection it answered on; when that fails, each in order, and the first that answers decides.
+struct SentinelAsker {
+    target: SentinelTarget,
+    /// The connection to the Sentinel that answered last.
+    kept: Option<MultiplexedConnection>,
+}
+
+impl SentinelAsker {
+    fn new(target: SentinelTarget) -> Self {
+        Self { target, kept: None }
     }
-    Err(last)
+
+    async fn ask(&mut self) -> Result<(String, u16), String> {
+        let master = self.target.master.as_str();
+        if let Some(conn) = self.kept.as_mut() {
+            if let Ok(Ok(found)) =
+                tokio::time::timeout(CONNECT_ATTEMPT, master_of(conn, master)).await
+            {
+                return Ok(found);
+            }
+            self.kept = None;
+        }
+        let mut last = String::from("no Sentinel given");
+        for (host, port) in &self.target.sentinels {
+            let asked = async {
+                let client = Client::open(self.target.sentinel_url(host, *port))
+                    .map_err(|e| e.to_string())?;
+                let mut conn = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let found = master_of(&mut conn, master).await?;
+                Ok::<_, String>((found, conn))
+            };
+            match tokio::time::timeout(CONNECT_ATTEMPT, asked).await {
+                Ok(Ok((found, conn))) => {
+                    self.kept = Some(conn);
+                    return Ok(found);
+                }
+                Ok(Err(e)) => last = format!("Sentinel {}: {e}", host_port(host, *port)),
+                Err(_) => last = format!("Sentinel {}: no answer", host_port(host, *port)),
+            }
+        }
+        Err(last)
+    }
+}
+
+/// The address a Sentinel gives for `master`.
+async fn master_of(
+    conn: &mut MultiplexedConnection,
+    master: &str,
+) -> Result<(String, u16), String> {
+    let addr: Option<(String, String)> = redis::cmd("SENTINEL")
+        .arg("get-master-addr-by-name")
+        .arg(master)
+        .query_async(conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (h, p) = addr.ok_or_else(|| format!("no master named {master}"))?;
+    let p = p.parse::<u16>().map_err(|_| format!("bad port {p}"))?;
+    Ok((h, p))
 }
 
 /// A client and its connection for `url`, the master the Sentinels name when through them.
-async fn open(url: &str, shown: &str, target: Option<&SentinelTarget>) -> Result<Current, String> {
-    match target {
-        Some(t) => {
-            let (h, p) = ask_sentinels(t).await?;
-            connect_to(&t.master_url(&h, p), shown, Some(host_port(&h, p))).await
+async fn open(
+    url: &str,
+    shown: &str,
+    sentinels: Option<&mut SentinelAsker>,
+) -> Result<Current, String> {
+    match sentinels {
+        Some(asker) => {
+            let (h, p) = asker.ask().await?;
+            let master_url = asker.target.master_url(&h, p);
+            connect_to(&master_url, shown, Some(host_port(&h, p))).await
         }
         None => connect_to(url, shown, None).await,
     }
@@ -125,14 +164,14 @@ async fn connect_to(url: &str, shown: &str, master: Option<String>) -> Result<Cu
 /// Follows the master the Sentinels name, as long as a handle to `current` is left.
 async fn follow_master(
     current: Weak<RwLock<Current>>,
-    target: SentinelTarget,
+    mut sentinels: SentinelAsker,
     shown: String,
     moved: watch::Sender<u64>,
 ) {
     loop {
         tokio::time::sleep(SENTINEL_POLL).await;
         let Some(now) = current.upgrade() else { return };
-        let Ok((h, p)) = ask_sentinels(&target).await else {
+        let Ok((h, p)) = sentinels.ask().await else {
             continue;
         };
         let addr = host_port(&h, p);
@@ -140,7 +179,13 @@ async fn follow_master(
         if known.as_deref() == Some(addr.as_str()) {
             continue;
         }
-        match connect_to(&target.master_url(&h, p), &shown, Some(addr.clone())).await {
+        match connect_to(
+            &sentinels.target.master_url(&h, p),
+            &shown,
+            Some(addr.clone()),
+        )
+        .await
+        {
             Ok(next) => {
                 tracing::warn!(url = %shown, from = ?known, to = ?next.master, "Redis master moved");
                 *now.write().expect("redis lock") = next;
@@ -229,8 +274,8 @@ impl Redis {
     pub async fn connect(url: &str, budget: Option<Duration>) -> Result<Self, HydraError> {
         install_tls_provider();
         let shown = redact(url);
-        let target = match SentinelTarget::parse(url) {
-            Some(Ok(t)) => Some(t),
+        let mut sentinels = match SentinelTarget::parse(url) {
+            Some(Ok(t)) => Some(SentinelAsker::new(t)),
             Some(Err(reason)) => return Err(HydraError::RedisUrl { url: shown, reason }),
             None => {
                 Client::open(url).map_err(|e| HydraError::RedisUrl {
@@ -245,7 +290,7 @@ impl Redis {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let error = match open(url, &shown, target.as_ref()).await {
+            let error = match open(url, &shown, sentinels.as_mut()).await {
                 Ok(current) => {
                     if attempts > 1 {
                         tracing::info!(url = %shown, waited = ?started.elapsed(), "Redis reachable");
@@ -255,11 +300,11 @@ impl Redis {
                     }
                     let current = Arc::new(RwLock::new(current));
                     let (tx, moved) = watch::channel(0);
-                    let still = match target {
-                        Some(target) => {
+                    let still = match sentinels {
+                        Some(sentinels) => {
                             tokio::spawn(follow_master(
                                 Arc::downgrade(&current),
-                                target,
+                                sentinels,
                                 shown.clone(),
                                 tx,
                             ));

@@ -26,7 +26,7 @@ async fn through_sentinels(set: &SentinelSet, name: &str) -> Hydra {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_follow_the_master_through_a_failover() {
-    let mut set = tokio::task::spawn_blocking(SentinelSet::start)
+    let set = tokio::task::spawn_blocking(SentinelSet::start)
         .await
         .unwrap();
     let echo = through_sentinels(&set, "sentinel-echo").await;
@@ -48,14 +48,8 @@ async fn instances_follow_the_master_through_a_failover() {
     assert!(ask().await.is_some(), "answered through the first master");
     let first = set.master().port();
 
-    let old = set.kill_master();
+    let (set, old, promoted_after) = set.fail_over(Duration::from_secs(30)).await;
     assert_eq!(old, first);
-    let set = std::sync::Arc::new(set);
-    let watching = set.clone();
-    let promoted_after =
-        tokio::task::spawn_blocking(move || watching.wait_failover(old, Duration::from_secs(30)))
-            .await
-            .unwrap();
     let promoted = Instant::now();
     let new_master = set.master();
     assert_ne!(new_master.port(), old);
@@ -155,5 +149,52 @@ async fn sentinels_that_ask_for_a_password_are_given_theirs() {
     .to_string();
     assert!(!wrong.contains("peek"), "{wrong}");
     let _: () = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+    h.shutdown().await.unwrap();
+}
+
+/// The ids of the clients connected to the Sentinels that are neither Sentinels nor this
+/// question.
+fn sentinel_clients(set: &SentinelSet) -> Vec<String> {
+    let mut ids = Vec::new();
+    for port in set.sentinel_ports() {
+        let list = hydra_testkit::raw_command_at(port, &["CLIENT", "LIST"]);
+        for line in list.lines().filter(|l| l.starts_with("id=")) {
+            if !line.contains(" name=sentinel-") && !line.contains(" cmd=client") {
+                let id = line.split(' ').next().unwrap_or_default();
+                ids.push(format!("{port}:{id}"));
+            }
+        }
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sentinels_are_asked_over_a_kept_connection() {
+    let set = tokio::task::spawn_blocking(SentinelSet::start)
+        .await
+        .unwrap();
+    let h = through_sentinels(&set, "poller").await;
+    // One connection, the same one seconds (and polls, twice a second) apart.
+    let first = sentinel_clients(&set);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = sentinel_clients(&set);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first, later);
+
+    // The Sentinel it asks dies, then the master: the others are asked, and name the new one.
+    let mut set = set;
+    set.kill_first_sentinel();
+    let (set, _, _) = set.fail_over(Duration::from_secs(30)).await;
+    let new_master = format!("127.0.0.1:{}", set.master().port());
+    wait_for(
+        Duration::from_secs(10),
+        "the instance on the new master",
+        || {
+            let h = h.clone();
+            let new_master = new_master.clone();
+            async move { (h.redis_master() == Some(new_master)).then_some(()) }
+        },
+    )
+    .await;
     h.shutdown().await.unwrap();
 }

@@ -247,7 +247,7 @@ async fn admin_errors_while_redis_is_away_hide_the_redis_detail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sentinel_failover_loses_no_request_and_the_router_follows_the_new_master() {
-    let mut set = tokio::task::spawn_blocking(hydra_testkit::SentinelSet::start)
+    let set = tokio::task::spawn_blocking(hydra_testkit::SentinelSet::start)
         .await
         .unwrap();
     let through = json!({"redis": {"url": set.url()}});
@@ -279,12 +279,7 @@ async fn a_sentinel_failover_loses_no_request_and_the_router_follows_the_new_mas
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let old = set.kill_master();
-    let set = std::sync::Arc::new(set);
-    let watching = set.clone();
-    tokio::task::spawn_blocking(move || watching.wait_failover(old, Duration::from_secs(30)))
-        .await
-        .unwrap();
+    let (set, _, _) = set.fail_over(Duration::from_secs(30)).await;
     let (ok, failed) = asking.await.unwrap();
     assert!(
         failed.is_empty(),

@@ -197,6 +197,52 @@ impl SentinelSet {
         port
     }
 
+    /// Kills the master ([`kill_master`](Self::kill_master)) and waits, off the async runtime,
+    /// until the Sentinels promote the replica ([`wait_failover`](Self::wait_failover)): the
+    /// set, now shared, the old master's port, and how long the promotion took.
+    ///
+    /// # Panics
+    /// As [`kill_master`](Self::kill_master) and [`wait_failover`](Self::wait_failover).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use std::time::Duration;
+    /// use hydra_testkit::SentinelSet;
+    ///
+    /// let set = tokio::task::spawn_blocking(SentinelSet::start).await.unwrap();
+    /// let (set, old, took) = set.fail_over(Duration::from_secs(30)).await;
+    /// assert_ne!(set.master().port(), old);
+    /// # let _ = took;
+    /// # }
+    /// ```
+    pub async fn fail_over(mut self, within: Duration) -> (std::sync::Arc<Self>, u16, Duration) {
+        let old = self.kill_master();
+        let set = std::sync::Arc::new(self);
+        let watching = set.clone();
+        let took = tokio::task::spawn_blocking(move || watching.wait_failover(old, within))
+            .await
+            .expect("waiting for the failover");
+        (set, old, took)
+    }
+
+    /// Kills the Sentinel the URL names first (SIGKILL); the other two still make a quorum.
+    /// [`url`](Self::url) and [`sentinel_ports`](Self::sentinel_ports) leave it out from then on.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use hydra_testkit::SentinelSet;
+    ///
+    /// let mut set = SentinelSet::start();
+    /// set.kill_first_sentinel();
+    /// assert!(set.master_port().is_some()); // the others answer
+    /// ```
+    pub fn kill_first_sentinel(&mut self) {
+        drop(self.sentinels.remove(0));
+    }
+
     /// Waits until the Sentinels name a master other than `old` and returns how long that took.
     ///
     /// # Panics
