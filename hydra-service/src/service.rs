@@ -52,6 +52,17 @@ pub struct HydraService {
     settings: ServiceSettings,
     /// A setting of `config` that could not be used: [`HydraService::bind`] reports it.
     invalid: Option<SettingError>,
+    /// The app-wide layers, in the order given; applied to every route when serving.
+    layers: Vec<RouteLayer>,
+}
+
+/// A layer added with [`HydraService::layer`], kept until the routes are all known.
+struct RouteLayer(Box<dyn FnOnce(Router) -> Router + Send>);
+
+impl std::fmt::Debug for RouteLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouteLayer")
+    }
 }
 
 /// An axum path (`/v1/items/{id}`, `/files/{*rest}`) in Node's form (`/v1/items/:id`).
@@ -169,6 +180,7 @@ impl HydraService {
             routes: Vec::new(),
             settings,
             invalid: None,
+            layers: Vec::new(),
         }
     }
 
@@ -201,6 +213,51 @@ impl HydraService {
             self.routes.push(format!("[{}]{node}", m.to_lowercase()));
         }
         self.router = self.router.route(path, router);
+        self
+    }
+
+    /// Wraps every route of the service in `layer` (a tower layer: `axum::middleware::from_fn`,
+    /// tower-http's, your own), routes added after this call included: what hydra-express's
+    /// `registerMiddlewareCallback` is to an Express app. A layer given later wraps the earlier
+    /// ones. Hydra's own `/_health` and the 404 answer for unknown paths are not wrapped, so an
+    /// authentication layer does not fail health checks; the `Extension<Hydra>` handle is
+    /// already in the request when the layer sees it, and body limit, timeout and metrics apply
+    /// outside it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let config = hydra_core::Config::from_value(
+    /// #     serde_json::json!({"hydra": {"serviceName": "items"}})).unwrap();
+    /// use axum::extract::Request;
+    /// use axum::http::StatusCode;
+    /// use axum::middleware::{self, Next};
+    /// use axum::response::Response;
+    /// use hydra_service::HydraService;
+    ///
+    /// async fn needs_key(req: Request, next: Next) -> Result<Response, StatusCode> {
+    ///     match req.headers().get("x-api-key") {
+    ///         Some(key) if key == "k3y" => Ok(next.run(req).await),
+    ///         _ => Err(StatusCode::UNAUTHORIZED),
+    ///     }
+    /// }
+    ///
+    /// let service = HydraService::new(config)
+    ///     .layer(middleware::from_fn(needs_key))
+    ///     .get("/v1/items", || async { "items" }); // wrapped too
+    /// ```
+    #[must_use]
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Request>>::Response: IntoResponse + 'static,
+        <L::Service as tower::Service<Request>>::Error: Into<std::convert::Infallible> + 'static,
+        <L::Service as tower::Service<Request>>::Future: Send + 'static,
+    {
+        self.layers.push(RouteLayer(Box::new(move |router: Router| {
+            router.layer(layer)
+        })));
         self
     }
 
@@ -722,8 +779,11 @@ fn build_app(service: HydraService, hydra: Hydra, recording: bool) -> Router {
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("hydra-rs"));
     let limit = service.settings.body_limit;
-    let mut app = service
-        .router
+    let mut routes = service.router;
+    for layer in service.layers {
+        routes = (layer.0)(routes);
+    }
+    let mut app = routes
         .route("/_health", axum::routing::get(health))
         .fallback(not_found);
     if let Some(timeout) = service.settings.request_timeout {

@@ -194,6 +194,7 @@ named! {
     fn hydra_service::HydraService::get = |s: hydra_service::HydraService| {
         s.get("/", || async { "" })
     };
+    fn hydra_service::HydraService::layer = |s: hydra_service::HydraService| s.layer(axum::Extension(()));
     fn hydra_service::HydraService::new;
     fn hydra_service::HydraService::registered_routes;
     fn hydra_service::HydraService::route;
