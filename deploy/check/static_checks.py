@@ -18,7 +18,10 @@ usage: python3 deploy/check/static_checks.py REPO_ROOT [--plan]
 import fnmatch
 import json
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -510,6 +513,66 @@ def check_prometheus():
         check("grafana: the dashboard has a uid and panels", dash.get("uid") and dash.get("panels"))
 
 
+def dashboard_queries(dash):
+    """(panel title, query) of every panel target, with Grafana's variables as "All" gives them."""
+    out = []
+    for panel in dash.get("panels", []):
+        for target in panel.get("targets", []):
+            expr = target.get("expr", "")
+            expr = expr.replace("$__rate_interval", "1m").replace("$service", ".*")
+            out.append((panel.get("title", "?"), expr))
+    return out
+
+
+# `up` of the scrape job as prometheus.yml labels it: services carry `service`, routers none.
+SCRAPED = {
+    'up{job="hydra-services", service="hello-service", instance="10.0.9.7:9464"}': "1 1 1",
+    'up{job="hydra-services", service="hello-service", instance="10.0.9.8:9464"}': "1 1 1",
+    'up{job="hydra-services", service="hpp-service", instance="10.0.9.9:9464"}': "1 1 1",
+    'up{job="hydra-services", instance="10.0.9.10:9464"}': "1 1 1",
+    'up{job="hydra-services", instance="10.0.9.11:9464"}': "0 0 0",
+}
+
+
+def check_dashboard_queries():
+    """Every query of the dashboard parses (promtool check rules), and the instance count
+    evaluates as it should on the series prometheus.yml makes (promtool test rules)."""
+    dash = load_json("deploy/grafana/hydra-services.json")
+    promtool = shutil.which("promtool")
+    if not dash:
+        return
+    if not promtool:
+        print("skipped: the dashboard's queries (no promtool: apt-get install prometheus)")
+        return
+    queries = dashboard_queries(dash)
+    check("grafana: the dashboard has queries", queries)
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query_{i}", "expr": expr} for i, (_, expr) in enumerate(queries)
+    ]}]}
+    scraped = [expr for title, expr in queries if title == "Instances scraped"]
+    check("grafana: an `Instances scraped` panel", len(scraped) == 1)
+    tests = {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m",
+        "input_series": [{"series": k, "values": v} for k, v in SCRAPED.items()],
+        "promql_expr_test": [{"expr": expr, "eval_time": "2m", "exp_samples": [
+            {"labels": '{service="hello-service"}', "value": 2},
+            {"labels": '{service="hpp-service"}', "value": 1},
+            {"labels": '{service="hydra-router"}', "value": 1},
+        ]} for expr in scraped[:1]],
+    }]}
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "rules.yml").write_text(yaml.safe_dump(rules))
+        Path(tmp, "tests.yml").write_text(yaml.safe_dump(tests))
+        parsed = subprocess.run([promtool, "check", "rules", "rules.yml"], cwd=tmp,
+                                capture_output=True, text=True)
+        check(f"grafana: each of the {len(queries)} queries parses (promtool check rules)",
+              parsed.returncode == 0, (parsed.stdout + parsed.stderr).strip()[-800:])
+        tested = subprocess.run([promtool, "test", "rules", "tests.yml"], cwd=tmp,
+                                capture_output=True, text=True)
+        check("grafana: `Instances scraped` counts the instances up, by service, routers as "
+              "hydra-router", tested.returncode == 0, (tested.stdout + tested.stderr).strip()[-800:])
+
+
 def check_readme():
     try:
         text = (ROOT / "deploy/README.md").read_text()
@@ -563,6 +626,7 @@ def main():
     check_compose(ports)
     check_stack(ports)
     check_prometheus()
+    check_dashboard_queries()
     check_readme()
     return 1 if False in results else 0
 
