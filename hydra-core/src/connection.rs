@@ -230,8 +230,11 @@ fn redact_userinfo(url: &str) -> String {
         return url.to_string();
     };
     let rest = &url[scheme_end..];
-    match (rest.find('@'), rest.find('/')) {
-        (Some(at), slash) if slash.is_none_or(|s| at < s) => {
+    // The credentials end at the last `@` before the query: a password typed with `@` or `/`
+    // in it unencoded is hidden whole, not cut at its first one.
+    let before_query = rest.find('?').unwrap_or(rest.len());
+    match rest[..before_query].rfind('@') {
+        Some(at) => {
             let auth = &rest[..at];
             let user = auth.split(':').next().unwrap_or_default();
             let masked = if auth.contains(':') {
@@ -448,5 +451,11 @@ mod tests {
         assert_eq!(redact("redis://:secret@h/2"), "redis://:***@h/2");
         assert_eq!(redact("redis://h:1/2"), "redis://h:1/2");
         assert_eq!(redact("rediss://user@h"), "rediss://user@h");
+        // Typed unencoded: nothing of it shows.
+        assert_eq!(redact("redis://u:p@ss/w:rd@h:1/2"), "redis://u:***@h:1/2");
+        assert_eq!(
+            redact("redis+sentinel://s1/m/0?sentinelPassword=a@b"),
+            "redis+sentinel://s1/m/0?sentinelPassword=***"
+        );
     }
 }

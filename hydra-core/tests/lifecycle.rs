@@ -154,3 +154,22 @@ async fn discovery_never_walks_the_keyspace() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_password_given_apart_may_hold_any_character() {
+    // As a Node service reads `redis.password`: the value itself, not a piece of a URL.
+    let password = "p@ss/w:rd%41&x=1?#";
+    let redis = RedisServer::start_with(&["--requirepass", password]);
+    let mut c = config(&redis, "guarded");
+    c.redis = RedisConfig {
+        host: Some("127.0.0.1".into()),
+        port: Some(u64::from(redis.port())),
+        password: Some(password.into()),
+        db: Some(15),
+        ..RedisConfig::default()
+    };
+    c.redis.connect_timeout_seconds = Some(2);
+    let h = Hydra::connect(c).await.expect("the password as given");
+    h.register_service().await.unwrap();
+    h.shutdown().await.unwrap();
+}

@@ -16,5 +16,5 @@ pub use document::{Config, HydraConfig};
 pub use error::ConfigError;
 pub use label::Label;
 pub use port::ServicePort;
-pub use redis::{host_port, RedisConfig, SentinelTarget, DEFAULT_REDIS_URL};
+pub use redis::{host_port, percent_encode, RedisConfig, SentinelTarget, DEFAULT_REDIS_URL};
 pub use service_override::ServiceOverride;

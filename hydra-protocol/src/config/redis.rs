@@ -37,10 +37,11 @@ pub struct RedisConfig {
         deserialize_with = "lenient::u64_opt"
     )]
     pub db: Option<u64>,
-    /// ACL user name.
+    /// ACL user name, as is (encoded for the URL by [`url`](Self::url)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    /// Password.
+    /// Password, as is: any character, as in Node's `redis.password` (encoded for the URL by
+    /// [`url`](Self::url)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// Sentinels (`host:port`) that name the master, instead of a host or URL.
@@ -129,8 +130,14 @@ impl RedisConfig {
                 self.auth(),
                 sentinels.join(","),
                 sentinel_query(
-                    self.sentinel_username.as_deref(),
-                    self.sentinel_password.as_deref()
+                    self.sentinel_username
+                        .as_deref()
+                        .map(percent_encode)
+                        .as_deref(),
+                    self.sentinel_password
+                        .as_deref()
+                        .map(percent_encode)
+                        .as_deref()
                 )
             );
         }
@@ -150,8 +157,12 @@ impl RedisConfig {
         }
     }
 
+    /// The credentials given apart, percent-encoded for the URL (the connection decodes them),
+    /// so any character may be in them, as in Node's `redis.password`.
     fn auth(&self) -> String {
-        auth_part(self.username.as_deref(), self.password.as_deref())
+        let username = self.username.as_deref().map(percent_encode);
+        let password = self.password.as_deref().map(percent_encode);
+        auth_part(username.as_deref(), password.as_deref())
     }
 
     /// The start-up retry budget; `None`: no limit.
@@ -402,6 +413,27 @@ impl SentinelTarget {
             host_port(host, port)
         )
     }
+}
+
+/// `text` with every byte but letters, digits and `-._~` as `%XX`: safe anywhere in a URL.
+///
+/// # Examples
+///
+/// ```
+/// use hydra_protocol::config::percent_encode;
+/// assert_eq!(percent_encode("p@ss/w:rd%"), "p%40ss%2Fw%3Ard%25");
+/// assert_eq!(percent_encode("plain-Pass_1.~"), "plain-Pass_1.~");
+/// ```
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `?sentinelUsername=…&sentinelPassword=…` (the parts given), or nothing.
