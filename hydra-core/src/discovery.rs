@@ -105,8 +105,17 @@ impl Discovery {
                 return Ok(nodes);
             }
         }
-        let nodes = self.present_of(service).await?;
-        let nodes = Arc::new(nodes);
+        let nodes = self.nodes_of(service).await?;
+        self.read_presence(service, nodes).await
+    }
+
+    /// The present ones among `nodes` (the instances of `service`), kept in the cache.
+    async fn read_presence(
+        &self,
+        service: &str,
+        nodes: Vec<NodeEntry>,
+    ) -> Result<Arc<Vec<NodeEntry>>, HydraError> {
+        let nodes = Arc::new(self.present_in(nodes).await?);
         self.cache.put(service, nodes.clone());
         Ok(nodes)
     }
@@ -146,17 +155,16 @@ impl Discovery {
         service: &str,
         key: fn(&str, &str) -> String,
     ) -> Result<Vec<String>, HydraError> {
-        Ok(self
-            .nodes_of(service)
-            .await?
-            .iter()
-            .map(|n| key(service, &n.instance_id))
-            .collect())
+        Ok(keys_of(service, &self.nodes_of(service).await?, key))
     }
 
     /// The present instances of `service`: its nodes entries whose presence key exists.
     async fn present_of(&self, service: &str) -> Result<Vec<NodeEntry>, HydraError> {
-        let nodes = self.nodes_of(service).await?;
+        self.present_in(self.nodes_of(service).await?).await
+    }
+
+    /// The entries among `nodes` whose presence key exists.
+    async fn present_in(&self, nodes: Vec<NodeEntry>) -> Result<Vec<NodeEntry>, HydraError> {
         let present = self.present_among(&nodes).await?;
         Ok(nodes
             .into_iter()
@@ -270,9 +278,7 @@ impl Discovery {
         &self,
         service: &str,
     ) -> Result<Vec<NodeEntry>, HydraError> {
-        let mut nodes = (*self.presence(service, false).await?).clone();
-        nodes.shuffle(&mut rand::thread_rng());
-        Ok(nodes)
+        Ok(shuffled(&self.presence(service, false).await?))
     }
 
     pub(crate) async fn has_service_presence(&self, service: &str) -> Result<bool, HydraError> {
@@ -377,12 +383,17 @@ impl Discovery {
         service: &str,
     ) -> Result<Vec<HealthLogEntry>, HydraError> {
         let found = self.instance_keys(service, keys::health_log).await?;
+        self.health_log_at(&found).await
+    }
+
+    /// The entries of the health logs at `found`, newest first.
+    async fn health_log_at(&self, found: &[String]) -> Result<Vec<HealthLogEntry>, HydraError> {
         let mut entries = Vec::new();
         if found.is_empty() {
             return Ok(entries);
         }
         let mut pipe = redis::pipe();
-        for key in &found {
+        for key in found {
             pipe.lrange(key, 0, keys::HEALTH_LOG_MAX - 1);
         }
         let lists: Vec<Vec<String>> = pipe.query_async(&mut self.redis.conn()).await?;
@@ -405,12 +416,23 @@ impl Discovery {
             .into_iter()
             .map(|s| s.service_name)
             .collect();
+        // One read of the nodes hash for every service, not one per service and question.
+        let mut by_service: HashMap<String, Vec<NodeEntry>> = HashMap::new();
+        for node in self.all_nodes().await?.0 {
+            by_service
+                .entry(node.service_name.clone())
+                .or_default()
+                .push(node);
+        }
         let mut out = Vec::with_capacity(names.len());
         for service_name in names {
+            let nodes = by_service.remove(&service_name).unwrap_or_default();
+            let health_keys = keys_of(&service_name, &nodes, keys::health);
+            let log_keys = keys_of(&service_name, &nodes, keys::health_log);
             let (health, log, presence) = tokio::try_join!(
-                self.get_service_health(&service_name),
-                self.get_service_health_log(&service_name),
-                self.get_service_presence(&service_name),
+                self.get_json_values(&health_keys),
+                self.health_log_at(&log_keys),
+                self.presence_within(&service_name, nodes),
             )?;
             out.push(ServiceHealth {
                 service_name,
@@ -421,6 +443,32 @@ impl Discovery {
         }
         Ok(out)
     }
+
+    /// What [`Self::get_service_presence`] gives, with `nodes` as the service's nodes entries
+    /// when the cache has no list for it.
+    async fn presence_within(
+        &self,
+        service: &str,
+        nodes: Vec<NodeEntry>,
+    ) -> Result<Vec<NodeEntry>, HydraError> {
+        let listed = match self.cache.get(service) {
+            Some(listed) => listed,
+            None => self.read_presence(service, nodes).await?,
+        };
+        Ok(shuffled(&listed))
+    }
+}
+
+/// A copy of `nodes` in random order, as Node gives presence lists.
+fn shuffled(nodes: &[NodeEntry]) -> Vec<NodeEntry> {
+    let mut nodes = nodes.to_vec();
+    nodes.shuffle(&mut rand::thread_rng());
+    nodes
+}
+
+/// One key per entry of `nodes`, the instances of `service` (`key(service, id)`).
+fn keys_of(service: &str, nodes: &[NodeEntry], key: fn(&str, &str) -> String) -> Vec<String> {
+    nodes.iter().map(|n| key(service, &n.instance_id)).collect()
 }
 
 /// One service as [`Hydra::get_service_health_all`](crate::Hydra::get_service_health_all) finds

@@ -33,7 +33,7 @@ fn certificates() -> &'static Path {
 /// The `--tls-…` arguments of a server with the test's certificate on `tls_port`.
 fn tls_args(tls_port: u16) -> Vec<String> {
     let p = |f: &str| certificates().join(f).to_string_lossy().into_owned();
-    [
+    vec![
         "--tls-port".to_string(),
         tls_port.to_string(),
         "--tls-cert-file".to_string(),
@@ -45,7 +45,6 @@ fn tls_args(tls_port: u16) -> Vec<String> {
         "--tls-auth-clients".to_string(),
         "no".to_string(),
     ]
-    .to_vec()
 }
 
 fn make_certificates() -> PathBuf {

@@ -130,14 +130,8 @@ impl RedisConfig {
                 self.auth(),
                 sentinels.join(","),
                 sentinel_query(
-                    self.sentinel_username
-                        .as_deref()
-                        .map(percent_encode)
-                        .as_deref(),
-                    self.sentinel_password
-                        .as_deref()
-                        .map(percent_encode)
-                        .as_deref()
+                    encoded(&self.sentinel_username).as_deref(),
+                    encoded(&self.sentinel_password).as_deref()
                 )
             );
         }
@@ -160,9 +154,10 @@ impl RedisConfig {
     /// The credentials given apart, percent-encoded for the URL (the connection decodes them),
     /// so any character may be in them, as in Node's `redis.password`.
     fn auth(&self) -> String {
-        let username = self.username.as_deref().map(percent_encode);
-        let password = self.password.as_deref().map(percent_encode);
-        auth_part(username.as_deref(), password.as_deref())
+        auth_part(
+            encoded(&self.username).as_deref(),
+            encoded(&self.password).as_deref(),
+        )
     }
 
     /// The start-up retry budget; `None`: no limit.
@@ -434,6 +429,11 @@ pub fn percent_encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// A credential given apart, ready for a URL.
+fn encoded(value: &Option<String>) -> Option<String> {
+    value.as_deref().map(percent_encode)
 }
 
 /// `?sentinelUsername=…&sentinelPassword=…` (the parts given), or nothing.
