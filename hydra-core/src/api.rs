@@ -188,8 +188,8 @@ impl ApiClient {
             .timeout
             .as_ref()
             .and_then(Value::as_f64)
-            .filter(|s| *s > 0.0)
-            .map_or(self.timeout, Duration::from_secs_f64);
+            .and_then(wait_of)
+            .unwrap_or(self.timeout);
         let headers = request_headers(msg, &method);
         let body = matches!(method, Method::POST | Method::PUT | Method::PATCH)
             .then(|| crate::jsjson::to_string(&msg.body));
@@ -236,6 +236,15 @@ impl ApiClient {
     }
 }
 
+/// A message's `timeout` (seconds) as a wait: `None` (the default wait then) unless it is above 0
+/// and a [`Duration`] can hold it. Any client may send `-1`, `1e300` or `1e20`; none may panic
+/// the task that reads it.
+fn wait_of(seconds: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+}
+
 fn request_headers(msg: &Umf, method: &Method) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
@@ -261,4 +270,28 @@ fn request_headers(msg: &Umf, method: &Method) -> HeaderMap {
         }
     }
     headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_no_duration_holds_is_no_wait_of_its_own() {
+        assert_eq!(wait_of(2.5), Some(Duration::from_millis(2500)));
+        assert_eq!(wait_of(0.3), Some(Duration::from_millis(300)));
+        for bad in [
+            1e300,
+            1e20,
+            -1.0,
+            0.0,
+            -0.0,
+            1e-300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            assert_eq!(wait_of(bad), None, "{bad}");
+        }
+    }
 }

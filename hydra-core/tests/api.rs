@@ -107,6 +107,29 @@ async fn api_requests_reach_instances_with_headers_and_bodies() {
     svc.shutdown().await.unwrap();
 }
 
+/// A client may put any number in `timeout` (the router passes WebSocket messages on as they
+/// came): one that no wait can be made of is the default wait, not a panic.
+#[tokio::test]
+async fn a_timeout_too_long_or_below_zero_is_the_default_wait() {
+    let redis = RedisServer::start();
+    let svc = http_instance(&redis, "web").await;
+    let caller = client(&redis, "caller").await;
+    for timeout in [
+        json!(1e300),
+        json!(1e20),
+        json!(-1),
+        json!(0),
+        json!(1e-300),
+        json!("x"),
+    ] {
+        let mut msg = Umf::new("web:[get]/v1/hi", "caller:/", json!({}));
+        msg.timeout = Some(timeout.clone());
+        let resp = caller.api_request(&msg).await;
+        assert_eq!(resp.map(|r| r.status).ok(), Some(200), "timeout {timeout}");
+    }
+    svc.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn bad_requests_and_unavailable_services_use_nodes_reasons() {
     let redis = RedisServer::start();
