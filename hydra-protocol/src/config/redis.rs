@@ -287,22 +287,7 @@ impl SentinelTarget {
         };
         let sentinels = hosts
             .split(',')
-            .map(|h| {
-                let (host, port) = match h.rsplit_once(':') {
-                    Some((host, port)) => (
-                        host,
-                        port.parse::<u16>()
-                            .map_err(|_| format!("`{h}`: the port is not a number"))?,
-                    ),
-                    // Sentinel's own default port.
-                    None => (h, 26379),
-                };
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                if host.is_empty() {
-                    return Err(format!("`{h}`: no host"));
-                }
-                Ok((host.to_string(), port))
-            })
+            .map(sentinel_address)
             .collect::<Result<Vec<_>, String>>()?;
         let mut segments = path.split('/');
         let master = segments.next().unwrap_or_default();
@@ -408,6 +393,42 @@ impl SentinelTarget {
             host_port(host, port)
         )
     }
+}
+
+/// One Sentinel of a URL: `host`, `host:port`, `[v6]` or `[v6]:port`; the port is Sentinel's own
+/// (26379) when not given.
+fn sentinel_address(h: &str) -> Result<(String, u16), String> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("`{h}`: the port is not a number"))
+    };
+    let (host, port) = match h.strip_prefix('[') {
+        Some(bracketed) => {
+            let (host, after) = bracketed
+                .split_once(']')
+                .ok_or_else(|| format!("`{h}`: no `]` after the IPv6 address"))?;
+            match after {
+                "" => (host, 26379),
+                _ => match after.strip_prefix(':') {
+                    Some(p) => (host, port(p)?),
+                    None => return Err(format!("`{h}`: only `:port` may follow `]`")),
+                },
+            }
+        }
+        None => match h.rsplit_once(':') {
+            Some((host, _)) if host.contains(':') => {
+                return Err(format!(
+                    "`{h}`: an IPv6 address goes in brackets (`[::1]`, `[::1]:26379`)"
+                ))
+            }
+            Some((host, p)) => (host, port(p)?),
+            None => (h, 26379),
+        },
+    };
+    if host.is_empty() {
+        return Err(format!("`{h}`: no host"));
+    }
+    Ok((host.to_string(), port))
 }
 
 /// `text` with every byte but letters, digits and `-._~` as `%XX`: safe anywhere in a URL.

@@ -257,3 +257,35 @@ fn sentinel_urls_and_parts() {
             .is_err()
     );
 }
+
+#[test]
+fn bracketed_ipv6_sentinels_with_and_without_a_port() {
+    let t = SentinelTarget::parse("redis+sentinel://[::1]/m")
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.sentinels, [("::1".to_string(), 26379)]);
+    assert_eq!(t.url(), "redis+sentinel://[::1]:26379/m/0");
+    let t = SentinelTarget::parse("redis+sentinel://:pw@[fd00::5]:26380,[::1],s3/m/2")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        t.sentinels,
+        [
+            ("fd00::5".to_string(), 26380),
+            ("::1".to_string(), 26379),
+            ("s3".to_string(), 26379)
+        ]
+    );
+    assert_eq!(t.sentinel_url("::1", 26379), "redis://[::1]:26379");
+    for (bad, reason) in [
+        ("redis+sentinel://[::1/m", "no `]`"),
+        ("redis+sentinel://[::1]x/m", "only `:port`"),
+        ("redis+sentinel://[::1]:/m", "the port is not a number"),
+        ("redis+sentinel://[::1]:x/m", "the port is not a number"),
+        ("redis+sentinel://[]:26379/m", "no host"),
+        ("redis+sentinel://::1:26379/m", "in brackets"),
+    ] {
+        let e = SentinelTarget::parse(bad).unwrap().unwrap_err();
+        assert!(e.contains(reason), "{bad}: {e}");
+    }
+}
