@@ -18,9 +18,12 @@
 # /app/config/config.json is found.
 # Configure with HYDRA_REDIS_URL and HYDRA_SERVICE (name:version, JSON, or k=v|k=v), or mount a
 # config file. The binaries drain on SIGTERM; the exec-form ENTRYPOINT makes them PID 1 so they
-# receive it. HEALTHCHECK runs the binary itself (`--healthcheck`): a serving instance records
-# the URL of its health endpoint in $HYDRA_HEALTH_FILE, so the port checked is the port served,
-# whatever config or HYDRA_SERVICE chose it.
+# receive it. HEALTHCHECK runs the binary itself (`--healthcheck`): a serving instance announces
+# the URL of its health endpoint, so the port checked is the port served, whatever config or
+# HYDRA_SERVICE chose it. HYDRA_HEALTH_FILE=@hydra-health announces it on an abstract Unix socket
+# (the container's network namespace has its own), not in a file, so nothing is written: the
+# images run and turn healthy on a read-only root filesystem with no capabilities
+# (`docker run --read-only --cap-drop ALL --security-opt no-new-privileges`), no tmpfs needed.
 
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
@@ -73,7 +76,7 @@ FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 WORKDIR /app
 ENV RUST_LOG=info \
     NO_COLOR=1 \
-    HYDRA_HEALTH_FILE=/tmp/hydra-health
+    HYDRA_HEALTH_FILE=@hydra-health
 USER 65532:65532
 STOPSIGNAL SIGTERM
 

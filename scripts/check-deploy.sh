@@ -12,7 +12,10 @@
 #    this script's own on a free port: configured by environment as in docker-compose.yml
 #    (HYDRA_REDIS_URL + HYDRA_SERVICE=k=v), then by pushed configs as in the swarm stack
 #    (hydra-cli cfg push, HYDRA_SERVICE=name:version). Each must register, answer its health
-#    check, be routed by the router, and exit 0 on SIGTERM after withdrawing its presence.
+#    check, be routed by the router, and exit 0 on SIGTERM after withdrawing its presence. The
+#    health check is announced as the images announce it, on an abstract socket (a name of each
+#    "container"'s own: here they share the machine's network namespace), in the first run, and
+#    in a file, the form for a path, in the second.
 #
 # Prints "N passed, N failed" at the end; exits 1 when anything failed.
 set -euo pipefail
@@ -183,12 +186,14 @@ else
     fail "redis-server did not start (log: $(tail -n 3 "$WORK/redis.log"))"
   fi
 
-  declare -A PORT PID TARGET
-  # start_container NAME TARGET DB HYDRA_SERVICE: runs the target's ENTRYPOINT as the image
-  # does, in a directory laid out as the image's /app (config/config.json from the Dockerfile's
-  # COPY), with the image's ENV plus HYDRA_REDIS_URL and HYDRA_SERVICE.
+  declare -A PORT PID TARGET ANNOUNCE
+  # start_container NAME TARGET DB HYDRA_SERVICE ANNOUNCE: runs the target's ENTRYPOINT as the
+  # image does, in a directory laid out as the image's /app (config/config.json from the
+  # Dockerfile's COPY), with the image's ENV plus HYDRA_REDIS_URL, HYDRA_SERVICE and
+  # HYDRA_HEALTH_FILE=ANNOUNCE.
   start_container() {
     local name=$1 target=$2 db=$3 service=$4
+    ANNOUNCE[$name]=$5
     local app=$WORK/$name/app
     mkdir -p "$app/config"
     cp "${CONFIG[$target]}" "$app/config/config.json"
@@ -197,9 +202,10 @@ else
     argv[0]=$BIN_DIR/${argv[0]##*/}
     local env_args
     read -r -a env_args <<<"${IMAGE_ENV[$target]}"
-    # Each "container" its own health file (the image's path would be shared here).
+    # Each "container" its own socket name or file (the image's @hydra-health would be shared
+    # here).
     (cd "$app" && exec env "${env_args[@]}" HYDRA_REDIS_URL="redis://127.0.0.1:$redis_port/$db" \
-      HYDRA_SERVICE="$service" HYDRA_HEALTH_FILE="$WORK/$name/health" "${argv[@]}" \
+      HYDRA_SERVICE="$service" HYDRA_HEALTH_FILE="${ANNOUNCE[$name]}" "${argv[@]}" \
       </dev/null >"$WORK/$name.log" 2>&1) &
     PID[$name]=$!
     TARGET[$name]=$target
@@ -239,12 +245,12 @@ for n in (json.loads(text) if text.strip() else []):
       wait_for 20 registered "$db" "$target" "${PORT[$name]}"
     check "$name: listed by hydra-cli services --json" listed "$db" "$target"
     check "$name: health check ${HEALTH[$target]} answers" healthy "${PORT[$name]}" "${HEALTH[$target]}"
-    check "$name: the image's HEALTHCHECK ($target --healthcheck) passes on port ${PORT[$name]}" \
+    check "$name: the image's HEALTHCHECK ($target --healthcheck, HYDRA_HEALTH_FILE=${ANNOUNCE[$name]##*/}) passes on port ${PORT[$name]}" \
       wait_for 5 healthcheck "$name" "$target"
   }
   # healthcheck NAME TARGET: the image's HEALTHCHECK command, in that "container".
   healthcheck() {
-    HYDRA_HEALTH_FILE="$WORK/$1/health" "$BIN_DIR/$2" --healthcheck >/dev/null 2>&1
+    (cd "$WORK/$1/app" && HYDRA_HEALTH_FILE="${ANNOUNCE[$1]}" "$BIN_DIR/$2" --healthcheck >/dev/null 2>&1)
   }
   unhealthy() { ! healthcheck "$@"; }
   gone() { ! kill -0 "$1" 2>/dev/null; }
@@ -269,9 +275,14 @@ for n in (json.loads(text) if text.strip() else []):
   section "A. configured by environment (docker-compose.yml)"
   for name in hydra-router hello-service; do
     PORT[a-$name]=$(free_port)
-    start_container "a-$name" "$name" 14 "serviceIP=127.0.0.1|servicePort=${PORT[a-$name]}"
+    start_container "a-$name" "$name" 14 "serviceIP=127.0.0.1|servicePort=${PORT[a-$name]}" \
+      "@hydra-check-deploy-$$-a-$name"
   done
-  for name in hydra-router hello-service; do check_running 14 "a-$name" "$name"; done
+  for name in hydra-router hello-service; do
+    check_running 14 "a-$name" "$name"
+    check "a-$name: nothing written in its /app (the health check on a socket)" \
+      [ "$(cd "$WORK/a-$name/app" && find . -type f)" = ./config/config.json ]
+  done
   check "A: the router routes /v1/hello/test" wait_for 20 routes_hello "${PORT[a-hydra-router]}"
   # requestTimeout is only in the image's config file (30 s; built in: 5 s).
   check "A: the router runs on /app/config/config.json (a 6 s request is not cut at 5 s)" \
@@ -300,7 +311,7 @@ EOF
     fi
   done
   for name in hydra-router hello-service hpp-service; do
-    start_container "b-$name" "$name" 15 "$name:$VERSION"
+    start_container "b-$name" "$name" 15 "$name:$VERSION" "$WORK/b-$name/health"
   done
   for name in hydra-router hello-service hpp-service; do check_running 15 "b-$name" "$name"; done
   check "B: the router routes /v1/hello/test" wait_for 20 routes_hello "${PORT[b-hydra-router]}"

@@ -235,7 +235,11 @@ def check_dockerfile():
         if target == "hydra-router":
             check("hydra-router: the image's router listens on 80", port == 80)
     env = " ".join(a for i, a in stages.get("runtime", {"lines": []})["lines"] if i == "ENV")
-    check("runtime: HYDRA_HEALTH_FILE set for the health check", "HYDRA_HEALTH_FILE=/tmp/" in env, env)
+    check(
+        "runtime: HYDRA_HEALTH_FILE names an abstract socket (@…: nothing written, a read-only root will do)",
+        re.search(r"HYDRA_HEALTH_FILE=@\S", env),
+        env,
+    )
     return configs
 
 
