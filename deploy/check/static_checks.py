@@ -311,6 +311,29 @@ def check_configs(image_ports):
                 check(f"{rel}: requestTimeout covers a game (>= 20 s)", doc.get("requestTimeout", 5) >= 20)
 
 
+# ---- hardening -------------------------------------------------------------------------------
+
+
+def check_hardened(where, name, svc, no_new_privileges):
+    """A read-only root with nothing writable mounted, no capabilities, and (where the tool sets
+    it) no-new-privileges."""
+    check(f"{where}: {name} runs on a read-only root filesystem (read_only)", svc.get("read_only") is True)
+    check(f"{where}: {name} drops every capability (cap_drop: [ALL])", svc.get("cap_drop") == ["ALL"], f"{svc.get('cap_drop')}")
+    check(f"{where}: {name} adds no capability", not svc.get("cap_add"), f"{svc.get('cap_add')}")
+    writable = [v for v in svc.get("volumes") or [] if not (isinstance(v, str) and interpolate(v).endswith(":ro"))]
+    check(
+        f"{where}: {name} has nothing writable mounted (no tmpfs, every volume :ro)",
+        not svc.get("tmpfs") and not writable,
+        f"tmpfs {svc.get('tmpfs')}, volumes {writable}",
+    )
+    opts = svc.get("security_opt") or []
+    if no_new_privileges:
+        check(f"{where}: {name} security_opt no-new-privileges:true", "no-new-privileges:true" in opts, f"{opts}")
+    else:
+        # docker stack deploy ignores security_opt (with a warning): a line that does nothing.
+        check(f"{where}: {name} has no security_opt (docker stack deploy ignores it)", not opts, f"{opts}")
+
+
 # ---- compose ---------------------------------------------------------------------------------
 
 
@@ -334,6 +357,7 @@ def check_compose(image_ports):
         check(f"compose: {name} built from target {name}", (svc.get("build") or {}).get("target") == name)
         env = env_of(svc)
         check(f"compose: {name} gets HYDRA_REDIS_URL", env.get("HYDRA_REDIS_URL", "").startswith("redis://redis:"))
+        check_hardened("compose", name, svc, no_new_privileges=True)
         if name == "hydra-cli":
             continue
         got = ((svc.get("deploy") or {}).get("replicas")) or 1
@@ -407,6 +431,7 @@ def check_stack(image_ports):
             and (update.get("parallelism") or 0) >= 1,
         )
         check(f"stack: {name} on servicenet", "servicenet" in (svc.get("networks") or []))
+        check_hardened("stack", name, svc, no_new_privileges=False)
         env = env_of(svc)
         check(f"stack: {name} HYDRA_REDIS_URL", env.get("HYDRA_REDIS_URL", "").startswith("redis"))
         label = env.get("HYDRA_SERVICE", "")

@@ -2,8 +2,11 @@
 # The README's compose deployment, for real: `up --build -d` with docker-compose.yml as it is
 # (with `docker compose`, and with Debian's docker-compose 1.29 where that is what the machine
 # has), then through the published router port: hello-service answers, a hot potato game ends in
-# "Game over"; every container turns healthy (the images' own health checks); `down` leaves no
-# container, network or volume of the project behind.
+# "Game over"; every container turns healthy (the images' own health checks), the hydra-rs ones
+# hardened as the file says (a read-only root with nothing writable mounted, no capabilities,
+# no-new-privileges) and with nothing written (`docker diff`), as is a plain hardened `docker run`
+# of hello-service on another port; `down` leaves no container, network or volume of the project
+# behind.
 #
 # Needs a Docker engine and the images' base images (scripts/images.sh builds both, stand-ins
 # where no registry answers). Prints "N passed, N failed"; exits 1 when anything failed.
@@ -76,12 +79,31 @@ all_healthy() {
 check "all 7 containers healthy (redis, router, 2 hello, 3 hpp)" wait_for 60 all_healthy
 docker ps --filter "label=com.docker.compose.project=$PROJECT" --format '  {{.Names}}: {{.Status}}'
 
-# An instance on another port than the image's (5000): its health check follows it.
+# hardened CONTAINER: a read-only root, every capability dropped, no-new-privileges, no tmpfs and
+# no writable mount, and nothing written to its filesystem since it started.
+hardened() {
+  local got want='^true \["ALL"\] null \["no-new-privileges(:true)?"\] tmpfs=0 rw=$'
+  got=$(docker inspect -f '{{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.CapDrop}} {{json .HostConfig.CapAdd}} {{json .HostConfig.SecurityOpt}} tmpfs={{len .HostConfig.Tmpfs}} rw={{range .Mounts}}{{if .RW}}{{.Destination}},{{end}}{{end}}' "$1")
+  [[ $got =~ $want ]] ||
+    { echo "  $1: $got"; return 1; }
+  [ -z "$(docker diff "$1")" ] || { echo "  $1 wrote: $(docker diff "$1" | tr '\n' ' ')"; return 1; }
+}
+for c in $(docker ps -q --filter "label=com.docker.compose.project=$PROJECT"); do
+  name=$(docker inspect -f '{{.Name}}' "$c")
+  [ "$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$c")" != redis ] || continue
+  check "${name#/}: read-only root, cap_drop ALL, no-new-privileges, nothing writable, nothing written" hardened "$c"
+done
+
+# An instance on another port than the image's (5000): its health check follows it. Started as
+# ops harden a container by hand (no tmpfs: nothing is writable).
 moved=$PROJECT-hello-5123
 docker run -d --name "$moved" --network "${PROJECT}_servicenet" -e HYDRA_REDIS_URL=redis://redis:6379/15 \
+  --read-only --cap-drop ALL --security-opt no-new-privileges \
   -e HYDRA_SERVICE='servicePort=5123' "hydra-rs/hello-service:${TAG:-$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)}" >/dev/null
 moved_healthy() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$moved" 2>/dev/null)" = healthy ]; }
-check "a hello-service container on port 5123 (HYDRA_SERVICE=servicePort=5123) turns healthy" wait_for 60 moved_healthy
+check "docker run --read-only --cap-drop ALL --security-opt no-new-privileges of hello-service on port 5123 (HYDRA_SERVICE=servicePort=5123) turns healthy" \
+  wait_for 60 moved_healthy
+check "… and is hardened so, with nothing written" hardened "$moved"
 docker rm -f "$moved" >/dev/null
 
 dc run --rm hydra-cli nodes >"$LOG" 2>&1 || true

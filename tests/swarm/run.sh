@@ -5,7 +5,8 @@
 # tests/swarm/one-node.py (placement, dnsrr, no ingress port; a stand-in for the routing mesh on
 # 127.0.0.1 in front of the router tasks' port 80). It checks and prints:
 #
-#   3 + 5 + 5 replicas healthy; 50 GETs of /v1/hello/test through port 80 spread over all 5 hello
+#   3 + 5 + 5 replicas healthy, every task on a read-only root with no capabilities and nothing
+#   written (the stack's read_only and cap_drop); 50 GETs of /v1/hello/test through port 80 spread over all 5 hello
 #   instances; hot potato games with 5 players end in "Game over"; under steady load (wrk),
 #   rolling updates (`docker service update --image`) of hello-service to the rebuilt tag, then of
 #   hydra-router, with 0 failed requests; `docker service scale hello-service=8` and how soon the
@@ -128,7 +129,10 @@ check "Redis answers" wait_for 60 redis_up
 # ---- the configs, pushed from the hydra-cli image -------------------------------------------
 
 section "configs: hydra-cli cfg push, inside the image"
-cli() { docker run --rm --network servicenet -e "HYDRA_REDIS_URL=$REDIS_URL" "hydra-rs/hydra-cli:$TAG" "$@"; }
+cli() {
+  docker run --rm --network servicenet --read-only --cap-drop ALL --security-opt no-new-privileges \
+    -e "HYDRA_REDIS_URL=$REDIS_URL" "hydra-rs/hydra-cli:$TAG" "$@"
+}
 push() {
   local tries
   for tries in 1 2 3 4 5 6 7 8 9 10; do
@@ -165,6 +169,16 @@ echo "  healthy $((SECONDS - started)) s after the deploy"
 docker service ls --filter "label=com.docker.stack.namespace=$STACK" --format '  {{.Name}} {{.Replicas}} {{.Image}}'
 users=$(docker ps --filter "label=com.docker.stack.namespace=$STACK" -q | xargs docker inspect -f '{{.Config.User}}' | sort -u | tr '\n' ' ')
 check "every task runs as the non-root user ($users)" [ "$users" = "65532:65532 " ]
+# The stack's read_only and cap_drop, as the engine applied them: one line per distinct setting,
+# counted. (Its tasks get no no-new-privileges: docker stack deploy ignores security_opt.)
+tasks=$(docker ps --filter "label=com.docker.stack.namespace=$STACK" -q)
+# shellcheck disable=SC2086 # one argument per container id
+hardening=$(docker inspect -f '{{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.CapDrop}} {{json .HostConfig.CapAdd}} tmpfs={{len .HostConfig.Tmpfs}} rw={{range .Mounts}}{{if .RW}}{{.Destination}},{{end}}{{end}}' $tasks |
+  sort | uniq -c | sed 's/^ *//')
+check "every task on a read-only root, cap_drop ALL, nothing writable mounted ($hardening)" \
+  [ "$hardening" = '13 true ["ALL"] null tmpfs=0 rw=' ]
+written=$(for c in $tasks; do docker diff "$c"; done | sort -u | tr '\n' ' ')
+check "no task wrote to its filesystem (docker diff: ${written:-nothing})" [ -z "$written" ]
 
 hello_ids() {
   # hello_ids N: the instance ids of N GETs of /v1/hello/test through port 80, one a line.
