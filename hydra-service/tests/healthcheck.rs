@@ -21,7 +21,7 @@ const ROLE: &str = "HYDRA_HEALTHCHECK_TEST_ROLE";
 /// The Redis the `serve` child registers on.
 const REDIS_URL: &str = "HYDRA_HEALTHCHECK_TEST_REDIS";
 /// How long a request to the service's slow route takes: the drain the check is asked during.
-const SLOW: Duration = Duration::from_secs(3);
+const SLOW: Duration = Duration::from_secs(5);
 
 /// In a child, does what its role says and exits; in the test itself, returns.
 fn act_as_child() {
