@@ -79,6 +79,13 @@ pub struct RouterConfig {
     /// `bodyReadTimeout` (seconds, default 30): a request body not complete this long after the
     /// head gets 408.
     pub body_read_timeout: Duration,
+    /// `responseIdleTimeout` (seconds, default 10): an instance's answer body that stalls this
+    /// long between two reads is cut (a JSON answer the router rewrites gets a 504; one passed
+    /// through ends where it stopped and its client connection closes).
+    pub response_idle_timeout: Duration,
+    /// `responseReadTimeout` (seconds, default 60): an instance's whole answer, body included,
+    /// from the request's start; longer is cut as a stall is.
+    pub response_read_timeout: Duration,
 }
 
 /// A config value the router cannot use: the key, the value as given, and what was expected.
@@ -266,6 +273,8 @@ impl RouterConfig {
             header_read_timeout: r.seconds("headerReadTimeout", 10.0)?,
             body_idle_timeout: r.seconds("bodyIdleTimeout", 10.0)?,
             body_read_timeout: r.seconds("bodyReadTimeout", 30.0)?,
+            response_idle_timeout: r.seconds("responseIdleTimeout", 10.0)?,
+            response_read_timeout: r.seconds("responseReadTimeout", 60.0)?,
         })
     }
 }
@@ -328,6 +337,8 @@ mod tests {
             "headerReadTimeout",
             "bodyIdleTimeout",
             "bodyReadTimeout",
+            "responseIdleTimeout",
+            "responseReadTimeout",
         ] {
             refused(key, json!("soon"));
             refused(key, json!(-2));

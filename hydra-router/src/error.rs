@@ -23,6 +23,8 @@ pub enum Refusal {
     BadRequest(String),
     /// Nothing here (404, Node's envelope without a reason). Unauthorised admin callers get it too.
     NotFound,
+    /// The method is not one the router serves (405).
+    MethodNotAllowed(String),
     /// The request body came too slowly (408).
     SlowBody(String),
     /// The request body is too large (413).
@@ -77,6 +79,7 @@ impl Refusal {
         match self {
             Self::BadRequest(_) => 400,
             Self::NotFound => 404,
+            Self::MethodNotAllowed(_) => 405,
             Self::SlowBody(_) => 408,
             Self::TooLarge(_) => 413,
             Self::Internal => 500,
@@ -91,6 +94,7 @@ impl Refusal {
     pub fn reason(&self) -> Option<&str> {
         match self {
             Self::BadRequest(r)
+            | Self::MethodNotAllowed(r)
             | Self::SlowBody(r)
             | Self::TooLarge(r)
             | Self::Upstream(r)

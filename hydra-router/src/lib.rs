@@ -14,11 +14,12 @@
 //! - [`pool`]: present instances, refreshed in the background (no Redis on the hot path), with
 //!   outlier ejection.
 //! - [`proxy`]: forwarding, retries on another instance, Node's JSON envelope rewrite and gzip.
-//! - [`upstream`]: the connections to instances, kept open, one idle list per server thread (no
-//!   lock and no wake-up of another thread on the way).
-//! - [`server`]: the listeners and their threads; `http1` reads and answers the plain requests
-//!   nearly every client sends and hands any other connection, with what was read of it, to
-//!   hyper (upgrades, chunked or slow bodies, HTTP/1.0, bad input and its 400s).
+//! - [`h1`]: HTTP/1.1 by one set of rules for both sides: heads and bodies parsed and framed
+//!   without I/O, the public side's plain requests read and answered (any other connection
+//!   handed, with what was read of it, to hyper: upgrades, chunked or slow bodies, HTTP/1.0, bad
+//!   input and its 400s), and the connections to instances, kept open, one idle list per server
+//!   thread (no lock and no wake-up of another thread on the way).
+//! - [`server`]: the listeners and their threads.
 //! - [`error`]: every error answer the router makes itself, its status chosen in one place; 5xx
 //!   answers never carry internal error text.
 //! - [`reply`]: the router's JSON answers, built by hydra-service's one JSON response builder
@@ -44,8 +45,8 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod h1;
 pub mod history;
-mod http1;
 pub mod metrics;
 pub mod pool;
 pub mod proxy;
@@ -56,7 +57,6 @@ pub mod state;
 pub mod table;
 mod trace_context;
 pub mod tracer;
-pub mod upstream;
 pub mod ws;
 
 use std::future::Future;

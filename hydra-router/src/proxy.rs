@@ -15,10 +15,10 @@ use hydra_core::response;
 
 use crate::config::RouterConfig;
 use crate::error::Refusal;
+use crate::h1::client::{self, BodyTimeouts, Returning, SendError};
 use crate::metrics::{Ejection, Retry};
 use crate::pool::Instance;
 use crate::state::RouterState;
-use crate::upstream::{self, Returning};
 
 /// Largest JSON answer the router rewrites; larger ones pass through untouched.
 const MAX_JSON_REWRITE: usize = 16 * 1024 * 1024;
@@ -189,12 +189,11 @@ pub async fn forward(
         let mut headers = upstream_headers(&f, headers, peer, via);
         let _span = crate::trace_context::forwarded(&mut headers, &parts.method, service);
         let instances = pick_instances(&f)?;
-        let upstream = Upstream {
-            method: &parts.method,
-            uri: origin_form(&parts.uri, path_and_query)?,
-            headers,
-            body,
-        };
+        // The `Host` sent is each instance's own, written by `client::send`.
+        let mut upstream = Request::new(body);
+        *upstream.method_mut() = parts.method;
+        *upstream.uri_mut() = origin_form(&parts.uri, path_and_query)?;
+        *upstream.headers_mut() = headers;
         let resp = send_with_retry(&f, upstream, instances).await?;
         Ok::<_, Refusal>((resp, client_gzip))
     };
@@ -383,49 +382,52 @@ fn origin_form(client: &Uri, path_and_query: &str) -> Result<Uri, Refusal> {
         .map_err(|_| Refusal::BadRequest("invalid request path".into()))
 }
 
-/// The request as every instance gets it.
-struct Upstream<'a> {
-    method: &'a Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+/// Whether a request that failed on its way may go out again: when none of it went out, or when
+/// sending it twice is harmless (an idempotent method, RFC 9110 §9.2.2). A request whose bytes
+/// started to go out may have been acted on.
+fn may_send_again(e: &SendError, method: &Method) -> bool {
+    !e.request_sent() || is_idempotent(method)
 }
 
-impl Upstream<'_> {
-    /// The request for the next instance; with `last`, the headers are moved into it rather than
-    /// copied.
-    fn to(&mut self, last: bool) -> Request<Bytes> {
-        let mut out = Request::new(self.body.clone());
-        *out.method_mut() = self.method.clone();
-        *out.uri_mut() = self.uri.clone();
-        // The `Host` sent is the instance's own, written by `upstream::send`.
-        *out.headers_mut() = if last {
-            std::mem::take(&mut self.headers)
-        } else {
-            self.headers.clone()
-        };
-        out
+/// One instance's try. A kept connection that failed (the instance closed it meanwhile) gives
+/// way to another, a new one at last, when the request may go out again.
+async fn try_instance(
+    authority: &str,
+    req: &Request<Bytes>,
+    timeouts: BodyTimeouts,
+) -> Result<Response<Returning>, SendError> {
+    loop {
+        match client::send(authority, req, timeouts).await {
+            Err(e) if e.reused() && may_send_again(&e, req.method()) => {
+                tracing::debug!(%authority, error = %e, "kept connection failed; another takes the request");
+            }
+            answer => return answer,
+        }
     }
 }
 
-/// Sends the request to the first instance that takes it: one that refuses the connection (or,
-/// for an idempotent request, drops it) is ejected and the next one tried; no answer within
-/// `requestTimeout` is a 504.
+/// Sends the request to the first instance that takes it: one that refuses the connection (or
+/// fails with a request that may go out again) is ejected and the next one tried; no answer
+/// within `requestTimeout` is a 504.
 async fn send_with_retry(
     f: &Forwarding<'_>,
-    mut upstream: Upstream<'_>,
+    req: Request<Bytes>,
     instances: Vec<Arc<Instance>>,
 ) -> Result<Response<Returning>, Refusal> {
     let (state, service, tracer) = (f.state, f.service, f.tracer);
     let timeout = state.config.request_timeout;
+    let timeouts = BodyTimeouts {
+        idle: state.config.response_idle_timeout,
+        whole: state.config.response_read_timeout,
+    };
     let count = instances.len();
     let (metrics, eject_for) = (&state.metrics, state.config.eject_for);
     for (i, instance) in instances.into_iter().enumerate() {
         let last = i + 1 == count;
-        let out = upstream.to(last);
         let under_way = instance.start_request();
         let sent = Instant::now();
-        let answer = tokio::time::timeout(timeout, upstream::send(&instance.authority, out)).await;
+        let answer =
+            tokio::time::timeout(timeout, try_instance(&instance.authority, &req, timeouts)).await;
         drop(under_way);
         let id = instance.id.as_str();
         match answer {
@@ -449,9 +451,9 @@ async fn send_with_retry(
             }
             Ok(Err(e)) => {
                 tracing::warn!(%service, instance = %id, error = %e, "request to instance failed");
-                if !is_idempotent(upstream.method) {
+                if !may_send_again(&e, req.method()) {
                     return Err(Refusal::Upstream(format!(
-                        "{service} closed the connection"
+                        "{service} failed with the request under way"
                     )));
                 }
                 state.pool.eject(id, eject_for);
@@ -513,8 +515,15 @@ async fn shape_response(
         Ok(b) => b.to_bytes(),
         Err(e) => {
             tracing::warn!(error = %e, %tracer, "could not read the service's answer");
-            return Refusal::Upstream("could not read the service's answer".into())
-                .into_response(Some(tracer));
+            let timed_out = e
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
+            let refusal = if timed_out {
+                Refusal::Timeout("the service's answer stalled".into())
+            } else {
+                Refusal::Upstream("could not read the service's answer".into())
+            };
+            return refusal.into_response(Some(tracer));
         }
     };
     let Some(merged) = response::service_answer_text(parts.status.as_u16(), &bytes) else {

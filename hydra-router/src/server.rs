@@ -1,6 +1,6 @@
 //! The HTTP/1.1 accept loop: a header read timeout (so slow or idle-before-headers clients cannot
 //! hold connections: slowloris), upgrades for WebSocket, the peer address for handlers, and a
-//! graceful drain on shutdown. Each connection is served by `http1`, which answers plain requests
+//! graceful drain on shutdown. Each connection is served by `h1::server`, which answers plain requests
 //! itself and hands the rest to hyper.
 
 use std::future::Future;
@@ -65,7 +65,7 @@ pub type Settled = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 /// Serves `handler` on `listener` until `stop` is cancelled, then drains connections for up to `drain`.
 ///
 /// With `threads` above 1, the connections are handed out in turn to that many threads, each
-/// with a single-threaded runtime of its own (and, through [`upstream`](crate::upstream), its
+/// with a single-threaded runtime of its own (and, through [`client`](crate::h1::client), its
 /// own upstream connections): a request is read, forwarded and answered on one thread, with no
 /// wake-ups across threads, even when there is one (a single-threaded runtime serves a request
 /// with less work than a multi-threaded one). With 0, connections are served on the caller's
@@ -165,8 +165,8 @@ async fn accept(
 
 /// The connections served on one runtime.
 struct Lane<H: Serve> {
-    settings: Arc<crate::http1::Settings<H>>,
-    connections: tokio::task::JoinSet<crate::http1::Ended>,
+    settings: Arc<crate::h1::server::Settings<H>>,
+    connections: tokio::task::JoinSet<crate::h1::server::Ended>,
 }
 
 impl<H: Serve> Lane<H> {
@@ -177,7 +177,7 @@ impl<H: Serve> Lane<H> {
             .max_buf_size(MAX_HEADER_BYTES)
             .keep_alive(true);
         Self {
-            settings: Arc::new(crate::http1::Settings {
+            settings: Arc::new(crate::h1::server::Settings {
                 handler,
                 stop,
                 header_read_timeout,
@@ -211,11 +211,14 @@ impl<H: Serve> Lane<H> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    /// Serves one connection ([`http1`](crate::http1): HTTP/1.1 with upgrades, the peer address
+    /// Serves one connection ([`h1::server`](crate::h1::server): HTTP/1.1 with upgrades, the peer address
     /// for handlers, and a graceful end, the request in flight answered, when the router stops).
     fn start(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
-        self.connections
-            .spawn(crate::http1::serve(stream, peer, self.settings.clone()));
+        self.connections.spawn(crate::h1::server::serve(
+            stream,
+            peer,
+            self.settings.clone(),
+        ));
         while self.connections.try_join_next().is_some() {}
     }
 

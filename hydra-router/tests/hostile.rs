@@ -684,3 +684,349 @@ async fn the_router_token_never_reaches_the_logs() {
     assert!(!out.contains(token), "the token is in the log");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What a scripted instance's connections read: every request head, in order.
+type Heads = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// An instance whose connections are each handed to `script` (with their number, from 0, and
+/// the heads read so far), planted as the only instance of `scripted` with the route
+/// `/v1/scripted/:what` (every method), and the router refreshed.
+async fn scripted<F, Fut>(redis: &RedisServer, router: &Running, script: F) -> Heads
+where
+    F: Fn(usize, tokio::net::TcpStream, Heads) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let heads = Heads::default();
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(script(n, sock, seen.clone()));
+            n += 1;
+        }
+    });
+    let mut r = redis_conn(redis).await;
+    plant_instance(&mut r, "scripted", "scripted1", &addr, "/v1/scripted/:what").await;
+    refresh(&reqwest::Client::new(), &router.base).await;
+    heads
+}
+
+/// The next request head off `sock` (`buf` keeps what was read past it), recorded in `heads`;
+/// `None` when the connection ends first.
+async fn next_head(
+    sock: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    heads: &Heads,
+) -> Option<String> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+            buf.drain(..end + 4);
+            heads.lock().unwrap().push(head.clone());
+            return Some(head);
+        }
+        let mut more = [0u8; 16 * 1024];
+        match sock.read(&mut more).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&more[..n]),
+        }
+    }
+}
+
+/// Reads the body a head announces (by its content-length) off `sock`.
+async fn skip_body(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>, head: &str) {
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+    while buf.len() < length {
+        let mut more = [0u8; 64 * 1024];
+        match sock.read(&mut more).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&more[..n]),
+        }
+    }
+    buf.drain(..length);
+}
+
+/// Answers each request head read off `sock` with what `pick` chooses for it (given its number
+/// on the connection, from 0, and the head), until the connection ends.
+async fn answer_each(
+    mut sock: tokio::net::TcpStream,
+    heads: Heads,
+    pick: impl Fn(usize, &str) -> &'static [u8] + Send,
+) {
+    let mut buf = Vec::new();
+    let mut i = 0;
+    while let Some(head) = next_head(&mut sock, &mut buf, &heads).await {
+        if sock.write_all(pick(i, &head)).await.is_err() {
+            return;
+        }
+        i += 1;
+    }
+}
+
+const FINE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 4\r\n\r\nfine";
+
+fn posts(heads: &Heads) -> usize {
+    heads
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| h.starts_with("POST"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_post_goes_out_once_and_the_instances_early_answer_reaches_the_client() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"bodyLimit": 8 * 1024 * 1024})).await;
+    // GETs are answered on a kept connection; a POST gets a 413 as soon as its head is read,
+    // and the connection is closed with the body unread (a reset, as a service with a body
+    // limit does).
+    let heads = scripted(&redis, &router, |_, mut sock, heads| async move {
+        let mut buf = Vec::new();
+        while let Some(head) = next_head(&mut sock, &mut buf, &heads).await {
+            if head.starts_with("POST") {
+                let _ = sock
+                    .write_all(b"HTTP/1.1 413 Payload Too Large\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n\r\ntoo large")
+                    .await;
+                return;
+            }
+            if sock.write_all(FINE).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/scripted/x", router.base);
+    for round in 1..=3 {
+        // A GET first, so the POST goes on a kept connection.
+        assert_eq!(get_text(&http, &url).await, "fine");
+        let resp = http
+            .post(&url)
+            .body(vec![b'x'; 3 * 1024 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 413, "the instance's own answer");
+        assert_eq!(resp.text().await.unwrap(), "too large");
+        assert_eq!(posts(&heads), round, "each POST sent once");
+    }
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn a_post_the_instance_reset_is_not_sent_again() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"bodyLimit": 8 * 1024 * 1024})).await;
+    // The first POST's connection is reset once its head is read; any later POST would be
+    // read whole and answered.
+    let resets = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let heads = scripted(&redis, &router, move |_, mut sock, heads| {
+        let resets = resets.clone();
+        async move {
+            let mut buf = Vec::new();
+            while let Some(head) = next_head(&mut sock, &mut buf, &heads).await {
+                if head.starts_with("POST")
+                    && !resets.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    let _ = sock.set_zero_linger();
+                    return;
+                }
+                skip_body(&mut sock, &mut buf, &head).await;
+                if sock.write_all(FINE).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/scripted/x", router.base);
+    assert_eq!(get_text(&http, &url).await, "fine");
+    let resp = http
+        .post(&url)
+        .body(vec![b'x'; 3 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502, "{}", resp.text().await.unwrap());
+    assert_eq!(posts(&heads), 1, "the POST was not sent again");
+    // A POST that the instance takes is answered.
+    let resp = http.post(&url).body("small").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    router.stop().await;
+}
+
+/// Sends `request` to the router on a connection of its own and reads until the router closes
+/// it: what came, and how long the router took to close it (`None`: not within 8 s).
+async fn until_closed(base: &str, request: &str) -> (String, Option<Duration>) {
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(8), async {
+        let mut more = [0u8; 4096];
+        while let Ok(n) = s.read(&mut more).await {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&more[..n]);
+        }
+    })
+    .await
+    .is_ok();
+    (
+        String::from_utf8_lossy(&buf).into_owned(),
+        closed.then(|| started.elapsed()),
+    )
+}
+
+#[tokio::test]
+async fn an_answer_body_that_stalls_or_trickles_is_cut() {
+    let redis = RedisServer::start();
+    let router = router(
+        &redis,
+        json!({"responseIdleTimeout": 1, "responseReadTimeout": 2, "requestTimeout": 5}),
+    )
+    .await;
+    // By path: `/json` sends `{` of 100 bytes of JSON and stops; `/text` 13 of 100 bytes of
+    // text; `/trickle` a byte of text every 300 ms.
+    scripted(&redis, &router, |_, mut sock, heads| async move {
+        let mut buf = Vec::new();
+        let Some(request) = next_head(&mut sock, &mut buf, &heads).await else {
+            return;
+        };
+        let (kind, first) = if request.contains("/json ") {
+            ("application/json", "{")
+        } else {
+            ("text/plain", "thirteen byte")
+        };
+        let head =
+            format!("HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: 100\r\n\r\n");
+        if request.contains("/trickle ") {
+            let _ = sock.write_all(head.as_bytes()).await;
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if sock.write_all(b"x").await.is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = sock.write_all(format!("{head}{first}").as_bytes()).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let ask = |what: &str| format!("GET /v1/scripted/{what} HTTP/1.1\r\nHost: h\r\n\r\n");
+
+    let close = "GET /v1/scripted/json HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    let (text, took) = until_closed(&router.base, close).await;
+    let took = took.expect("the client connection was not held");
+    assert!(text.starts_with("HTTP/1.1 504 "), "{text}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+
+    // Text is passed on as it comes: the client has the head and the 13 bytes, then the
+    // connection ends (it cannot be told where a cut answer ends otherwise).
+    let (text, took) = until_closed(&router.base, &ask("text")).await;
+    let took = took.expect("the client connection was not held");
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nthirteen byte"), "{text}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+
+    // A byte every 300 ms never stalls for a second, but the whole answer has 2 s.
+    let (text, took) = until_closed(&router.base, &ask("trickle")).await;
+    let took = took.expect("the client connection was not held");
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    assert!(!body.is_empty() && body.len() < 12, "{body:?}");
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn an_unasked_for_upgrade_does_not_poison_the_pool() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"ejectSeconds": 0.01})).await;
+    // The first connection answers its first request with a 101 and bytes of another
+    // protocol; every later request on any connection gets `fine`.
+    scripted(&redis, &router, |n, sock, heads| {
+        answer_each(sock, heads, move |i, _| {
+            if n == 0 && i == 0 {
+                b"HTTP/1.1 101 Switching Protocols\r\nupgrade: other\r\nconnection: upgrade\r\n\r\nOTHER PROTOCOL BYTES"
+            } else {
+                FINE
+            }
+        })
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/scripted/x", router.base);
+    let status = http.get(&url).send().await.unwrap().status();
+    assert!(status.is_server_error(), "{status}");
+    for _ in 0..3 {
+        let resp = http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().await.unwrap(), "fine");
+    }
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn what_http1_forbids_is_neither_forwarded_nor_passed_on() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    // `/plus` is answered with a signed length; anything else with `fine`.
+    let heads = scripted(&redis, &router, |_, sock, heads| {
+        answer_each(sock, heads, |_, head| {
+            if head.contains("/plus ") {
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: +13\r\n\r\nthirteen byte"
+            } else {
+                FINE
+            }
+        })
+    })
+    .await;
+    let (text, _) = until_closed(
+        &router.base,
+        "GET /v1/scripted/plus HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    // Refused as an answer that is not HTTP/1 (and its instance ejected, the only one).
+    assert!(text.starts_with("HTTP/1.1 50"), "{text}");
+    assert!(!text.contains("+13"), "{text}");
+    for (request, status) in [
+        (
+            "CONNECT /v1/scripted/x HTTP/1.1\r\nHost: h\r\n\r\n",
+            "HTTP/1.1 405 ",
+        ),
+        (
+            "CONNECT h:80 HTTP/1.1\r\nHost: h:80\r\n\r\n",
+            "HTTP/1.1 405 ",
+        ),
+        ("GET /v1/scripted/x HTTP/1.1\r\n\r\n", "HTTP/1.1 400 "),
+        (
+            "GET /v1/scripted/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "HTTP/1.1 400 ",
+        ),
+        (
+            "POST /v1/scripted/x HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 2\r\n\r\nab",
+            "HTTP/1.1 400 ",
+        ),
+    ] {
+        let (text, took) = until_closed(&router.base, request).await;
+        assert!(text.starts_with(status), "{request:?}: {text}");
+        assert!(took.is_some(), "{request:?}: the connection was kept");
+    }
+    let seen = heads.lock().unwrap().clone();
+    assert_eq!(
+        seen.len(),
+        1,
+        "only the /plus request reached the instance: {seen:?}"
+    );
+    router.stop().await;
+}

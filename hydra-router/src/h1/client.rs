@@ -7,29 +7,38 @@
 //! goes back to its thread's idle list when the answer's body has been read to its end; an
 //! answer dropped half-read closes it.
 //!
-//! A request that a kept connection could not take (the instance closed it meanwhile) is sent on
-//! another: when the write failed, or, for a request that may be repeated (idempotent method, no
-//! body), when the connection ended before any byte of an answer. So a keep-alive race never
-//! reaches the caller.
+//! One try, one connection: [`send`] never sends a request twice. Its error says what a
+//! decision to send it again needs ([`SendError::request_sent`], [`SendError::reused`]), and the
+//! caller decides.
 //!
-//! Answers are framed as HTTP/1.1 says (RFC 9112 §6.3): none for `HEAD`, 1xx, 204 and 304;
-//! `Transfer-Encoding: chunked` (decoded here; the router's server frames it anew); else
-//! `Content-Length`; else until the instance closes the connection. Interim 1xx answers are
-//! skipped.
+//! An instance may answer before it has read the whole request (a 413 for a body over its
+//! limit, a 401): while the request is written the connection is read too, and an answer that
+//! arrives, or that was there when the instance stopped reading, is the answer (the connection
+//! is not kept after it).
+//!
+//! An answer's body is read within [`BodyTimeouts`]: no wait between two reads longer than
+//! `idle`, and the whole answer within `whole` of the request's start. A body that stalls ends
+//! in an error of kind [`io::ErrorKind::TimedOut`], and its connection is closed.
+//!
+//! Heads and bodies are framed by the rules of [`super::head`] and [`super::body`].
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
-use axum::http::{StatusCode, Version};
-use bytes::{Buf, Bytes, BytesMut};
+use axum::http::{Method, Request, Response};
+use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use super::body::Framing;
+use super::head::{parse_response, Answer, Parsed};
+use super::poll_read_more;
+use super::write::{encode_request, COALESCE};
 
 /// How long a new connection may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -43,14 +52,17 @@ pub const MAX_IDLE: usize = 256;
 /// The largest answer head read (status line and headers).
 pub const MAX_HEAD: usize = 64 * 1024;
 
-/// Headers read from an answer at most.
-const MAX_HEADERS: usize = 128;
-
 /// Bytes asked of the socket at once.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Bodies up to this size are written in one piece with the head.
-const COALESCE: usize = 16 * 1024;
+/// How long an answer's body may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTimeouts {
+    /// The longest wait for more of the body.
+    pub idle: Duration,
+    /// The whole answer, from the request's start.
+    pub whole: Duration,
+}
 
 /// One connection to an instance, with what was read from it and not used yet.
 #[derive(Debug)]
@@ -75,22 +87,18 @@ impl Conn {
     async fn fill(&mut self) -> io::Result<usize> {
         std::future::poll_fn(|cx| self.poll_fill(cx)).await
     }
-}
 
-/// Reads what `io` has into `buf`, with room for `chunk` more; `Ok(0)` at the end of the stream.
-pub(crate) fn poll_read_more(
-    io: &TcpStream,
-    buf: &mut BytesMut,
-    chunk: usize,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<usize>> {
-    loop {
-        ready!(io.poll_read_ready(cx))?;
-        buf.reserve(chunk);
-        match io.try_read_buf(buf) {
-            Ok(n) => return Poll::Ready(Ok(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Poll::Ready(Err(e)),
+    /// Takes an answer's head off the buffer when it is all there, past any interim answers.
+    fn answer(&mut self, bodyless: bool) -> Result<Option<Answer>, String> {
+        loop {
+            match parse_response(&mut self.buf, bodyless)? {
+                Some(Parsed::Interim) => {}
+                Some(Parsed::Answer(answer)) => return Ok(Some(answer)),
+                None if self.buf.len() >= MAX_HEAD => {
+                    return Err(format!("the answer's head is larger than {MAX_HEAD} bytes"))
+                }
+                None => return Ok(None),
+            }
         }
     }
 }
@@ -143,78 +151,94 @@ impl Idle {
     }
 }
 
-/// Why a request did not get an answer.
+/// Why a request did not get an answer, and what a decision to send it again needs.
 #[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// No connection could be made: nothing was sent.
-    #[error("could not connect: {0}")]
-    Connect(String),
-    /// The connection failed while the request was under way, or the answer was not HTTP.
-    #[error("{0}")]
-    Request(String),
+#[error("{message}")]
+pub struct SendError {
+    message: String,
+    connect: bool,
+    sent: bool,
+    reused: bool,
 }
 
 impl SendError {
-    /// Whether the instance refused (or never took) the connection: nothing reached it.
+    /// No connection could be made: nothing reached the instance.
     pub fn is_connect(&self) -> bool {
-        matches!(self, Self::Connect(_))
+        self.connect
+    }
+
+    /// Whether any byte of the request went out: it may have reached the instance and been
+    /// acted on.
+    pub fn request_sent(&self) -> bool {
+        self.sent
+    }
+
+    /// Whether the connection was a kept one (which the instance may have closed meanwhile).
+    pub fn reused(&self) -> bool {
+        self.reused
     }
 }
 
-/// How a try on one connection went wrong.
-enum Failed {
-    /// The request may not have reached the instance: another connection may take it.
-    Retry(String),
-    /// It may have: no other try.
-    Final(String),
+/// How a try on a connection went wrong: why, and whether any byte of the request went out.
+struct Failed {
+    message: String,
+    sent: bool,
 }
 
-/// Sends `req` (origin-form URI) to the instance at `authority`, with `authority` as its `Host`,
-/// on an idle connection of this thread, or a new one.
+/// Sends `req` (origin-form URI) once to the instance at `authority`, with `authority` as its
+/// `Host`, on an idle connection of this thread or a new one; its answer's body is read within
+/// `timeouts`.
 ///
 /// # Errors
-/// [`SendError::Connect`] when no connection could be made; [`SendError::Request`] when the
-/// connection failed with the request under way, or the answer was not HTTP/1.
-pub async fn send(authority: &str, req: Request<Bytes>) -> Result<Response<Returning>, SendError> {
-    let head = encode(&req, authority);
-    let (parts, body) = req.into_parts();
-    let replayable = body.is_empty() && is_idempotent(&parts.method);
-    let bodyless = parts.method == Method::HEAD;
-    // A small body went into `head`; a larger one is written after it.
-    let rest = if body.len() > COALESCE {
-        body
-    } else {
-        Bytes::new()
+/// [`SendError`] when no connection could be made, when the connection failed with the request
+/// under way, or when the answer was not HTTP/1 by the rules of [`super::head`].
+pub async fn send(
+    authority: &str,
+    req: &Request<Bytes>,
+    timeouts: BodyTimeouts,
+) -> Result<Response<Returning>, SendError> {
+    let started = tokio::time::Instant::now();
+    let idle = IDLE.with(|idle| idle.borrow_mut().take(authority, started.into_std()));
+    let reused = idle.is_some();
+    let conn = match idle {
+        Some(conn) => conn,
+        None => connect(authority).await?,
     };
-    let now = Instant::now();
-    while let Some(conn) = IDLE.with(|idle| idle.borrow_mut().take(authority, now)) {
-        match exchange(conn, &head, &rest, bodyless, replayable).await {
-            Ok((conn, answer)) => return Ok(returning(authority, conn, answer)),
-            Err(Failed::Retry(e)) => {
-                tracing::debug!(%authority, error = %e, "kept connection was closed; another takes the request");
-            }
-            Err(Failed::Final(e)) => return Err(SendError::Request(e)),
-        }
+    let head = encode_request(req, authority);
+    // A small body went into `head`; a larger one is written after it.
+    let body = req.body();
+    let rest = if body.len() > COALESCE {
+        &body[..]
+    } else {
+        &[]
+    };
+    let bodyless = req.method() == Method::HEAD;
+    match exchange(conn, &head, rest, bodyless).await {
+        Ok((conn, answer)) => Ok(returning(authority, conn, answer, started, timeouts)),
+        Err(Failed { message, sent }) => Err(SendError {
+            message,
+            connect: false,
+            sent,
+            reused,
+        }),
     }
-    let conn = connect(authority).await?;
-    match exchange(conn, &head, &rest, bodyless, false).await {
-        Ok((conn, answer)) => Ok(returning(authority, conn, answer)),
-        Err(Failed::Retry(e) | Failed::Final(e)) => Err(SendError::Request(e)),
-    }
-}
-
-fn is_idempotent(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    )
 }
 
 async fn connect(authority: &str) -> Result<Conn, SendError> {
+    let refused = |message| SendError {
+        message,
+        connect: true,
+        sent: false,
+        reused: false,
+    };
     let io = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority))
         .await
-        .map_err(|_| SendError::Connect(format!("no connection within {CONNECT_TIMEOUT:?}")))?
-        .map_err(|e| SendError::Connect(e.to_string()))?;
+        .map_err(|_| {
+            refused(format!(
+                "could not connect: no connection within {CONNECT_TIMEOUT:?}"
+            ))
+        })?
+        .map_err(|e| refused(format!("could not connect: {e}")))?;
     let _ = io.set_nodelay(true);
     Ok(Conn {
         io,
@@ -222,286 +246,120 @@ async fn connect(authority: &str) -> Result<Conn, SendError> {
     })
 }
 
-/// The request head as sent: request line, `Host: authority`, the other headers (a
-/// `Content-Length` of the body's own when it has one, or when the method carries one), blank
-/// line; then the body when it is small enough to go in the same write.
-fn encode(req: &Request<Bytes>, authority: &str) -> Vec<u8> {
-    let body = req.body();
-    let mut out = Vec::with_capacity(
-        256 + if body.len() <= COALESCE {
-            body.len()
-        } else {
-            0
-        },
-    );
-    out.extend_from_slice(req.method().as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(
-        req.uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .as_bytes(),
-    );
-    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    out.extend_from_slice(authority.as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for (name, value) in req.headers() {
-        if name == header::CONTENT_LENGTH || name == header::HOST {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    let carries = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
-    if !body.is_empty() || carries {
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(body.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    if body.len() <= COALESCE {
-        out.extend_from_slice(body);
-    }
-    out
-}
-
-/// An answer's head, and how its body is framed.
-struct Answer {
-    head: Response<()>,
-    framing: Framing,
-    keep: bool,
-}
-
-/// Writes the request (`head` from [`encode`], then `rest` of the body) on `conn` and reads the
-/// answer's head.
+/// Writes the request (`head` from [`encode_request`], then `rest` of the body) on `conn` and
+/// reads the answer's head: after the request, or as soon as it comes while the request is still
+/// being written (the instance stopped reading it).
 async fn exchange(
     mut conn: Conn,
     head: &[u8],
     rest: &[u8],
     bodyless: bool,
-    replayable: bool,
 ) -> Result<(Conn, Answer), Failed> {
-    let written = match conn.io.write_all(head).await {
-        Ok(()) if !rest.is_empty() => conn.io.write_all(rest).await,
-        done => done,
-    };
-    if let Err(e) = written {
-        return Err(Failed::Retry(format!("could not send the request: {e}")));
+    let mut sent = false;
+    for part in [head, rest] {
+        let mut at = 0;
+        while at < part.len() {
+            let wrote = match conn.io.try_write(&part[at..]) {
+                Ok(n) => Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The instance is slower to read than the request is written, or it stopped
+                    // reading to answer: wait for either.
+                    let readable = tokio::select! {
+                        biased;
+                        r = conn.io.readable() => r.map(|()| true),
+                        r = conn.io.writable() => r.map(|()| false),
+                    };
+                    match readable {
+                        Ok(false) => continue,
+                        Ok(true) => match conn.io.try_read_buf(&mut conn.buf) {
+                            Ok(0) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                            Ok(_) => match conn.answer(bodyless) {
+                                Ok(Some(answer)) => return Ok((conn, early(answer))),
+                                Ok(None) => continue,
+                                Err(message) => return Err(Failed { message, sent }),
+                            },
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match wrote {
+                Ok(0) => {
+                    let message = "could not send the request: the connection took none of it";
+                    return answer_left(conn, bodyless, sent, message.into()).await;
+                }
+                Ok(n) => {
+                    at += n;
+                    sent = true;
+                }
+                Err(e) => {
+                    let message = format!("could not send the request: {e}");
+                    return answer_left(conn, bodyless, sent, message).await;
+                }
+            }
+        }
     }
     loop {
-        match parse_head(&mut conn.buf, bodyless) {
-            Ok(Some(Parsed::Interim)) => continue,
-            Ok(Some(Parsed::Answer(answer))) => return Ok((conn, answer)),
+        match conn.answer(bodyless) {
+            Ok(Some(answer)) => return Ok((conn, answer)),
             Ok(None) => {}
-            Err(e) => return Err(Failed::Final(e)),
-        }
-        if conn.buf.len() >= MAX_HEAD {
-            return Err(Failed::Final(format!(
-                "the answer's head is larger than {MAX_HEAD} bytes"
-            )));
+            Err(message) => return Err(Failed { message, sent }),
         }
         match conn.fill().await {
-            Ok(0) if conn.buf.is_empty() && replayable => {
-                return Err(Failed::Retry("connection closed before an answer".into()))
+            Ok(0) => {
+                let message = "connection closed before an answer".to_string();
+                return Err(Failed { message, sent });
             }
-            Ok(0) => return Err(Failed::Final("connection closed before an answer".into())),
             Ok(_) => {}
-            Err(e) if conn.buf.is_empty() && replayable => {
-                return Err(Failed::Retry(format!("connection failed: {e}")))
-            }
-            Err(e) => return Err(Failed::Final(format!("connection failed: {e}"))),
-        }
-    }
-}
-
-enum Parsed {
-    /// A 1xx answer, skipped.
-    Interim,
-    Answer(Answer),
-}
-
-/// Most names an instance answers with, once parsed, per thread: an instance sends the same
-/// few on every answer, and a name that is not one of the standard ones costs an allocation to
-/// make.
-const KNOWN_NAMES: usize = 64;
-
-thread_local! {
-    /// Names as an instance wrote them, and as parsed.
-    static NAMES: RefCell<Vec<(Box<[u8]>, HeaderName)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The header name `raw`, from the names this thread has seen when it is one of them (as
-/// written: a byte comparison is cheaper than a parse).
-pub(crate) fn header_name(raw: &[u8]) -> Result<HeaderName, String> {
-    let known = NAMES.with(|names| {
-        names
-            .borrow()
-            .iter()
-            .find(|(written, _)| **written == *raw)
-            .map(|(_, name)| name.clone())
-    });
-    if let Some(name) = known {
-        return Ok(name);
-    }
-    let name = HeaderName::from_bytes(raw)
-        .map_err(|_| format!("bad header name {:?}", String::from_utf8_lossy(raw)))?;
-    NAMES.with(|names| {
-        let mut names = names.borrow_mut();
-        if names.len() < KNOWN_NAMES {
-            names.push((raw.into(), name.clone()));
-        }
-    });
-    Ok(name)
-}
-
-/// Where a parsed header's name and value are in the buffer parsed: name start and end, value
-/// start and end.
-pub(crate) type HeaderSpan = (u32, u32, u32, u32);
-
-/// Where each of `headers`, parsed from `buf`, is in it, into `out` (as far as it goes). The
-/// buffer holds one head and a read more, far less than 4 GB.
-pub(crate) fn header_spans(buf: &[u8], headers: &[httparse::Header<'_>], out: &mut [HeaderSpan]) {
-    let base = buf.as_ptr() as usize;
-    let offset = |p: *const u8| (p as usize - base) as u32;
-    for (slot, h) in out.iter_mut().zip(headers.iter()) {
-        let (name, value) = (offset(h.name.as_ptr()), offset(h.value.as_ptr()));
-        *slot = (
-            name,
-            name + h.name.len() as u32,
-            value,
-            value + h.value.len() as u32,
-        );
-    }
-}
-
-/// Takes an answer head off the front of `buf` when it is all there.
-fn parse_head(buf: &mut BytesMut, bodyless: bool) -> Result<Option<Parsed>, String> {
-    // Slots left uninitialised: the parser writes the ones it fills.
-    let mut slots =
-        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut []);
-    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut parsed,
-        buf,
-        &mut slots,
-    ) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(format!("the answer is not HTTP/1: {e}")),
-    };
-    let code = parsed.code.unwrap_or(0);
-    let status = StatusCode::from_u16(code).map_err(|_| format!("bad status {code}"))?;
-    if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
-        buf.advance(len);
-        return Ok(Some(Parsed::Interim));
-    }
-    let http11 = parsed.version == Some(1);
-    // Where each name and value is in the head; both are taken from its bytes once it is split
-    // off (values without a copy).
-    let mut at = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
-    let count = parsed.headers.len();
-    header_spans(buf, parsed.headers, &mut at);
-    let head = buf.split_to(len).freeze();
-    // Room for the headers the router adds to an answer (the tracer, `cors`), so they do not
-    // grow the map.
-    let mut headers = HeaderMap::with_capacity(count + 4);
-    let (mut chunked, mut length, mut close) = (false, None::<u64>, !http11);
-    for &(name_start, name_end, start, end) in at.iter().take(count) {
-        let name = header_name(&head[name_start as usize..name_end as usize])?;
-        let value = HeaderValue::from_maybe_shared(head.slice(start as usize..end as usize))
-            .map_err(|_| format!("bad value of header {name}"))?;
-        if name == header::TRANSFER_ENCODING {
-            chunked = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.rsplit(',').next())
-                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-        } else if name == header::CONTENT_LENGTH {
-            let n = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or_else(|| "bad content-length".to_string())?;
-            if length.is_some_and(|l| l != n) {
-                return Err("conflicting content-length headers".into());
-            }
-            length = Some(n);
-        } else if name == header::CONNECTION {
-            let tokens = value.to_str().unwrap_or_default();
-            if tokens
-                .split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("close"))
-            {
-                close = true;
-            } else if tokens
-                .split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("keep-alive"))
-            {
-                close = false;
+            Err(e) => {
+                let message = format!("connection failed: {e}");
+                return Err(Failed { message, sent });
             }
         }
-        headers.append(name, value);
     }
-    let none = bodyless
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-        || status.is_informational();
-    let framing = if none {
-        Framing::Length(0)
-    } else if chunked {
-        // A length beside chunked is ignored (and not passed on).
-        headers.remove(header::CONTENT_LENGTH);
-        Framing::Chunked(Chunked::Size)
-    } else if let Some(n) = length {
-        Framing::Length(n)
-    } else {
-        Framing::UntilClose
-    };
-    let keep = !close && !matches!(framing, Framing::UntilClose);
-    let mut head = Response::new(());
-    *head.status_mut() = status;
-    *head.version_mut() = if http11 {
-        Version::HTTP_11
-    } else {
-        Version::HTTP_10
-    };
-    *head.headers_mut() = headers;
-    Ok(Some(Parsed::Answer(Answer {
-        head,
-        framing,
-        keep,
-    })))
 }
 
-/// How an answer's body ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// This many bytes left.
-    Length(u64),
-    Chunked(Chunked),
-    /// When the instance closes the connection.
-    UntilClose,
+/// An answer that came before the whole request was written: the connection goes with it.
+fn early(mut answer: Answer) -> Answer {
+    answer.keep = false;
+    answer
 }
 
-/// Where a chunked body is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunked {
-    /// At a chunk-size line.
-    Size,
-    /// Within a chunk: this many bytes left.
-    Data(u64),
-    /// At the CRLF after a chunk's data.
-    DataEnd,
-    /// After the last chunk: trailer lines up to a blank one.
-    Trailers,
+/// The answer an instance sent before it stopped taking the request (`failed` says how the
+/// writing ended), when there is one: what is read of the connection up to its end.
+async fn answer_left(
+    mut conn: Conn,
+    bodyless: bool,
+    sent: bool,
+    failed: String,
+) -> Result<(Conn, Answer), Failed> {
+    loop {
+        match conn.answer(bodyless) {
+            Ok(Some(answer)) => return Ok((conn, early(answer))),
+            Ok(None) => {}
+            Err(_) => break,
+        }
+        match conn.fill().await {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    Err(Failed {
+        message: failed,
+        sent,
+    })
 }
 
-/// The longest chunk-size or trailer line read.
-const MAX_LINE: usize = 8 * 1024;
-
-fn returning(authority: &str, conn: Conn, answer: Answer) -> Response<Returning> {
+fn returning(
+    authority: &str,
+    conn: Conn,
+    answer: Answer,
+    started: tokio::time::Instant,
+    timeouts: BodyTimeouts,
+) -> Response<Returning> {
     let Answer {
         head,
         framing,
@@ -512,6 +370,9 @@ fn returning(authority: &str, conn: Conn, answer: Answer) -> Response<Returning>
         framing,
         keep,
         authority: authority.to_string(),
+        deadline: started + timeouts.whole,
+        timeouts,
+        wait: None,
     };
     body.if_ended();
     let (parts, ()) = head.into_parts();
@@ -527,11 +388,17 @@ pub struct Returning {
     framing: Framing,
     keep: bool,
     authority: String,
+    /// The whole answer's end.
+    deadline: tokio::time::Instant,
+    timeouts: BodyTimeouts,
+    /// Set at the first wait for more (most bodies come with their head): the timer, and when
+    /// more last came.
+    wait: Option<(Pin<Box<tokio::time::Sleep>>, tokio::time::Instant)>,
 }
 
 impl Returning {
     fn ended(&self) -> bool {
-        self.framing == Framing::Length(0)
+        self.framing.ended()
     }
 
     /// At the end, the connection goes home (when it may be kept).
@@ -545,95 +412,28 @@ impl Returning {
         }
     }
 
-    /// The next frame from what is buffered: `Ok(None)` when more must be read first.
-    fn next_frame(&mut self) -> Result<Option<Bytes>, String> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(None);
-        };
-        let buf = &mut conn.buf;
+    /// Waits for more of the body within the timeouts: `Ready` once they ran out.
+    fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let (idle, deadline) = (self.timeouts.idle, self.deadline);
+        let (timer, last) = self.wait.get_or_insert_with(|| {
+            let now = tokio::time::Instant::now();
+            let due = (now + idle).min(deadline);
+            (Box::pin(tokio::time::sleep_until(due)), now)
+        });
         loop {
-            match self.framing {
-                Framing::Length(0) => return Ok(None),
-                Framing::Length(n) => {
-                    if buf.is_empty() {
-                        return Ok(None);
-                    }
-                    let take = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
-                    self.framing = Framing::Length(n - take as u64);
-                    return Ok(Some(buf.split_to(take).freeze()));
-                }
-                Framing::UntilClose => {
-                    if buf.is_empty() {
-                        return Ok(None);
-                    }
-                    return Ok(Some(buf.split().freeze()));
-                }
-                Framing::Chunked(Chunked::Data(n)) => {
-                    if buf.is_empty() {
-                        return Ok(None);
-                    }
-                    let take = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
-                    let left = n - take as u64;
-                    self.framing = Framing::Chunked(if left == 0 {
-                        Chunked::DataEnd
-                    } else {
-                        Chunked::Data(left)
-                    });
-                    return Ok(Some(buf.split_to(take).freeze()));
-                }
-                Framing::Chunked(Chunked::DataEnd) => {
-                    if buf.len() < 2 {
-                        return Ok(None);
-                    }
-                    if &buf[..2] != b"\r\n" {
-                        return Err("bad chunk end".into());
-                    }
-                    buf.advance(2);
-                    self.framing = Framing::Chunked(Chunked::Size);
-                }
-                Framing::Chunked(Chunked::Size) => {
-                    let Some(line) = take_line(buf)? else {
-                        return Ok(None);
-                    };
-                    let size = line[..].split(|b| *b == b';').next().unwrap_or_default();
-                    let size = std::str::from_utf8(size)
-                        .ok()
-                        .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
-                        .ok_or_else(|| "bad chunk size".to_string())?;
-                    self.framing = Framing::Chunked(if size == 0 {
-                        Chunked::Trailers
-                    } else {
-                        Chunked::Data(size)
-                    });
-                }
-                Framing::Chunked(Chunked::Trailers) => {
-                    let Some(line) = take_line(buf)? else {
-                        return Ok(None);
-                    };
-                    // Trailers are dropped; the blank line ends the body.
-                    if line.is_empty() {
-                        self.framing = Framing::Length(0);
-                        return Ok(None);
-                    }
-                }
+            ready!(timer.as_mut().poll(cx));
+            let due = (*last + idle).min(deadline);
+            if tokio::time::Instant::now() >= due {
+                let what = if due == deadline {
+                    format!("the answer took longer than {:?}", self.timeouts.whole)
+                } else {
+                    format!("no answer data for {idle:?}")
+                };
+                self.conn = None;
+                return Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, what));
             }
+            timer.as_mut().reset(due);
         }
-    }
-}
-
-/// A CRLF-ended line off the front of `buf` (without its CRLF), if all there.
-fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, String> {
-    match memchr::memchr(b'\n', buf) {
-        Some(end) => {
-            let mut line = buf.split_to(end + 1);
-            line.truncate(end);
-            if line.last() == Some(&b'\r') {
-                line.truncate(end - 1);
-            }
-            Ok(Some(line))
-        }
-        None if buf.len() > MAX_LINE => Err("chunk line too long".into()),
-        None => Ok(None),
     }
 }
 
@@ -647,7 +447,11 @@ impl Body for Returning {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
         loop {
-            match this.next_frame() {
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let next = this.framing.next(&mut conn.buf);
+            match next {
                 Ok(Some(data)) => {
                     this.if_ended();
                     return Poll::Ready(Some(Ok(Frame::data(data))));
@@ -665,21 +469,29 @@ impl Body for Returning {
             let Some(conn) = this.conn.as_mut() else {
                 return Poll::Ready(None);
             };
-            match ready!(conn.poll_fill(cx)) {
-                Ok(0) if this.framing == Framing::UntilClose => {
+            match conn.poll_fill(cx) {
+                Poll::Pending => {
+                    let e = ready!(this.poll_stalled(cx));
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(Ok(0)) if this.framing == Framing::UntilClose => {
                     this.conn = None;
                     this.framing = Framing::Length(0);
                     return Poll::Ready(None);
                 }
-                Ok(0) => {
+                Poll::Ready(Ok(0)) => {
                     this.conn = None;
                     return Poll::Ready(Some(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "the instance closed the connection within the answer",
                     ))));
                 }
-                Ok(_) => {}
-                Err(e) => {
+                Poll::Ready(Ok(_)) => {
+                    if let Some((_, last)) = this.wait.as_mut() {
+                        *last = tokio::time::Instant::now();
+                    }
+                }
+                Poll::Ready(Err(e)) => {
                     this.conn = None;
                     return Poll::Ready(Some(Err(e)));
                 }
@@ -702,8 +514,11 @@ impl Body for Returning {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::h1::head::KNOWN_NAMES;
+    use axum::http::{header, HeaderMap, HeaderValue};
     use http_body_util::BodyExt;
     use tokio::io::AsyncReadExt;
+    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
     /// An instance that answers the connections it accepts with `answers` in turn (one per
@@ -779,9 +594,18 @@ mod tests {
         IDLE.with(|i| i.borrow().by_authority.get(authority).map_or(0, Vec::len))
     }
 
+    /// Sends `req` as the router does, with the default timeouts.
+    async fn go(authority: &str, req: Request<Bytes>) -> Result<Response<Returning>, SendError> {
+        let timeouts = BodyTimeouts {
+            idle: Duration::from_secs(10),
+            whole: Duration::from_secs(60),
+        };
+        send(authority, &req, timeouts).await
+    }
+
     fn headers_of(head: &str) -> Result<HeaderMap, String> {
         let mut buf = BytesMut::from(head);
-        match parse_head(&mut buf, false)? {
+        match parse_response(&mut buf, false)? {
             Some(Parsed::Answer(a)) => Ok(a.head.headers().clone()),
             _ => Err("no answer".into()),
         }
@@ -822,7 +646,7 @@ mod tests {
             true,
         )
         .await;
-        let resp = send(&authority, get("/a?b=1")).await.unwrap();
+        let resp = go(&authority, get("/a?b=1")).await.unwrap();
         assert_eq!(resp.status(), 200);
         let values: Vec<_> = resp.headers().get_all("x-a").iter().collect();
         assert_eq!(values, ["1", "2"]);
@@ -832,17 +656,17 @@ mod tests {
         let mut post = get("/p");
         *post.method_mut() = Method::POST;
         *post.body_mut() = Bytes::from_static(b"{\"x\":1}");
-        let resp = send(&authority, post).await.unwrap();
+        let resp = go(&authority, post).await.unwrap();
         assert_eq!(resp.status(), 201);
         assert!(resp.headers().get(header::CONTENT_LENGTH).is_none());
         assert_eq!(body_of(resp).await.unwrap(), "wikipedia");
 
-        let resp = send(&authority, get("/none")).await.unwrap();
+        let resp = go(&authority, get("/none")).await.unwrap();
         assert_eq!(resp.status(), 204);
         assert!(resp.body().is_end_stream());
         drop(resp);
 
-        let resp = send(&authority, get("/close")).await.unwrap();
+        let resp = go(&authority, get("/close")).await.unwrap();
         assert_eq!(body_of(resp).await.unwrap(), "until the end");
         assert_eq!(
             idle_count(&authority),
@@ -870,18 +694,18 @@ mod tests {
         let (authority, _) =
             instance(vec!["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"], true).await;
         for _ in 0..3 {
-            let resp = send(&authority, get("/")).await.unwrap();
+            let resp = go(&authority, get("/")).await.unwrap();
             assert_eq!(body_of(resp).await.unwrap(), "ok");
         }
         let (authority, _) = instance(vec!["not http at all\r\n\r\n"], true).await;
-        let e = send(&authority, get("/")).await.unwrap_err();
+        let e = go(&authority, get("/")).await.unwrap_err();
         assert!(!e.is_connect() && e.to_string().contains("not HTTP"), "{e}");
         let (authority, _) = instance(
             vec!["HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort"],
             true,
         )
         .await;
-        let resp = send(&authority, get("/")).await.unwrap();
+        let resp = go(&authority, get("/")).await.unwrap();
         assert_eq!(
             body_of(resp).await.unwrap_err().kind(),
             io::ErrorKind::UnexpectedEof
@@ -891,12 +715,12 @@ mod tests {
             true,
         )
         .await;
-        let resp = send(&authority, get("/")).await.unwrap();
+        let resp = go(&authority, get("/")).await.unwrap();
         assert!(body_of(resp).await.is_err(), "a bad chunk size");
         let free = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let closed = free.local_addr().unwrap().to_string();
         drop(free);
-        assert!(send(&closed, get("/")).await.unwrap_err().is_connect());
+        assert!(go(&closed, get("/")).await.unwrap_err().is_connect());
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -907,7 +731,7 @@ mod tests {
         *post.method_mut() = Method::POST;
         *post.body_mut() = Bytes::from(vec![b'x'; 3 * COALESCE]);
         // The instance answers once it has the whole body.
-        let resp = tokio::time::timeout(Duration::from_secs(5), send(&authority, post))
+        let resp = tokio::time::timeout(Duration::from_secs(5), go(&authority, post))
             .await
             .expect("answered: the whole body arrived")
             .unwrap();
@@ -927,7 +751,7 @@ mod tests {
             format!("HTTP/1.1 200 OK\r\nx-big: {}\r\n\r\n", "a".repeat(MAX_HEAD)).into_boxed_str(),
         );
         let (authority, _) = instance(vec![big], true).await;
-        let e = send(&authority, get("/")).await.unwrap_err();
+        let e = go(&authority, get("/")).await.unwrap_err();
         assert!(e.to_string().contains("larger than"), "{e}");
     }
 }

@@ -2,13 +2,15 @@
 //! general-purpose server between the socket and the router; everything else goes to hyper.
 //!
 //! A connection is read here, one request head at a time. A request that is HTTP/1.1, with a
-//! method of `GET`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS`, no `Transfer-Encoding`,
-//! `Upgrade` or `Expect`, a `Connection` of at most `keep-alive` or `close`, and its whole body
-//! (by `Content-Length`) already read, is handed to the router as it is and answered here. At
+//! method of `GET`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS`, one `Host`, no
+//! `Transfer-Encoding`, `Upgrade` or `Expect`, a `Connection` of at most `keep-alive` or
+//! `close`, and its whole body (by `Content-Length`) already read ([`parse_request`]), is handed
+//! to the router as it is and answered here. At
 //! the first request that is anything else (a WebSocket upgrade, a chunked or a slow body,
 //! HTTP/1.0, `HEAD`, a head too large or not HTTP), the connection, with the bytes read so far,
 //! is served by hyper from then on: its answers to bad input, its body decoding and its upgrades
-//! stay the ones clients get.
+//! stay the ones clients get; a request without a `Host` or with two, and `CONNECT`, are refused
+//! there ([`refuse_request`]) before the router sees them.
 //!
 //! What is kept from hyper's server: a request head must arrive within `headerReadTimeout` of
 //! the wait for it (an idle kept connection closes then too); answers carry a `date`; a body of
@@ -16,18 +18,16 @@
 //! a connection that will close says `connection: close`; on shutdown an idle connection closes
 //! at once and a request in flight is answered first; pipelined requests are answered in order.
 
-use std::cell::RefCell;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use axum::http::{Uri, Version};
+use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
@@ -36,20 +36,13 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use super::head::{content_length, has_token, parse_request, refuse_request, Next};
+use super::poll_read_more;
+use super::write::{push_decimal, push_hex, DATE};
 use crate::server::{Serve, MAX_HEADER_BYTES};
-use crate::upstream::{header_name, header_spans, poll_read_more};
-
-/// Headers read from a request at most here (hyper takes more: a request with more goes there).
-const MAX_HEADERS: usize = 64;
 
 /// Bytes asked of the socket at once.
 const READ_CHUNK: usize = 8 * 1024;
-
-/// Longest request target served here (hyper answers 414 past its own limit).
-const MAX_TARGET: usize = 8 * 1024;
-
-/// Headers the router adds to a request it forwards, at most.
-const ADDED_ON_THE_WAY: usize = 6;
 
 /// What a connection needs besides its socket.
 pub(crate) struct Settings<H> {
@@ -137,117 +130,6 @@ async fn fill(io: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
     std::future::poll_fn(|cx| poll_read_more(io, buf, READ_CHUNK, cx)).await
 }
 
-/// What the front of a connection's buffer holds.
-#[allow(clippy::large_enum_variant)] // returned once per request, and boxing it costs more
-enum Next {
-    /// A request served here, and whether the connection may be kept after it.
-    Request(Request<Body>, bool),
-    /// Not all of a head yet.
-    Partial,
-    /// A request for hyper; the buffer is as it was.
-    Elsewhere,
-    /// A request for hyper, taken off the buffer: these bytes, then the buffer's, are its.
-    ElsewhereWith(Bytes),
-}
-
-/// Takes a request off the front of `buf` when it is all there and one served here.
-fn parse_request(buf: &mut BytesMut) -> Next {
-    // Slots left uninitialised: the parser writes the ones it fills.
-    let mut slots =
-        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut []);
-    let len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
-        &mut parsed,
-        buf,
-        &mut slots,
-    ) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Next::Partial,
-        Err(_) => return Next::Elsewhere,
-    };
-    if parsed.version != Some(1) {
-        return Next::Elsewhere;
-    }
-    let method = match parsed.method.unwrap_or_default() {
-        "GET" => Method::GET,
-        "POST" => Method::POST,
-        "PUT" => Method::PUT,
-        "DELETE" => Method::DELETE,
-        "PATCH" => Method::PATCH,
-        "OPTIONS" => Method::OPTIONS,
-        _ => return Next::Elsewhere,
-    };
-    let path = parsed.path.unwrap_or_default();
-    if path.len() > MAX_TARGET {
-        return Next::Elsewhere;
-    }
-    // Where the target, each name and each value are in the head; all are taken from its bytes
-    // once it is split off (the target and values without a copy). The head is at most
-    // MAX_HEADER_BYTES and a read more.
-    let start = path.as_ptr() as usize - buf.as_ptr() as usize;
-    let target = start..start + path.len();
-    let mut at = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
-    let count = parsed.headers.len();
-    header_spans(buf, parsed.headers, &mut at);
-    let head = buf.split_to(len).freeze();
-    let back = |head: Bytes| Next::ElsewhereWith(head);
-    let Ok(uri) = Uri::from_maybe_shared(head.slice(target)) else {
-        return back(head);
-    };
-    // Room for the client's headers and the ones the router adds on the way (the tracer and the
-    // forwarding chain), so none of those grows the map.
-    let mut headers = HeaderMap::with_capacity(count + ADDED_ON_THE_WAY);
-    let (mut length, mut keep) = (None::<usize>, true);
-    for &(name_start, name_end, start, end) in at.iter().take(count) {
-        let Ok(name) = header_name(&head[name_start as usize..name_end as usize]) else {
-            return back(head);
-        };
-        let Ok(value) = HeaderValue::from_maybe_shared(head.slice(start as usize..end as usize))
-        else {
-            return back(head);
-        };
-        if name == header::CONTENT_LENGTH {
-            // Digits only (`parse` would take a sign).
-            let digits = value.as_bytes();
-            let n = (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
-                .then(|| std::str::from_utf8(digits).ok()?.parse::<usize>().ok())
-                .flatten();
-            match (n, length) {
-                (Some(n), None) => length = Some(n),
-                // Unreadable or repeated: hyper's to judge.
-                _ => return back(head),
-            }
-        } else if name == header::CONNECTION {
-            for token in value.as_bytes().split(|b| *b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep = false;
-                } else if !token.eq_ignore_ascii_case(b"keep-alive") {
-                    return back(head);
-                }
-            }
-        } else if name == header::TRANSFER_ENCODING
-            || name == header::UPGRADE
-            || name == header::EXPECT
-        {
-            return back(head);
-        }
-        headers.append(name, value);
-    }
-    let body = match length {
-        None | Some(0) => Body::empty(),
-        Some(n) if buf.len() >= n => Body::from(buf.split_to(n).freeze()),
-        // The rest of the body is still on its way: hyper reads it, within the body timeouts.
-        Some(_) => return back(head),
-    };
-    let mut req = Request::new(body);
-    *req.method_mut() = method;
-    *req.uri_mut() = uri;
-    *req.version_mut() = Version::HTTP_11;
-    *req.headers_mut() = headers;
-    Next::Request(req, keep)
-}
-
 /// Writes `resp`; `Ok(true)` when the connection may take another request.
 async fn respond(io: &mut TcpStream, resp: Response<Body>, keep: bool) -> io::Result<bool> {
     let (parts, mut body) = resp.into_parts();
@@ -277,10 +159,7 @@ async fn respond(io: &mut TcpStream, resp: Response<Body>, keep: bool) -> io::Re
             if bodiless {
                 continue;
             }
-            let n = std::str::from_utf8(value.as_bytes())
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            match (n, length) {
+            match (content_length(value.as_bytes()), length) {
                 (Some(n), None) => length = Some(n),
                 (Some(n), Some(l)) if n == l => continue,
                 _ => {
@@ -291,11 +170,7 @@ async fn respond(io: &mut TcpStream, resp: Response<Body>, keep: bool) -> io::Re
                 }
             }
         } else if name == header::CONNECTION {
-            if value
-                .as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-            {
+            if has_token(value.as_bytes(), b"close") {
                 keep = false;
             }
             // Written once, below.
@@ -409,61 +284,6 @@ async fn next_data(body: &mut Body) -> io::Result<Option<Bytes>> {
     }
 }
 
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
-fn push_hex(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 16];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b"0123456789abcdef"[n % 16];
-        n /= 16;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
-/// The `date` value, written once a second per thread.
-struct Date {
-    second: u64,
-    text: [u8; 29],
-}
-
-impl Date {
-    fn now(&mut self) -> [u8; 29] {
-        let now = SystemTime::now();
-        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if second != self.second {
-            let text = httpdate::fmt_http_date(now);
-            if text.len() == self.text.len() {
-                self.text.copy_from_slice(text.as_bytes());
-                self.second = second;
-            }
-        }
-        self.text
-    }
-}
-
-thread_local! {
-    static DATE: RefCell<Date> = const {
-        RefCell::new(Date { second: 0, text: *b"Thu, 01 Jan 1970 00:00:00 GMT" })
-    };
-}
-
 /// Serves the connection with hyper from here on; `read` holds what was read of it and not
 /// answered.
 async fn hand_over<H: Serve>(
@@ -475,7 +295,19 @@ async fn hand_over<H: Serve>(
     let handler = settings.handler.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let handler = handler.clone();
-        async move { Ok::<_, Infallible>(handler.call(req.map(Body::new), peer).await) }
+        let refused = refuse_request(&req);
+        async move {
+            Ok::<_, Infallible>(match refused {
+                Some(refusal) => {
+                    // Nothing more is taken from a client that sends such a request.
+                    let mut resp = refusal.into_response(None);
+                    resp.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    resp
+                }
+                None => handler.call(req.map(Body::new), peer).await,
+            })
+        }
     });
     let conn = settings
         .hyper
@@ -806,8 +638,18 @@ mod tests {
                 "HTTP/1.1 400 Bad Request",
             ),
             (
-                b"GET / HTTP/1.1\r\nConnection: weird\r\n\r\n",
+                b"GET / HTTP/1.1\r\nHost: h\r\nConnection: weird\r\n\r\n",
                 "HTTP/1.1 200 OK",
+            ),
+            // No Host, two, and CONNECT: refused before the router sees them.
+            (b"GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                "HTTP/1.1 400 Bad Request",
+            ),
+            (
+                b"CONNECT h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n",
+                "HTTP/1.1 405 Method Not Allowed",
             ),
         ] {
             let mut io = TcpStream::connect(addr).await.unwrap();
@@ -891,90 +733,5 @@ mod tests {
         assert!(text.ends_with("GET /slow "), "{text}");
         assert_eq!(ended.recv().await, Some(Ended::Here));
         assert_eq!(ended.recv().await, Some(Ended::Here));
-    }
-
-    proptest::proptest! {
-        /// Whatever arrives, parsing never panics, and what goes to hyper is every byte read:
-        /// nothing is lost at a hand-over.
-        #[test]
-        fn parsing_loses_nothing_it_hands_over(
-            start in proptest::sample::select(vec![
-                "", "GET / HTTP/1.1\r\n", "POST /x HTTP/1.1\r\nContent-Length: 3\r\n",
-                "GET /a HTTP/1.0\r\n", "HEAD / HTTP/1.1\r\n",
-            ]),
-            lines in proptest::collection::vec(
-                proptest::sample::select(vec![
-                    "Host: h", "Connection: close", "Connection: keep-alive, Upgrade",
-                    "Transfer-Encoding: chunked", "Content-Length: 2", "Content-Length: x",
-                    "Content-Length: +2",
-                    "X-A: \u{7f}", "Bad Name: v", "Expect: 100-continue", "", "abc",
-                ]),
-                0..6,
-            ),
-            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
-        ) {
-            let mut input = start.as_bytes().to_vec();
-            for line in &lines {
-                input.extend_from_slice(line.as_bytes());
-                input.extend_from_slice(b"\r\n");
-            }
-            input.extend_from_slice(&tail);
-            let mut buf = BytesMut::from(&input[..]);
-            match parse_request(&mut buf) {
-                Next::Partial | Next::Elsewhere => proptest::prop_assert_eq!(&buf[..], &input[..]),
-                Next::ElsewhereWith(head) => {
-                    let mut all = head.to_vec();
-                    all.extend_from_slice(&buf);
-                    proptest::prop_assert_eq!(all, input);
-                }
-                Next::Request(req, _) => {
-                    proptest::prop_assert!(input.ends_with(&buf));
-                    for length in req.headers().get_all(header::CONTENT_LENGTH) {
-                        proptest::prop_assert!(length.as_bytes().iter().all(u8::is_ascii_digit));
-                    }
-                    proptest::prop_assert!(req.headers().get(header::TRANSFER_ENCODING).is_none());
-                    proptest::prop_assert!(req.headers().get(header::UPGRADE).is_none());
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn a_content_length_is_digits_or_hyper_judges_it() {
-        for (length, here) in [
-            ("2", true),
-            ("02", true),
-            ("+2", false),
-            ("-2", false),
-            ("0x2", false),
-            ("2, 2", false),
-            ("", false),
-            ("99999999999999999999999", false),
-        ] {
-            let input = format!("POST / HTTP/1.1\r\nContent-Length: {length}\r\n\r\nab");
-            let mut buf = BytesMut::from(input.as_bytes());
-            let next = parse_request(&mut buf);
-            assert_eq!(matches!(next, Next::Request(..)), here, "{length:?}");
-        }
-    }
-
-    #[test]
-    fn numbers_are_written_as_the_formatter_writes_them() {
-        for n in [0u64, 7, 10, 99, 100, 12345, u64::MAX] {
-            let mut out = Vec::new();
-            push_decimal(&mut out, n);
-            assert_eq!(out, n.to_string().as_bytes());
-            let mut out = Vec::new();
-            push_hex(&mut out, n as usize);
-            assert_eq!(out, format!("{:x}", n as usize).as_bytes());
-        }
-    }
-
-    #[test]
-    fn the_date_is_the_http_date_of_now() {
-        let text = DATE.with(|d| d.borrow_mut().now());
-        let parsed = httpdate::parse_http_date(std::str::from_utf8(&text).unwrap()).unwrap();
-        let off = SystemTime::now().duration_since(parsed).unwrap();
-        assert!(off < Duration::from_secs(2), "{off:?}");
     }
 }
