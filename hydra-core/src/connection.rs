@@ -6,6 +6,7 @@
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+pub use hydra_protocol::config::redact;
 use hydra_protocol::config::{host_port, SentinelTarget};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection, PubSub};
 use redis::Client;
@@ -195,56 +196,6 @@ async fn follow_master(
                 tracing::warn!(url = %shown, master = %addr, error = %e, "new Redis master not reachable yet")
             }
         }
-    }
-}
-
-/// The URL with its password replaced, for logs and errors.
-///
-/// # Examples
-///
-/// ```
-/// use hydra_core::connection::redact;
-/// assert_eq!(redact("redis://app:s3cret@10.0.0.5:6379/0"), "redis://app:***@10.0.0.5:6379/0");
-/// assert_eq!(
-///     redact("redis+sentinel://s1/main/0?sentinelPassword=watch&sentinelUsername=w"),
-///     "redis+sentinel://s1/main/0?sentinelPassword=***&sentinelUsername=w"
-/// );
-/// ```
-pub fn redact(url: &str) -> String {
-    let url = redact_userinfo(url);
-    let key = "sentinelPassword=";
-    match url
-        .find('?')
-        .and_then(|q| url[q..].find(key).map(|k| q + k + key.len()))
-    {
-        Some(start) => {
-            let end = url[start..].find('&').map_or(url.len(), |e| start + e);
-            format!("{}***{}", &url[..start], &url[end..])
-        }
-        None => url,
-    }
-}
-
-fn redact_userinfo(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end..];
-    // The credentials end at the last `@` before the query: a password typed with `@` or `/`
-    // in it unencoded is hidden whole, not cut at its first one.
-    let before_query = rest.find('?').unwrap_or(rest.len());
-    match rest[..before_query].rfind('@') {
-        Some(at) => {
-            let auth = &rest[..at];
-            let user = auth.split(':').next().unwrap_or_default();
-            let masked = if auth.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_string()
-            };
-            format!("{}{masked}{}", &url[..scheme_end], &rest[at..])
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -443,19 +394,80 @@ impl Redis {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use std::io::Write;
+    use std::sync::Mutex;
 
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(redact("redis://u:secret@h:1/2"), "redis://u:***@h:1/2");
-        assert_eq!(redact("redis://:secret@h/2"), "redis://:***@h/2");
-        assert_eq!(redact("redis://h:1/2"), "redis://h:1/2");
-        assert_eq!(redact("rediss://user@h"), "rediss://user@h");
-        // Typed unencoded: nothing of it shows.
-        assert_eq!(redact("redis://u:p@ss/w:rd@h:1/2"), "redis://u:***@h:1/2");
-        assert_eq!(
-            redact("redis+sentinel://s1/m/0?sentinelPassword=a@b"),
-            "redis+sentinel://s1/m/0?sentinelPassword=***"
+    use super::*;
+
+    /// What the log printed, kept for a test to read.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+        }
+    }
+
+    #[tokio::test]
+    async fn passwords_reach_neither_the_waiting_log_nor_the_errors() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let _log = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish(),
         );
+        // Nothing listens there.
+        let closed = hydra_testkit::free_port();
+        let socket = std::env::temp_dir().join(format!("hydra-none-{closed}.sock"));
+        let budget = Some(Duration::from_millis(400));
+        for (url, waits) in [
+            (
+                format!(
+                    "redis+sentinel://127.0.0.1:{closed}/m?sentinelPassword=a&sentinelPassword=PW"
+                ),
+                true,
+            ),
+            (
+                format!("redis+unix://{}?db=1&pass=PW", socket.display()),
+                true,
+            ),
+            (
+                format!("redis+sentinel://127.0.0.1:{closed}/m?sentinelpassword=PW"),
+                false,
+            ),
+            (format!("redis://:a?PW@127.0.0.1:{closed}/0"), false),
+            (
+                format!("redis+sentinel://:a?PW@127.0.0.1:{closed}/m"),
+                false,
+            ),
+            (
+                format!("redis+sentinel://:a/PW@127.0.0.1:{closed}/m"),
+                false,
+            ),
+        ] {
+            let before = log.text().len();
+            let e = Redis::connect(&url, budget).await.unwrap_err().to_string();
+            let logged = &log.text()[before..];
+            assert!(!e.contains("PW"), "{url}: {e}");
+            assert!(!logged.contains("PW"), "{url}: {logged}");
+            assert_eq!(
+                logged.contains("waiting for Redis"),
+                waits,
+                "{url}: {logged}"
+            );
+        }
     }
 }

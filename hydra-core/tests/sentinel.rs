@@ -148,6 +148,23 @@ async fn sentinels_that_ask_for_a_password_are_given_theirs() {
     .unwrap_err()
     .to_string();
     assert!(!wrong.contains("peek"), "{wrong}");
+    // Given twice, the last is the one used, and neither is shown.
+    let twice = url.replace(
+        "sentinelPassword=watch",
+        "sentinelPassword=peek&sentinelPassword=watch",
+    );
+    let both = hydra_core::connection::Redis::connect(&twice, Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(
+        both.master(),
+        Some(format!("127.0.0.1:{}", set.master().port()))
+    );
+    let shown = both.display_url();
+    assert!(
+        !shown.contains("watch") && !shown.contains("peek"),
+        "{shown}"
+    );
     let _: () = redis::cmd("PING").query_async(&mut conn).await.unwrap();
     h.shutdown().await.unwrap();
 }

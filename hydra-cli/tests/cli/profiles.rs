@@ -136,3 +136,49 @@ async fn default_url_and_xdg_location() {
         "redis-cli -h h -p 6380 -n 2 --tls"
     );
 }
+
+/// A password is masked however the URL holds it (given twice, named in another case, typed
+/// with a `?` unencoded, a `redis+unix:` parameter), wherever the tool shows the URL: the
+/// errors of `--redis-url` and `HYDRA_REDIS_URL`, the log while it waits for Redis, `config`
+/// and `config list`.
+#[tokio::test]
+async fn passwords_are_masked_however_the_url_holds_them() {
+    let cli = Cli::bare().env("RUST_LOG", "warn");
+    let closed = hydra_testkit::free_port();
+    let socket = cli.path("none.sock");
+    let urls = [
+        format!("redis+sentinel://127.0.0.1:{closed}/m?sentinelPassword=a&sentinelPassword=PW"),
+        format!("redis+sentinel://127.0.0.1:{closed}/m?sentinelpassword=PW"),
+        format!("redis://:a?PW@127.0.0.1:{closed}/0"),
+        format!("redis+sentinel://:a?PW@127.0.0.1:{closed}/m"),
+        format!("redis+unix://{}?pass=PW", socket.display()),
+    ];
+    let mut waited = 0;
+    for (i, url) in urls.iter().enumerate() {
+        let by_flag = cli.run(&["--redis-url", url, "services"]).await;
+        let by_env = cli
+            .run_with(&["services"], &[("HYDRA_REDIS_URL", url)])
+            .await;
+        let saved = cli
+            .run(&["config", &format!("c{i}"), "--redis-url", url])
+            .await;
+        for run in [&by_flag, &by_env, &saved] {
+            assert!(!format!("{run:?}").contains("PW"), "{url}: {run:#?}");
+        }
+        assert_ne!(by_flag.code, 0, "{url}: {by_flag:#?}");
+        assert_ne!(by_env.code, 0, "{url}: {by_env:#?}");
+        waited += usize::from(by_flag.stderr.contains("waiting for Redis"));
+    }
+    // The two URLs that parse were waited for, and logged as such.
+    assert_eq!(waited, 2);
+    for args in [
+        &["config", "list"][..],
+        &["--json", "config", "list"],
+        &["config", "c4"],
+    ] {
+        let run = cli.run(args).await;
+        let out = run.ok();
+        assert!(out.contains("***"), "{args:?}: {out}");
+        assert!(!out.contains("PW"), "{args:?}: {out}");
+    }
+}

@@ -2,6 +2,7 @@
 //! ports, stored-config labels and `HYDRA_SERVICE`, parsed from JSON as Node hydra reads them.
 //! Loading them (files, the environment, a pull from Redis) is hydra-core's `ConfigLoader`.
 
+mod credentials;
 mod document;
 mod error;
 mod label;
@@ -12,6 +13,7 @@ mod service_override;
 #[cfg(test)]
 mod tests;
 
+pub use credentials::redact;
 pub use document::{Config, HydraConfig};
 pub use error::ConfigError;
 pub use label::Label;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::credentials::credentials_end;
 use super::lenient;
 
 /// The Redis URL used when the config names none.
@@ -256,6 +257,19 @@ impl SentinelTarget {
     }
 
     fn parse_rest(tls: bool, rest: &str) -> Result<Self, String> {
+        // The credentials first: a password may hold `@`, and a query value too.
+        let (auth, rest) = match credentials_end(rest) {
+            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+            None => (None, rest),
+        };
+        if auth.is_some_and(|a| a.contains(['/', '?', '#'])) {
+            // Said without the credentials, which are a secret.
+            return Err(
+                "the credentials (before the host's `@`) hold `/`, `?` or `#`: \
+                 percent-encode those (%2F, %3F, %23)"
+                    .into(),
+            );
+        }
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (mut sentinel_username, mut sentinel_password) = (None, None);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -270,11 +284,7 @@ impl SentinelTarget {
                 }
             }
         }
-        let (hosts_part, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (auth, hosts) = match hosts_part.rsplit_once('@') {
-            Some((a, h)) => (Some(a), h),
-            None => (None, hosts_part),
-        };
+        let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (username, password) = match auth {
             None => (None, None),
             Some(a) => match a.split_once(':') {

@@ -289,3 +289,28 @@ fn bracketed_ipv6_sentinels_with_and_without_a_port() {
         assert!(e.contains(reason), "{bad}: {e}");
     }
 }
+
+#[test]
+fn credentials_holding_what_ends_them_are_refused_without_showing_them() {
+    for url in [
+        "redis+sentinel://:a?PW@s1/m",
+        "redis+sentinel://u:a/PW@s1:26379/m/0",
+        "rediss+sentinel://:a#PW@s1/m",
+    ] {
+        let e = SentinelTarget::parse(url).unwrap().unwrap_err();
+        assert!(e.contains("percent-encode"), "{url}: {e}");
+        assert!(!e.contains("PW") && !e.contains(":a"), "{url}: {e}");
+    }
+    // `@` is no such character, in a password or in a query value.
+    let t = SentinelTarget::parse("redis+sentinel://:p@ss@s1/m?sentinelUsername=me@corp")
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.password.as_deref(), Some("p@ss"));
+    assert_eq!(t.sentinels, [("s1".to_string(), 26379)]);
+    assert_eq!(t.sentinel_username.as_deref(), Some("me@corp"));
+    let t = SentinelTarget::parse("redis+sentinel://s1/m/0?sentinelPassword=a@b")
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.password, None);
+    assert_eq!(t.sentinel_password.as_deref(), Some("a@b"));
+}
