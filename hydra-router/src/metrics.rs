@@ -236,6 +236,10 @@ fn lane() -> usize {
     })
 }
 
+/// The `service` label of WebSocket messages to services the router has no instance of: a
+/// client can name any service, and a series per invented name would grow without bound.
+pub const OTHER_SERVICE: &str = "(other)";
+
 /// Everything counted since start.
 #[derive(Debug)]
 pub struct Metrics {
@@ -331,7 +335,8 @@ impl Metrics {
         self.shard().instance(service, instance, slot).ejections[i] += 1;
     }
 
-    /// Records a WebSocket message routed to `service`.
+    /// Records a WebSocket message routed to `service` (a service the router knows, or
+    /// [`OTHER_SERVICE`]).
     pub fn ws_message(&self, service: &str) {
         self.shard().service(service).ws_messages += 1;
     }

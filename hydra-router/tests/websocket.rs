@@ -34,6 +34,18 @@ async fn connect_with_token(base: &str) -> (Ws, String, String) {
     (ws, id, token)
 }
 
+/// A client that connected and left: its id and reconnect token, once the router let it go.
+async fn gone_client(router: &Running) -> (String, String) {
+    let (mut a, a_id, a_token) = connect_with_token(&router.base).await;
+    a.close(None).await.unwrap();
+    drop(a);
+    wait_for("the router lets a go", Duration::from_secs(5), || async {
+        !router.state.ws.is_connected(&a_id)
+    })
+    .await;
+    (a_id, a_token)
+}
+
 async fn next_json(ws: &mut Ws) -> Option<Value> {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
@@ -244,13 +256,7 @@ async fn a_client_cannot_take_another_clients_id_or_name() {
 async fn reconnect_takes_an_id_back_only_with_its_token() {
     let redis = RedisServer::start();
     let router = router(&redis, json!({})).await;
-    let (mut a, a_id, a_token) = connect_with_token(&router.base).await;
-    a.close(None).await.unwrap();
-    drop(a);
-    wait_for("the router lets a go", Duration::from_secs(5), || async {
-        !router.state.ws.is_connected(&a_id)
-    })
-    .await;
+    let (a_id, a_token) = gone_client(&router).await;
     let (mut x, x_id) = connect(&router.base).await;
     for body in [
         json!({"id": a_id}),
@@ -340,4 +346,61 @@ async fn clients_get_a_going_away_close_frame_when_the_router_shuts_down() {
         .await
         .expect("the router stops")
         .unwrap();
+}
+
+#[tokio::test]
+async fn one_reconnect_token_takes_its_id_back_once_however_many_present_it_at_once() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({})).await;
+    for round in 0..6 {
+        let (a_id, a_token) = gone_client(&router).await;
+        let (mut x, x_id) = connect(&router.base).await;
+        let (mut y, y_id) = connect(&router.base).await;
+        let ask = |id: &str| json!({"to": "hydra-router:/", "frm": format!("{id}@client:/"), "typ": "reconnect", "bdy": {"id": a_id, "reconnectToken": a_token}});
+        let (ask_x, ask_y) = (ask(&x_id), ask(&y_id));
+        tokio::join!(send(&mut x, ask_x), send(&mut y, ask_y));
+        let (x_answer, y_answer) = tokio::join!(next_json(&mut x), next_json(&mut y));
+        let took = [x_answer.unwrap(), y_answer.unwrap()]
+            .iter()
+            .filter(|answer| answer["typ"] == "connection" && answer["bdy"]["id"] == a_id.as_str())
+            .count();
+        assert_eq!(took, 1, "round {round}: {took} clients took {a_id}");
+    }
+}
+
+#[tokio::test]
+async fn messages_to_invented_services_make_no_series_of_their_own() {
+    let redis = RedisServer::start();
+    let router = router(&redis, json!({"wsRateLimit": 1000})).await;
+    let (mut ws, id) = connect(&router.base).await;
+    for i in 0..200 {
+        send(
+            &mut ws,
+            json!({"to": format!("invented-{i}:/x"), "frm": format!("{id}@client:/"), "bdy": {}}),
+        )
+        .await;
+    }
+    send(
+        &mut ws,
+        json!({"to": "hydra-router:/", "frm": format!("{id}@client:/"), "typ": "ping", "bdy": {}}),
+    )
+    .await;
+    // Answered in order: the ping's pong comes once every message before it was counted.
+    loop {
+        let answer = next_json(&mut ws).await.expect("a pong");
+        if answer["typ"] == "pong" {
+            break;
+        }
+    }
+    let http = reqwest::Client::new();
+    let text = get_text(&http, format!("{}/metrics", router.base)).await;
+    assert!(!text.contains("invented-"), "a series per invented name");
+    assert!(
+        text.contains("hydra_router_ws_messages_total{service=\"(other)\"} 200"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hydra_router_ws_messages_total{service=\"hydra-router\"} 1"),
+        "{text}"
+    );
 }

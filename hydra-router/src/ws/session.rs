@@ -151,9 +151,23 @@ async fn issue_token(state: &RouterState, client: &str) -> Option<String> {
     }
 }
 
-/// Whether the session may take `old` back: no client holds it, and the token presented is the
-/// one stored for it (an id without a stored token was not issued by this project's routers, or
-/// is older than a day, and is taken back as Node does).
+/// Takes an id back when its stored token is `ARGV[1]`, or when it has none: the token is
+/// replaced by the claim `ARGV[2]` (for a few seconds, until the new token is stored), in one
+/// step, so that of two sessions presenting the same token at once one wins and the other finds
+/// the claim. 1 when taken, 0 when not.
+const TAKE_TOKEN: &str = r"
+local stored = redis.call('GET', KEYS[1])
+if stored and stored ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', 10000)
+return 1
+";
+
+/// Whether the session may take `old` back, and if so takes it: no client holds it, and the
+/// token presented is the one stored for it (an id without a stored token was not issued by
+/// this project's routers, or is older than a day, and is taken back as Node does). The check
+/// and the taking are one step in Redis: a token takes its id back once.
 async fn may_reconnect(
     state: &RouterState,
     old: &str,
@@ -162,22 +176,24 @@ async fn may_reconnect(
     if state.ws.is_connected(old) {
         return Err(format!("reconnect refused: client {old} is connected"));
     }
-    let stored: Option<String> = state
-        .hydra
-        .redis()
-        .get(token_key(old))
+    // A claim no client can present: random, and not hex as tokens are. A session without a
+    // token presents the empty string, which is never stored.
+    let claim = format!("claim-{}", new_token());
+    let taken: i64 = redis::cmd("EVAL")
+        .arg(TAKE_TOKEN)
+        .arg(1)
+        .arg(token_key(old))
+        .arg(presented.unwrap_or(""))
+        .arg(&claim)
+        .query_async(&mut state.hydra.redis())
         .await
         .map_err(|e| format!("reconnect refused: {e}"))?;
-    match (stored, presented) {
-        (None, _) => Ok(()),
-        (Some(s), Some(p))
-            if bool::from(subtle::ConstantTimeEq::ct_eq(s.as_bytes(), p.as_bytes())) =>
-        {
-            Ok(())
-        }
-        (Some(_), _) => Err(format!(
+    if taken == 1 {
+        Ok(())
+    } else {
+        Err(format!(
             "reconnect refused: the reconnectToken handed out for {old} is required"
-        )),
+        ))
     }
 }
 
@@ -234,8 +250,15 @@ async fn handle_text(
         Ok(r) => r,
         Err(e) => return Flow::Close(e.to_string()),
     };
-    state.metrics.ws_message(&route.service);
     let router = state.hydra.service_name().to_string();
+    // A series per service the router knows; a client can name any service, and the names it
+    // invents count under one.
+    let known = route.service == router || state.pool.has_instances(&route.service);
+    state.metrics.ws_message(if known {
+        &route.service
+    } else {
+        crate::metrics::OTHER_SERVICE
+    });
 
     if route.method.is_some() {
         if route.service == router {
