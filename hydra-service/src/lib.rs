@@ -29,6 +29,7 @@ mod extract;
 pub mod healthcheck;
 pub mod metrics;
 mod response;
+mod serve;
 mod service;
 pub mod settings;
 pub mod startup;
@@ -38,7 +39,7 @@ pub use extract::Json;
 pub use response::{json_response, status_for, ApiError, Envelope, JSON_CONTENT_TYPE};
 pub use service::{
     node_path, shutdown_signal, BoundService, HydraService, RunningService, StopSignal,
-    DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT, TRACER_HEADER,
+    DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, TRACER_HEADER,
 };
 pub use settings::{ServiceSettings, SettingError, DEFAULT_METRICS_PORT};
 

@@ -160,8 +160,13 @@ pub(crate) async fn bind(port: u16) -> Option<TcpListener> {
     }
 }
 
-/// Serves `GET /metrics` from `handle` on `listener` (until the task is dropped).
-pub(crate) async fn serve(listener: TcpListener, handle: &'static PrometheusHandle) {
+/// Serves `GET /metrics` from `handle` on `listener` (until the task is dropped), closing the
+/// connection of a client that takes longer than `header_read_timeout` to send a request head.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    handle: &'static PrometheusHandle,
+    header_read_timeout: Duration,
+) {
     let addr = listener
         .local_addr()
         .map_or_else(|_| String::new(), |a| a.to_string());
@@ -172,9 +177,7 @@ pub(crate) async fn serve(listener: TcpListener, handle: &'static PrometheusHand
         }),
     );
     tracing::info!(%addr, "serving /metrics");
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::warn!(error = %e, "the /metrics listener stopped");
-    }
+    crate::serve::serve(listener, app, header_read_timeout, std::future::pending()).await;
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! [`HydraService`]: an axum router that is also a Hydra service.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use hydra_core::{address, Config, Hydra, HydraError};
 
 use crate::response::{ApiError, Envelope};
 use crate::settings::{ServiceSettings, SettingError};
-pub use crate::settings::{DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT};
+pub use crate::settings::{DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT};
 
 /// The body limit in force, for extractors that report it.
 #[derive(Debug, Clone, Copy)]
@@ -113,8 +113,9 @@ macro_rules! method_fn {
 impl HydraService {
     /// A service for `config`, its [`ServiceSettings`] read from the `hydra` branch:
     /// `bodyLimit` (bytes), `requestTimeout` (seconds, none by default), `concurrencyLimit`,
-    /// `drainTimeout` (seconds). A setting that cannot be used is reported by
-    /// [`bind`](Self::bind); binaries use [`try_new`](Self::try_new) to report it at start.
+    /// `drainTimeout` (seconds), `metricsPort`, `headerReadTimeout` (seconds). A setting that
+    /// cannot be used is reported by [`bind`](Self::bind); binaries use
+    /// [`try_new`](Self::try_new) to report it at start.
     ///
     /// # Examples
     ///
@@ -344,6 +345,23 @@ impl HydraService {
         self
     }
 
+    /// How long a client may take to send a request head, on the service port and the metrics
+    /// port, before its connection is closed (default 10 s, `headerReadTimeout` in the config).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let config = hydra_core::Config::from_value(
+    /// #     serde_json::json!({"hydra": {"serviceName": "reports"}})).unwrap();
+    /// use std::time::Duration;
+    /// let service = hydra_service::HydraService::new(config).header_read_timeout(Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.header_read_timeout = timeout;
+        self
+    }
+
     /// Binds `servicePort` (a free one for `0` or a range) and connects to Redis, advertising the
     /// port actually bound. Nothing is registered yet.
     ///
@@ -531,7 +549,7 @@ impl BoundService {
     ///
     /// # Errors
     /// Redis errors (or [`HydraError::Timeout`]) while registering the instance and its routes;
-    /// [`HydraError::Io`] when the server stops by itself on an I/O error; Redis errors while
+    /// [`HydraError::Io`] when the server stops by itself (its task panicked); Redis errors while
     /// shutting Hydra down at the end.
     ///
     /// # Examples
@@ -555,17 +573,25 @@ impl BoundService {
         hydra.register_routes(&service.routes).await?;
         let local_port = listener.local_addr()?.port();
         let drain = service.settings.drain_timeout;
+        let header_read_timeout = service.settings.header_read_timeout;
         // Served until this function returns, however it returns.
-        let _metrics =
-            metrics.map(|m| AbortOnDrop(tokio::spawn(crate::metrics::serve(m.listener, m.handle))));
+        let _metrics = metrics.map(|m| {
+            AbortOnDrop(tokio::spawn(crate::metrics::serve(
+                m.listener,
+                m.handle,
+                header_read_timeout,
+            )))
+        });
         let app = build_app(service, hydra.clone(), recording);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
+        let mut server = tokio::spawn(crate::serve::serve(
+            listener,
+            app,
+            header_read_timeout,
+            async move {
                 let _ = stop_rx.await;
-            })
-            .into_future();
-        let mut server = tokio::spawn(server);
+            },
+        ));
         tracing::info!(service = hydra.service_name(), instance = hydra.instance_id(), port = %hydra.port(), "serving");
         crate::healthcheck::announce(local_port, "/_health");
         tokio::select! {
@@ -574,7 +600,7 @@ impl BoundService {
                 // The server stopped by itself: leave and report.
                 crate::healthcheck::withdraw();
                 hydra.shutdown().await.ok();
-                return r.map_err(|e| HydraError::Io(std::io::Error::other(e)))?.map_err(HydraError::Io);
+                return r.map_err(|e| HydraError::Io(std::io::Error::other(e)));
             }
         }
         tracing::info!("shutting down: withdrawing presence, draining requests");

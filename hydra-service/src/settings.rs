@@ -12,6 +12,10 @@ use serde_json::Value;
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// Default time in-flight requests get to finish after SIGTERM.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a client has to send a request head on the service and metrics ports, from
+/// when the server waits for one (a connection kept open between requests included), as the
+/// router's `headerReadTimeout`: a client slower than that (slowloris) has its connection closed.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default port of the `/metrics` listener (the OpenTelemetry Prometheus exporter's).
 pub const DEFAULT_METRICS_PORT: u16 = 9464;
 
@@ -125,6 +129,9 @@ pub struct ServiceSettings {
     /// The port `/metrics` is served on, apart from the service port (`metricsPort`, default
     /// 9464); `None` (`0` in the config) serves no metrics.
     pub metrics_port: Option<u16>,
+    /// Time a client has to send a request head on either port before its connection is closed
+    /// (`headerReadTimeout`, seconds, at least 1, default 10).
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ServiceSettings {
@@ -135,6 +142,7 @@ impl Default for ServiceSettings {
             concurrency_limit: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             metrics_port: Some(DEFAULT_METRICS_PORT),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -143,8 +151,8 @@ impl ServiceSettings {
     /// Reads the settings from `config`'s `hydra` branch.
     ///
     /// # Errors
-    /// [`SettingError`] for a value that is not a whole number, a `concurrencyLimit` of 0, or a
-    /// `metricsPort` above 65535.
+    /// [`SettingError`] for a value that is not a whole number, a `concurrencyLimit` or
+    /// `headerReadTimeout` of 0, or a `metricsPort` above 65535.
     ///
     /// # Examples
     ///
@@ -163,14 +171,16 @@ impl ServiceSettings {
     pub fn from_config(config: &Config) -> Result<Self, SettingError> {
         let read = |key: &str| whole_number(&format!("hydra.{key}"), config.hydra.extra.get(key));
         let d = Self::default();
-        let concurrency_limit = read("concurrencyLimit")?;
-        if concurrency_limit == Some(0) {
-            return Err(SettingError::new(
-                "hydra.concurrencyLimit",
+        let above_zero = |key: &str| match read(key)? {
+            Some(0) => Err(SettingError::new(
+                &format!("hydra.{key}"),
                 &Value::from(0),
                 "a whole number above 0",
-            ));
-        }
+            )),
+            n => Ok(n),
+        };
+        let concurrency_limit = above_zero("concurrencyLimit")?;
+        let header_read_timeout = above_zero("headerReadTimeout")?;
         let metrics_port = match read("metricsPort")? {
             None => d.metrics_port,
             Some(0) => None,
@@ -188,6 +198,8 @@ impl ServiceSettings {
             concurrency_limit: concurrency_limit.map(|n| n as usize),
             drain_timeout: read("drainTimeout")?.map_or(d.drain_timeout, Duration::from_secs),
             metrics_port,
+            header_read_timeout: header_read_timeout
+                .map_or(d.header_read_timeout, Duration::from_secs),
         })
     }
 }
@@ -207,7 +219,7 @@ mod tests {
     #[test]
     fn missing_keys_keep_their_defaults_and_numeric_strings_count() {
         assert_eq!(settings(json!({})).unwrap(), ServiceSettings::default());
-        let s = settings(json!({"bodyLimit": "2048", "requestTimeout": 3, "concurrencyLimit": 4, "drainTimeout": " 5 ", "metricsPort": "9100"}))
+        let s = settings(json!({"bodyLimit": "2048", "requestTimeout": 3, "concurrencyLimit": 4, "drainTimeout": " 5 ", "metricsPort": "9100", "headerReadTimeout": 2}))
             .unwrap();
         assert_eq!(
             s,
@@ -217,6 +229,7 @@ mod tests {
                 concurrency_limit: Some(4),
                 drain_timeout: Duration::from_secs(5),
                 metrics_port: Some(9100),
+                header_read_timeout: Duration::from_secs(2),
             }
         );
         let off = settings(json!({"metricsPort": 0})).unwrap();
@@ -233,6 +246,9 @@ mod tests {
             ("concurrencyLimit", json!(0)),
             ("metricsPort", json!(65536)),
             ("metricsPort", json!("metrics")),
+            ("headerReadTimeout", json!(0)),
+            ("headerReadTimeout", json!(0.5)),
+            ("headerReadTimeout", json!("soon")),
         ] {
             let e = settings(json!({ key: value.clone() })).unwrap_err();
             assert_eq!(e.key, format!("hydra.{key}"));
