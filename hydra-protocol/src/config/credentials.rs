@@ -29,13 +29,14 @@ pub(super) fn credentials_end(rest: &str) -> Option<usize> {
         .find(|&at| !in_query_value(&rest[..at]))
 }
 
-/// Whether text ending in `before` is inside the value of one of [`QUERY_NAMES`]: since its last
-/// `?` or `&`, `name=` and the value so far.
+/// Whether text ending in `before` is inside the value of one of [`QUERY_NAMES`]: a query begun
+/// (a `?`), and since its last `?` or `&`, `name=` and the value so far.
 fn in_query_value(before: &str) -> bool {
-    let Some(start) = before.rfind(['?', '&']) else {
+    if !before.contains('?') {
         return false;
-    };
-    before[start + 1..]
+    }
+    let start = before.rfind(['?', '&']).map_or(0, |i| i + 1);
+    before[start..]
         .split_once('=')
         .is_some_and(|(name, _)| is_one_of(name, &QUERY_NAMES))
 }
@@ -142,6 +143,7 @@ mod tests {
             ("redis://:a#PW@host:6379/0", "redis://:***@host:6379/0"),
             ("redis://:a/PW@host:6379/0", "redis://:***@host:6379/0"),
             ("redis://:a?b#c/d@PW@host/0", "redis://:***@host/0"),
+            ("redis://:a&db=1@host/0", "redis://:***@host/0"),
             ("redis+sentinel://:a?PW@s1/m", "redis+sentinel://:***@s1/m"),
             (
                 "redis+sentinel://u:a/PW@s1,s2/m/0",
