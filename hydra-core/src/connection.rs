@@ -348,7 +348,10 @@ impl Redis {
         self.moved.clone()
     }
 
-    /// A new connection for subscribing.
+    /// A new connection for subscribing. Its socket is read as fast as Redis writes, whatever
+    /// the messages cost to handle: a burst waits in this process (up to 128 MiB), not in Redis's
+    /// output buffer for the subscriber, where more than 32 MiB (`client-output-buffer-limit
+    /// pubsub`) makes Redis close the connection and the messages in it are lost.
     ///
     /// # Errors
     /// [`HydraError::Redis`] when the server refuses or drops the connection,
@@ -372,7 +375,7 @@ impl Redis {
     /// ```
     pub async fn pubsub(&self) -> Result<PubSub, HydraError> {
         let client = self.current.read().expect("redis lock").client.clone();
-        match tokio::time::timeout(CONNECT_ATTEMPT, client.get_async_pubsub()).await {
+        match tokio::time::timeout(CONNECT_ATTEMPT, pump::pubsub(&client)).await {
             Ok(r) => r.map_err(HydraError::from),
             Err(_) => Err(HydraError::Timeout),
         }
@@ -389,6 +392,237 @@ impl Redis {
     /// ```
     pub fn display_url(&self) -> &str {
         &self.display
+    }
+}
+
+/// The subscriber's socket, read by a task of its own into a local queue.
+///
+/// redis-rs parses pub/sub messages on the task that reads the socket. A publisher outruns that
+/// (a pipelined burst in Redis reaches several hundred thousand messages a second): the rest
+/// waits in Redis's output buffer for the client, and at 32 MiB Redis closes the connection.
+/// Copying bytes keeps up with Redis writing them; the parser then works through the queue.
+mod pump {
+    use std::io;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, OnceLock};
+    use std::task::{ready, Context, Poll};
+
+    use bytes::{Bytes, BytesMut};
+    use redis::aio::PubSub;
+    use redis::{Client, ConnectionAddr, RedisResult};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf, WriteHalf};
+    use tokio::sync::{mpsc, Notify};
+
+    /// Unread bytes a subscriber holds before it stops reading (and Redis, past its own limit,
+    /// closes the connection: the subscriber then reconnects and says so).
+    const BACKLOG_LIMIT: usize = 128 << 20;
+    /// What one read of the socket takes at most.
+    const READ_CHUNK: usize = 64 << 10;
+
+    /// A subscriber connection to `client`'s server, its socket read by a pump.
+    ///
+    /// TLS with client certificates or without verification is left to redis-rs as it is (no
+    /// pump): hydra's URLs make neither.
+    pub(super) async fn pubsub(client: &Client) -> RedisResult<PubSub> {
+        let info = client.get_connection_info();
+        let addr = info.addr().clone();
+        let nodelay = info.tcp_settings().nodelay();
+        // Connected on the pumps' runtime, whose thread the socket's readiness wakes at once
+        // however busy the caller's runtime is.
+        let made = pump_runtime()
+            .spawn(async move { connect(addr, nodelay).await })
+            .await
+            .map_err(io::Error::other)??;
+        match made {
+            Some(stream) => PubSub::new(info.redis_settings(), pumped(stream, BACKLOG_LIMIT)).await,
+            None => client.get_async_pubsub().await,
+        }
+    }
+
+    /// One thread for the pumps of every subscriber of the process: they read, nothing else.
+    fn pump_runtime() -> &'static tokio::runtime::Runtime {
+        static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+        RUNTIME.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("hydra-subscriber")
+                .enable_all()
+                .build()
+                .expect("the subscriber thread starts")
+        })
+    }
+
+    /// A socket or stream that can be read and written.
+    trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+    impl<S: AsyncRead + AsyncWrite + Send + Unpin> Stream for S {}
+
+    /// The connection to `addr`; `None` for what only redis-rs makes.
+    async fn connect(addr: ConnectionAddr, nodelay: bool) -> io::Result<Option<Box<dyn Stream>>> {
+        Ok(Some(match addr {
+            ConnectionAddr::Tcp(host, port) => Box::new(tcp(&host, port, nodelay).await?),
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: false,
+                tls_params: None,
+            } => {
+                let tcp = tcp(&host, port, nodelay).await?;
+                let name = rustls::pki_types::ServerName::try_from(host)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let tls = tokio_rustls::TlsConnector::from(Arc::new(tls_config()?))
+                    .connect(name, tcp)
+                    .await?;
+                Box::new(tls)
+            }
+            #[cfg(unix)]
+            ConnectionAddr::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+            _ => return Ok(None),
+        }))
+    }
+
+    async fn tcp(host: &str, port: u16, nodelay: bool) -> io::Result<tokio::net::TcpStream> {
+        let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+        tcp.set_nodelay(nodelay)?;
+        Ok(tcp)
+    }
+
+    /// What redis-rs builds for a `rediss://` URL: the system's trusted certificates, no client
+    /// certificate.
+    fn tls_config() -> io::Result<rustls::ClientConfig> {
+        let mut found = rustls_native_certs::load_native_certs();
+        if let Some(e) = found.errors.pop() {
+            return Err(io::Error::other(e));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in found.certs {
+            roots.add(cert).map_err(io::Error::other)?;
+        }
+        Ok(rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth())
+    }
+
+    /// Bytes read and not yet parsed.
+    #[derive(Default)]
+    struct Backlog {
+        bytes: AtomicUsize,
+        /// Told each time the parser takes some.
+        taken: Notify,
+    }
+
+    /// `stream` with its reading done by a task that queues up to `limit` bytes.
+    pub(super) fn pumped<S>(stream: S, limit: usize) -> Pumped<S>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (read, write) = tokio::io::split(stream);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let backlog = Arc::new(Backlog::default());
+        pump_runtime().spawn(pump(read, tx, backlog.clone(), limit));
+        Pumped {
+            rx,
+            current: Bytes::new(),
+            backlog,
+            write,
+        }
+    }
+
+    /// Reads `read` into `tx` until the end, an error, or the reader going away.
+    async fn pump<R: AsyncRead + Unpin>(
+        mut read: R,
+        tx: mpsc::UnboundedSender<io::Result<Bytes>>,
+        backlog: Arc<Backlog>,
+        limit: usize,
+    ) {
+        let mut buf = BytesMut::new();
+        let mut full = false;
+        loop {
+            while backlog.bytes.load(Ordering::Acquire) >= limit {
+                if !std::mem::replace(&mut full, true) {
+                    tracing::warn!(
+                        unread_bytes = limit,
+                        "subscriber backlog full: reading paused, Redis buffers the rest"
+                    );
+                }
+                tokio::select! {
+                    () = backlog.taken.notified() => {}
+                    () = tx.closed() => return,
+                }
+            }
+            full = false;
+            buf.reserve(READ_CHUNK);
+            let read = tokio::select! {
+                r = read.read_buf(&mut buf) => r,
+                () = tx.closed() => return,
+            };
+            match read {
+                // The end: the reader sees it once the queue is empty.
+                Ok(0) => return,
+                Ok(n) => {
+                    backlog.bytes.fetch_add(n, Ordering::AcqRel);
+                    if tx.send(Ok(buf.split().freeze())).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A stream whose reads come from the pump's queue and whose writes go to the socket.
+    pub(super) struct Pumped<S> {
+        rx: mpsc::UnboundedReceiver<io::Result<Bytes>>,
+        /// The chunk being read.
+        current: Bytes,
+        backlog: Arc<Backlog>,
+        write: WriteHalf<S>,
+    }
+
+    impl<S: AsyncRead + AsyncWrite> AsyncRead for Pumped<S> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            out: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = &mut *self;
+            if out.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            while this.current.is_empty() {
+                match ready!(this.rx.poll_recv(cx)) {
+                    Some(Ok(chunk)) => this.current = chunk,
+                    Some(Err(e)) => return Poll::Ready(Err(e)),
+                    None => return Poll::Ready(Ok(())),
+                }
+            }
+            let n = this.current.len().min(out.remaining());
+            out.put_slice(&this.current.split_to(n));
+            this.backlog.bytes.fetch_sub(n, Ordering::AcqRel);
+            this.backlog.taken.notify_one();
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl<S: AsyncRead + AsyncWrite> AsyncWrite for Pumped<S> {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.write).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.write).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.write).poll_shutdown(cx)
+        }
     }
 }
 
@@ -417,6 +651,30 @@ mod tests {
         fn text(&self) -> String {
             String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
         }
+    }
+
+    #[tokio::test]
+    async fn the_pump_stops_reading_at_its_limit_and_goes_on_once_read() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut far, near) = tokio::io::duplex(1024);
+        let mut pumped = pump::pumped(near, 4096);
+        let sent: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+        let expected = sent.clone();
+        let writer = tokio::spawn(async move {
+            far.write_all(&sent).await.expect("write");
+            far
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !writer.is_finished(),
+            "4 KiB queued and 1 KiB in the pipe: the rest waits for the reader"
+        );
+        let mut got = vec![0u8; expected.len()];
+        pumped.read_exact(&mut got).await.expect("read");
+        assert!(got == expected, "every byte, in order");
+        drop(writer.await.expect("writer"));
+        let mut end = [0u8; 1];
+        assert_eq!(pumped.read(&mut end).await.expect("end"), 0, "then the end");
     }
 
     #[tokio::test]
