@@ -327,6 +327,28 @@ impl RedisServer {
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(0)
     }
+
+    /// The ids of the connected subscribers (`CLIENT LIST TYPE pubsub`), in Redis's order. A
+    /// subscriber that Redis disconnected and that connected again has a new id.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn test(hydra: hydra_core::Hydra) {
+    /// let redis = hydra_testkit::RedisServer::start();
+    /// // … an instance registered on `redis` …
+    /// let before = redis.subscriber_ids();
+    /// // … load …
+    /// assert_eq!(redis.subscriber_ids(), before, "the subscription held");
+    /// # }
+    /// ```
+    pub fn subscriber_ids(&self) -> Vec<u64> {
+        self.raw_command(&["CLIENT", "LIST", "TYPE", "pubsub"])
+            .split_whitespace()
+            .filter_map(|field| field.strip_prefix("id="))
+            .filter_map(|id| id.parse().ok())
+            .collect()
+    }
 }
 
 /// Runs one command on the server (or Sentinel) at 127.0.0.1:`port` in plain RESP and returns
