@@ -49,14 +49,23 @@ for line in sys.stdin:
 [ -x "$open_loop" ] || { echo "the open_loop bench did not build"; exit 1; }
 
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+pids=() redis_pid=""
+# Redis stops last: the services and routers stop while it answers, so a "subscription connection
+# lost" in their logs is a drop during the run, not the teardown.
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -z "$redis_pid" ] || kill "$redis_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 rport=$(free_port)
 ${load_cpu[@]+"${load_cpu[@]}"} redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
-pids+=($!)
+redis_pid=$!
 export HYDRA_REDIS_URL="redis://127.0.0.1:$rport/15"
 sleep 0.3
 
