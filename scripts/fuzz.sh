@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Fuzzes UMF parsing, route parsing, config parsing and the router's request path handling, each
+# Fuzzes UMF parsing, route parsing, config parsing, the router's request path handling and its
+# HTTP/1 parsers (request heads, answer heads, chunked bodies), each
 # for a bounded time, and prints what each run did. Goal: 0 panics, 0 hangs.
 #
-# Usage: scripts/fuzz.sh [target ...]   (targets: umf route config router_path; default all)
+# Usage: scripts/fuzz.sh [target ...]   (targets: umf route config router_path h1_request h1_answer
+# h1_chunked; default all)
 # FUZZ_SECONDS (default 60) per target. With cargo-fuzz and a nightly toolchain
 # (rustup toolchain install nightly; cargo install cargo-fuzz) it runs libFuzzer with
 # AddressSanitizer, seeded from fuzz/seeds and ../shared/vectors when present; the corpus grows
@@ -13,13 +15,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-60}
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(umf route config router_path)
+[ ${#targets[@]} -eq 0 ] && targets=(umf route config router_path h1_request h1_answer h1_chunked)
 
 if [ -n "${FUZZ_PROPTEST:-}" ] || ! { cargo +nightly --version && cargo fuzz --version; } >/dev/null 2>&1; then
   cases=${FUZZ_CASES:-20000}
   echo "cargo-fuzz or nightly missing (or FUZZ_PROPTEST set): running the property tests with $cases cases each instead"
   PROPTEST_CASES=$cases cargo test -q -p hydra-protocol --lib properties
   PROPTEST_CASES=$cases cargo test -q -p hydra-router --lib any_path
+  PROPTEST_CASES=$cases cargo test -q -p hydra-router --lib h1::
   exit 0
 fi
 

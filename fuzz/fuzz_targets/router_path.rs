@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
     let t = Target {
         method: &method,
         path,
-        query: &query,
+        query: uri.query(),
         referer,
     };
     for live in [true, false] {
