@@ -15,7 +15,7 @@ use hydra_core::response;
 
 use crate::config::RouterConfig;
 use crate::error::Refusal;
-use crate::h1::client::{self, BodyTimeouts, Returning, SendError};
+use crate::h1::client::{self, Returning, SendError, Timeouts};
 use crate::metrics::{Ejection, Retry};
 use crate::pool::Instance;
 use crate::state::RouterState;
@@ -389,23 +389,6 @@ fn may_send_again(e: &SendError, method: &Method) -> bool {
     !e.request_sent() || is_idempotent(method)
 }
 
-/// One instance's try. A kept connection that failed (the instance closed it meanwhile) gives
-/// way to another, a new one at last, when the request may go out again.
-async fn try_instance(
-    authority: &str,
-    req: &Request<Bytes>,
-    timeouts: BodyTimeouts,
-) -> Result<Response<Returning>, SendError> {
-    loop {
-        match client::send(authority, req, timeouts).await {
-            Err(e) if e.reused() && may_send_again(&e, req.method()) => {
-                tracing::debug!(%authority, error = %e, "kept connection failed; another takes the request");
-            }
-            answer => return answer,
-        }
-    }
-}
-
 /// Sends the request to the first instance that takes it: one that refuses the connection (or
 /// fails with a request that may go out again) is ejected and the next one tried; no answer
 /// within `requestTimeout` is a 504.
@@ -416,7 +399,8 @@ async fn send_with_retry(
 ) -> Result<Response<Returning>, Refusal> {
     let (state, service, tracer) = (f.state, f.service, f.tracer);
     let timeout = state.config.request_timeout;
-    let timeouts = BodyTimeouts {
+    let timeouts = Timeouts {
+        answer: timeout,
         idle: state.config.response_idle_timeout,
         whole: state.config.response_read_timeout,
     };
@@ -426,12 +410,13 @@ async fn send_with_retry(
         let last = i + 1 == count;
         let under_way = instance.start_request();
         let sent = Instant::now();
-        let answer =
-            tokio::time::timeout(timeout, try_instance(&instance.authority, &req, timeouts)).await;
+        // A kept connection that failed gives way to another when the request may go again.
+        let again = |e: &SendError| may_send_again(e, req.method());
+        let answer = client::send(&instance.authority, &req, timeouts, again).await;
         drop(under_way);
         let id = instance.id.as_str();
         match answer {
-            Err(_) => {
+            Err(e) if e.timed_out() => {
                 metrics.timed_out(service, id);
                 if state.pool.record_timeout(id, eject_for) {
                     metrics.ejected(service, id, Ejection::Timeouts);
@@ -441,7 +426,7 @@ async fn send_with_retry(
                     "{service} did not answer within {timeout:?}"
                 )));
             }
-            Ok(Err(e)) if e.is_connect() => {
+            Err(e) if e.is_connect() => {
                 tracing::warn!(%service, instance = %id, error = %e, "instance refused the connection; ejected");
                 state.pool.eject(id, eject_for);
                 metrics.ejected(service, id, Ejection::Refused);
@@ -449,7 +434,7 @@ async fn send_with_retry(
                     metrics.retried(service, Retry::Refused);
                 }
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 tracing::warn!(%service, instance = %id, error = %e, "request to instance failed");
                 if !may_send_again(&e, req.method()) {
                     return Err(Refusal::Upstream(format!(
@@ -462,7 +447,7 @@ async fn send_with_retry(
                     metrics.retried(service, Retry::Dropped);
                 }
             }
-            Ok(Ok(resp)) => {
+            Ok(resp) => {
                 state.pool.record_success(id);
                 let status = resp.status().as_u16();
                 let now = Instant::now();

@@ -180,8 +180,9 @@ async fn garbage_in_redis_is_skipped() {
     }
     // The refresh message is read after a megabyte of junk: wait for it to be handled. Pub/sub
     // keeps nothing for a subscriber that is reconnecting, so it is sent again while waiting (a
-    // loaded machine has been seen to drop the router's subscription once; the router reloads
-    // every service with a nodes entry on its own, and junk-service has none).
+    // subscription that Redis closed at its output-buffer limit once lost it here; the
+    // subscriber now reads its socket into a queue of its own, `subscription_load.rs` holds one
+    // through a burst, and this test is about the junk, not the subscription).
     let refresh_junk = r#"{"to":"hydra-router:/","frm":"x:/","bdy":{"action":"refresh","serviceName":"junk-service"}}"#;
     let junk = hydra_testkit::wait_for(Duration::from_secs(10), "junk-service listed", || async {
         let _: i64 = redis_conn(&redis)
@@ -1028,5 +1029,35 @@ async fn what_http1_forbids_is_neither_forwarded_nor_passed_on() {
         1,
         "only the /plus request reached the instance: {seen:?}"
     );
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn an_instance_that_stops_reading_a_request_gets_its_504_in_time() {
+    let redis = RedisServer::start();
+    let router = router(
+        &redis,
+        json!({"bodyLimit": 8 * 1024 * 1024, "requestTimeout": 1}),
+    )
+    .await;
+    // Reads a head, then neither reads the body nor answers.
+    scripted(&redis, &router, |_, mut sock, heads| async move {
+        let mut buf = Vec::new();
+        if next_head(&mut sock, &mut buf, &heads).await.is_some() {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let resp = http
+        .post(format!("{}/v1/scripted/x", router.base))
+        .body(vec![b'x'; 3 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 504);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "{took:?}");
     router.stop().await;
 }

@@ -186,8 +186,11 @@ impl HydraBuilder {
             }
         };
         let redis = Redis::connect(&config.redis.url(), config.redis.connect_timeout()).await?;
+        // Idle connections to instances are let go before the instances close them (Node's
+        // server after 5 s, hydra-service's after its `headerReadTimeout`), so that a request is
+        // not written into a connection closing at that moment.
         let http = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(4))
             .tcp_nodelay(true)
             .build()
             .map_err(|e| HydraError::Http {

@@ -7,18 +7,21 @@
 //! goes back to its thread's idle list when the answer's body has been read to its end; an
 //! answer dropped half-read closes it.
 //!
-//! One try, one connection: [`send`] never sends a request twice. Its error says what a
-//! decision to send it again needs ([`SendError::request_sent`], [`SendError::reused`]), and the
-//! caller decides.
+//! [`send`] sends a request again only when its caller says so: its error says what that
+//! decision needs ([`SendError::request_sent`], [`SendError::reused`]), and the caller decides,
+//! for another connection to the same instance as for another instance.
 //!
 //! An instance may answer before it has read the whole request (a 413 for a body over its
 //! limit, a 401): while the request is written the connection is read too, and an answer that
 //! arrives, or that was there when the instance stopped reading, is the answer (the connection
 //! is not kept after it).
 //!
-//! An answer's body is read within [`BodyTimeouts`]: no wait between two reads longer than
-//! `idle`, and the whole answer within `whole` of the request's start. A body that stalls ends
-//! in an error of kind [`io::ErrorKind::TimedOut`], and its connection is closed.
+//! Each try is bounded by [`Timeouts`]: the answer's head within `answer` of the request's
+//! start (connecting and writing included: [`SendError::timed_out`]), then its body with no wait
+//! between two reads longer than `idle`, and whole within `whole` of the request's start. A body
+//! that stalls ends in an error of kind [`io::ErrorKind::TimedOut`], and its connection is
+//! closed. The timers are set where the waits are, not around the whole try, so that a request's
+//! future stays small.
 //!
 //! Heads and bodies are framed by the rules of [`super::head`] and [`super::body`].
 
@@ -43,8 +46,12 @@ use super::write::{encode_request, COALESCE};
 /// How long a new connection may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// An idle connection unused this long is closed rather than reused.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// An idle connection unused this long is closed rather than reused: less than the time an
+/// instance keeps an idle connection open (Node's server 5 s, hydra-service's
+/// `headerReadTimeout` 10 s), so that the router does not write a request into a connection the
+/// instance is closing at that moment (a request whose bytes went out is not sent again unless
+/// idempotent).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Idle connections kept per instance and thread; more are closed.
 pub const MAX_IDLE: usize = 256;
@@ -55,9 +62,11 @@ pub const MAX_HEAD: usize = 64 * 1024;
 /// Bytes asked of the socket at once.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// How long an answer's body may take.
+/// How long an answer may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyTimeouts {
+pub struct Timeouts {
+    /// The answer's head, from the request's start (`requestTimeout`).
+    pub answer: Duration,
     /// The longest wait for more of the body.
     pub idle: Duration,
     /// The whole answer, from the request's start.
@@ -159,6 +168,7 @@ pub struct SendError {
     connect: bool,
     sent: bool,
     reused: bool,
+    timed_out: bool,
 }
 
 impl SendError {
@@ -177,17 +187,44 @@ impl SendError {
     pub fn reused(&self) -> bool {
         self.reused
     }
+
+    /// Whether the answer's head did not come within [`Timeouts::answer`].
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
 }
 
-/// How a try on a connection went wrong: why, and whether any byte of the request went out.
+/// How a try on a connection went wrong: why, whether any byte of the request went out, and
+/// whether it was the answer's time that ran out.
 struct Failed {
     message: String,
     sent: bool,
+    timed_out: bool,
 }
 
-/// Sends `req` (origin-form URI) once to the instance at `authority`, with `authority` as its
+impl Failed {
+    fn new(message: String, sent: bool) -> Self {
+        Self {
+            message,
+            sent,
+            timed_out: false,
+        }
+    }
+
+    fn late(sent: bool, timeout: Duration) -> Self {
+        Self {
+            message: format!("no answer within {timeout:?}"),
+            sent,
+            timed_out: true,
+        }
+    }
+}
+
+/// Sends `req` (origin-form URI) to the instance at `authority`, with `authority` as its
 /// `Host`, on an idle connection of this thread or a new one; its answer's body is read within
-/// `timeouts`.
+/// `timeouts`. A kept connection that fails (the instance closed it meanwhile) gives way to
+/// another, a new one at last, only when `again` says the request may go out again: the
+/// caller's decision, from what the error says.
 ///
 /// # Errors
 /// [`SendError`] when no connection could be made, when the connection failed with the request
@@ -195,15 +232,11 @@ struct Failed {
 pub async fn send(
     authority: &str,
     req: &Request<Bytes>,
-    timeouts: BodyTimeouts,
+    timeouts: Timeouts,
+    again: impl Fn(&SendError) -> bool,
 ) -> Result<Response<Returning>, SendError> {
     let started = tokio::time::Instant::now();
-    let idle = IDLE.with(|idle| idle.borrow_mut().take(authority, started.into_std()));
-    let reused = idle.is_some();
-    let conn = match idle {
-        Some(conn) => conn,
-        None => connect(authority).await?,
-    };
+    let due = started + timeouts.answer;
     let head = encode_request(req, authority);
     // A small body went into `head`; a larger one is written after it.
     let body = req.body();
@@ -213,32 +246,64 @@ pub async fn send(
         &[]
     };
     let bodyless = req.method() == Method::HEAD;
-    match exchange(conn, &head, rest, bodyless).await {
-        Ok((conn, answer)) => Ok(returning(authority, conn, answer, started, timeouts)),
-        Err(Failed { message, sent }) => Err(SendError {
-            message,
-            connect: false,
-            sent,
-            reused,
-        }),
+    loop {
+        let idle = IDLE.with(|idle| idle.borrow_mut().take(authority, started.into_std()));
+        let reused = idle.is_some();
+        let conn = match idle {
+            Some(conn) => conn,
+            // Boxed: a connect's future is large, and every request's future would otherwise
+            // be as large (and moved whole) for the few that make a connection.
+            None => Box::pin(connect(authority, due, timeouts.answer)).await?,
+        };
+        match exchange(conn, &head, rest, bodyless, (due, timeouts.answer)).await {
+            Ok((conn, answer)) => return Ok(returning(authority, conn, answer, started, timeouts)),
+            Err(Failed {
+                message,
+                sent,
+                timed_out,
+            }) => {
+                let e = SendError {
+                    message,
+                    connect: false,
+                    sent,
+                    reused,
+                    timed_out,
+                };
+                if !(reused && again(&e)) {
+                    return Err(e);
+                }
+                tracing::debug!(%authority, error = %e, "kept connection failed; another takes the request");
+            }
+        }
     }
 }
 
-async fn connect(authority: &str) -> Result<Conn, SendError> {
-    let refused = |message| SendError {
+/// A new connection to `authority`, within [`CONNECT_TIMEOUT`] and by `due` (the answer's
+/// time, `timeout` from the start).
+async fn connect(
+    authority: &str,
+    due: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<Conn, SendError> {
+    let failed = |message, connect| SendError {
         message,
-        connect: true,
+        connect,
         sent: false,
         reused: false,
+        timed_out: !connect,
     };
-    let io = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority))
-        .await
-        .map_err(|_| {
-            refused(format!(
-                "could not connect: no connection within {CONNECT_TIMEOUT:?}"
-            ))
-        })?
-        .map_err(|e| refused(format!("could not connect: {e}")))?;
+    let limit = (tokio::time::Instant::now() + CONNECT_TIMEOUT).min(due);
+    let io = match tokio::time::timeout_at(limit, TcpStream::connect(authority)).await {
+        Ok(Ok(io)) => io,
+        Ok(Err(e)) => return Err(failed(format!("could not connect: {e}"), true)),
+        Err(_) if limit == due => {
+            return Err(failed(format!("no answer within {timeout:?}"), false))
+        }
+        Err(_) => {
+            let message = format!("could not connect: no connection within {CONNECT_TIMEOUT:?}");
+            return Err(failed(message, true));
+        }
+    };
     let _ = io.set_nodelay(true);
     Ok(Conn {
         io,
@@ -249,56 +314,51 @@ async fn connect(authority: &str) -> Result<Conn, SendError> {
 /// Writes the request (`head` from [`encode_request`], then `rest` of the body) on `conn` and
 /// reads the answer's head: after the request, or as soon as it comes while the request is still
 /// being written (the instance stopped reading it).
+/// By `due.0` (`due.1` after the start) the answer's head has come, or the try has failed.
 async fn exchange(
     mut conn: Conn,
     head: &[u8],
     rest: &[u8],
     bodyless: bool,
+    due: (tokio::time::Instant, Duration),
 ) -> Result<(Conn, Answer), Failed> {
     let mut sent = false;
     for part in [head, rest] {
-        let mut at = 0;
-        while at < part.len() {
-            let wrote = match conn.io.try_write(&part[at..]) {
-                Ok(n) => Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // The instance is slower to read than the request is written, or it stopped
-                    // reading to answer: wait for either.
-                    let readable = tokio::select! {
-                        biased;
-                        r = conn.io.readable() => r.map(|()| true),
-                        r = conn.io.writable() => r.map(|()| false),
-                    };
-                    match readable {
-                        Ok(false) => continue,
-                        Ok(true) => match conn.io.try_read_buf(&mut conn.buf) {
-                            Ok(0) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                            Ok(_) => match conn.answer(bodyless) {
-                                Ok(Some(answer)) => return Ok((conn, early(answer))),
-                                Ok(None) => continue,
-                                Err(message) => return Err(Failed { message, sent }),
-                            },
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                            Err(e) => Err(e),
-                        },
-                        Err(e) => Err(e),
-                    }
-                }
-                Err(e) => Err(e),
-            };
-            match wrote {
-                Ok(0) => {
-                    let message = "could not send the request: the connection took none of it";
-                    return answer_left(conn, bodyless, sent, message.into()).await;
-                }
-                Ok(n) => {
-                    at += n;
-                    sent = true;
-                }
-                Err(e) => {
-                    let message = format!("could not send the request: {e}");
-                    return answer_left(conn, bodyless, sent, message).await;
-                }
+        if part.is_empty() {
+            continue;
+        }
+        // Nearly every request goes out in one write. What the socket does not take at once is
+        // written by a future of its own, boxed: it is larger, and every request's future would
+        // otherwise be as large.
+        let written = match conn.io.try_write(part) {
+            Ok(n) if n == part.len() => {
+                sent = true;
+                continue;
+            }
+            Ok(n) => {
+                sent |= n > 0;
+                Box::pin(write_slowly(
+                    &mut conn,
+                    &part[n..],
+                    bodyless,
+                    &mut sent,
+                    due.0,
+                ))
+                .await
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Box::pin(write_slowly(&mut conn, part, bodyless, &mut sent, due.0)).await
+            }
+            Err(e) => Slow::Broken(e),
+        };
+        match written {
+            Slow::Written => {}
+            Slow::Answered(answer) => return Ok((conn, early(answer))),
+            Slow::Invalid(message) => return Err(Failed::new(message, sent)),
+            Slow::Late => return Err(Failed::late(sent, due.1)),
+            Slow::Broken(e) => {
+                let message = format!("could not send the request: {e}");
+                return Box::pin(answer_left(conn, bodyless, sent, message, due)).await;
             }
         }
     }
@@ -306,20 +366,77 @@ async fn exchange(
         match conn.answer(bodyless) {
             Ok(Some(answer)) => return Ok((conn, answer)),
             Ok(None) => {}
-            Err(message) => return Err(Failed { message, sent }),
+            Err(message) => return Err(Failed::new(message, sent)),
         }
-        match conn.fill().await {
-            Ok(0) => {
+        match tokio::time::timeout_at(due.0, conn.fill()).await {
+            Err(_) => return Err(Failed::late(sent, due.1)),
+            Ok(Ok(0)) => {
                 let message = "connection closed before an answer".to_string();
-                return Err(Failed { message, sent });
+                return Err(Failed::new(message, sent));
             }
-            Ok(_) => {}
-            Err(e) => {
-                let message = format!("connection failed: {e}");
-                return Err(Failed { message, sent });
-            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(Failed::new(format!("connection failed: {e}"), sent)),
         }
     }
+}
+
+/// How writing what the socket did not take at once ended.
+enum Slow {
+    /// All of it went out.
+    Written,
+    /// The instance answered before it was all taken.
+    Answered(Answer),
+    /// The instance sent something that is not an answer.
+    Invalid(String),
+    /// The connection failed.
+    Broken(io::Error),
+    /// The answer's time ran out.
+    Late,
+}
+
+/// Writes `part` as the socket takes it, reading meanwhile: the instance is slower to read than
+/// the request is written, or it stopped reading to answer. `sent` once any byte went out.
+async fn write_slowly(
+    conn: &mut Conn,
+    part: &[u8],
+    bodyless: bool,
+    sent: &mut bool,
+    due: tokio::time::Instant,
+) -> Slow {
+    let mut at = 0;
+    while at < part.len() {
+        match conn.io.try_write(&part[at..]) {
+            Ok(0) => return Slow::Broken(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                at += n;
+                *sent = true;
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Slow::Broken(e),
+        }
+        let readable = tokio::select! {
+            biased;
+            r = conn.io.readable() => r.map(|()| true),
+            r = conn.io.writable() => r.map(|()| false),
+            () = tokio::time::sleep_until(due) => return Slow::Late,
+        };
+        match readable {
+            Ok(false) => {}
+            Ok(true) => match conn.io.try_read_buf(&mut conn.buf) {
+                Ok(0) => return Slow::Broken(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => match conn.answer(bodyless) {
+                    Ok(Some(answer)) => return Slow::Answered(answer),
+                    Ok(None) => {}
+                    Err(message) => return Slow::Invalid(message),
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Slow::Broken(e),
+            },
+            Err(e) => return Slow::Broken(e),
+        }
+    }
+    Slow::Written
 }
 
 /// An answer that came before the whole request was written: the connection goes with it.
@@ -335,6 +452,7 @@ async fn answer_left(
     bodyless: bool,
     sent: bool,
     failed: String,
+    due: (tokio::time::Instant, Duration),
 ) -> Result<(Conn, Answer), Failed> {
     loop {
         match conn.answer(bodyless) {
@@ -342,15 +460,13 @@ async fn answer_left(
             Ok(None) => {}
             Err(_) => break,
         }
-        match conn.fill().await {
-            Ok(n) if n > 0 => {}
+        match tokio::time::timeout_at(due.0, conn.fill()).await {
+            Err(_) => return Err(Failed::late(sent, due.1)),
+            Ok(Ok(n)) if n > 0 => {}
             _ => break,
         }
     }
-    Err(Failed {
-        message: failed,
-        sent,
-    })
+    Err(Failed::new(failed, sent))
 }
 
 fn returning(
@@ -358,7 +474,7 @@ fn returning(
     conn: Conn,
     answer: Answer,
     started: tokio::time::Instant,
-    timeouts: BodyTimeouts,
+    timeouts: Timeouts,
 ) -> Response<Returning> {
     let Answer {
         head,
@@ -371,8 +487,8 @@ fn returning(
         keep,
         authority: authority.to_string(),
         deadline: started + timeouts.whole,
-        timeouts,
-        wait: None,
+        idle: timeouts.idle,
+        stall: None,
     };
     body.if_ended();
     let (parts, ()) = head.into_parts();
@@ -390,10 +506,11 @@ pub struct Returning {
     authority: String,
     /// The whole answer's end.
     deadline: tokio::time::Instant,
-    timeouts: BodyTimeouts,
-    /// Set at the first wait for more (most bodies come with their head): the timer, and when
-    /// more last came.
-    wait: Option<(Pin<Box<tokio::time::Sleep>>, tokio::time::Instant)>,
+    /// The longest wait for more of it.
+    idle: Duration,
+    /// Set at the first wait for more (most bodies come with their head), and moved on each
+    /// read after it.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Returning {
@@ -414,24 +531,26 @@ impl Returning {
 
     /// Waits for more of the body within the timeouts: `Ready` once they ran out.
     fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        let (idle, deadline) = (self.timeouts.idle, self.deadline);
-        let (timer, last) = self.wait.get_or_insert_with(|| {
-            let now = tokio::time::Instant::now();
-            let due = (now + idle).min(deadline);
-            (Box::pin(tokio::time::sleep_until(due)), now)
+        let (idle, deadline) = (self.idle, self.deadline);
+        let timer = self.stall.get_or_insert_with(|| {
+            Box::pin(tokio::time::sleep_until(
+                (tokio::time::Instant::now() + idle).min(deadline),
+            ))
         });
-        loop {
-            ready!(timer.as_mut().poll(cx));
-            let due = (*last + idle).min(deadline);
-            if tokio::time::Instant::now() >= due {
-                let what = if due == deadline {
-                    format!("the answer took longer than {:?}", self.timeouts.whole)
-                } else {
-                    format!("no answer data for {idle:?}")
-                };
-                self.conn = None;
-                return Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, what));
-            }
+        ready!(timer.as_mut().poll(cx));
+        let what = if timer.deadline() >= deadline {
+            "the answer took longer than responseReadTimeout".to_string()
+        } else {
+            format!("no answer data for {idle:?} (responseIdleTimeout)")
+        };
+        self.conn = None;
+        Poll::Ready(io::Error::new(io::ErrorKind::TimedOut, what))
+    }
+
+    /// More of the body came: the wait for the next starts again.
+    fn progressed(&mut self) {
+        if let Some(timer) = self.stall.as_mut() {
+            let due = (tokio::time::Instant::now() + self.idle).min(self.deadline);
             timer.as_mut().reset(due);
         }
     }
@@ -486,11 +605,7 @@ impl Body for Returning {
                         "the instance closed the connection within the answer",
                     ))));
                 }
-                Poll::Ready(Ok(_)) => {
-                    if let Some((_, last)) = this.wait.as_mut() {
-                        *last = tokio::time::Instant::now();
-                    }
-                }
+                Poll::Ready(Ok(_)) => this.progressed(),
                 Poll::Ready(Err(e)) => {
                     this.conn = None;
                     return Poll::Ready(Some(Err(e)));
@@ -596,11 +711,12 @@ mod tests {
 
     /// Sends `req` as the router does, with the default timeouts.
     async fn go(authority: &str, req: Request<Bytes>) -> Result<Response<Returning>, SendError> {
-        let timeouts = BodyTimeouts {
+        let timeouts = Timeouts {
+            answer: Duration::from_secs(5),
             idle: Duration::from_secs(10),
             whole: Duration::from_secs(60),
         };
-        send(authority, &req, timeouts).await
+        send(authority, &req, timeouts, |e| !e.request_sent()).await
     }
 
     fn headers_of(head: &str) -> Result<HeaderMap, String> {
