@@ -255,9 +255,15 @@ impl OwnAddresses {
 /// Keeps the pool and the table current until the router shuts down: on timers, and in full
 /// when the subscriptions come back (refresh messages sent while they were down are lost).
 pub async fn background(state: Arc<RouterState>) {
-    let mut presence = tokio::time::interval(PRESENCE_REFRESH);
+    // Both were read once before the router started serving: the first ticks come a period
+    // later, not at once (a second read straight away only repeats the first).
+    let start = tokio::time::Instant::now();
+    let mut presence = tokio::time::interval_at(start + PRESENCE_REFRESH, PRESENCE_REFRESH);
     presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut routes = tokio::time::interval(state.config.route_refresh);
+    let mut routes = tokio::time::interval_at(
+        start + state.config.route_refresh,
+        state.config.route_refresh,
+    );
     routes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut restored = state.hydra.subscriptions_restored();
     loop {
