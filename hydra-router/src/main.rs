@@ -15,7 +15,8 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Check the health of the instance running in this container and exit (0 healthy, 1 not):
-    /// asks the endpoint recorded in the file named by HYDRA_HEALTH_FILE.
+    /// asks the endpoint the serving instance announces where HYDRA_HEALTH_FILE says (`@NAME`:
+    /// an abstract socket, as the images set it; otherwise a file).
     #[arg(long)]
     healthcheck: bool,
 }

@@ -15,8 +15,8 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Check the health of the instance serving in this container and exit (0 healthy, 1 not),
-    /// for Docker's HEALTHCHECK: asks the endpoint recorded in the file named by
-    /// HYDRA_HEALTH_FILE.
+    /// for Docker's HEALTHCHECK: asks the endpoint the serving instance announces where
+    /// HYDRA_HEALTH_FILE says (`@NAME`: an abstract socket; otherwise a file).
     #[arg(long)]
     healthcheck: bool,
 }
