@@ -223,8 +223,8 @@ impl Failed {
 /// Sends `req` (origin-form URI) to the instance at `authority`, with `authority` as its
 /// `Host`, on an idle connection of this thread or a new one; its answer's body is read within
 /// `timeouts`. A kept connection that fails (the instance closed it meanwhile) gives way to
-/// another, a new one at last, only when `again` says the request may go out again: the
-/// caller's decision, from what the error says.
+/// another, a new one at last, only when `again` says the request may go out again (the
+/// caller's decision, from what the error says), and never once the answer's time ran out.
 ///
 /// # Errors
 /// [`SendError`] when no connection could be made, when the connection failed with the request
@@ -269,7 +269,8 @@ pub async fn send(
                     reused,
                     timed_out,
                 };
-                if !(reused && again(&e)) {
+                // Not on time: the instance may still be working on it, and the time is spent.
+                if timed_out || !(reused && again(&e)) {
                     return Err(e);
                 }
                 tracing::debug!(%authority, error = %e, "kept connection failed; another takes the request");
