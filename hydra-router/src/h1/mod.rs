@@ -2,8 +2,8 @@
 //!
 //! - [`head`]: request and answer heads, parsed and framed (no I/O);
 //! - [`body`]: taking a body off what was read, by length, chunks or the close (no I/O);
-//! - [`write`]: the request head sent to an instance, numbers and the `date` value;
-//! - [`server`]: the public side, a client's connection (requests nearly every client sends
+//! - [`write`](mod@write): the request head sent to an instance, numbers and the `date` value;
+//! - `server`: the public side, a client's connection (requests nearly every client sends
 //!   served here, the rest by hyper);
 //! - [`client`]: connections to instances, kept per thread.
 //!
