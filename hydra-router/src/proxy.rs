@@ -16,6 +16,7 @@ use hydra_core::response;
 use crate::config::RouterConfig;
 use crate::error::Refusal;
 use crate::h1::client::{self, Returning, SendError, Timeouts};
+use crate::h1::head::content_length;
 use crate::metrics::{Ejection, Retry};
 use crate::pool::Instance;
 use crate::state::RouterState;
@@ -232,8 +233,7 @@ async fn read_request_body(
     let limit = config.body_limit;
     let declared = headers
         .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+        .and_then(|v| content_length(v.as_bytes()));
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
@@ -490,9 +490,8 @@ async fn shape_response(
     let small = parts
         .headers
         .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_none_or(|n| n <= MAX_JSON_REWRITE);
+        .and_then(|v| content_length(v.as_bytes()))
+        .is_none_or(|n| n <= MAX_JSON_REWRITE as u64);
     if !is_json || encoded || !small {
         return Response::from_parts(parts, Body::new(body));
     }

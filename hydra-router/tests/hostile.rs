@@ -771,6 +771,16 @@ async fn answer_each(
 
 const FINE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 4\r\n\r\nfine";
 
+/// POSTs 3 MiB to `url`: more than a socket takes at once, so the router is still writing it
+/// when an instance that stopped reading answers or resets.
+async fn post_big(http: &reqwest::Client, url: &str) -> reqwest::Response {
+    http.post(url)
+        .body(vec![b'x'; 3 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap()
+}
+
 fn posts(heads: &Heads) -> usize {
     heads
         .lock()
@@ -807,12 +817,7 @@ async fn a_post_goes_out_once_and_the_instances_early_answer_reaches_the_client(
     for round in 1..=3 {
         // A GET first, so the POST goes on a kept connection.
         assert_eq!(get_text(&http, &url).await, "fine");
-        let resp = http
-            .post(&url)
-            .body(vec![b'x'; 3 * 1024 * 1024])
-            .send()
-            .await
-            .unwrap();
+        let resp = post_big(&http, &url).await;
         assert_eq!(resp.status(), 413, "the instance's own answer");
         assert_eq!(resp.text().await.unwrap(), "too large");
         assert_eq!(posts(&heads), round, "each POST sent once");
@@ -849,12 +854,7 @@ async fn a_post_the_instance_reset_is_not_sent_again() {
     let http = reqwest::Client::new();
     let url = format!("{}/v1/scripted/x", router.base);
     assert_eq!(get_text(&http, &url).await, "fine");
-    let resp = http
-        .post(&url)
-        .body(vec![b'x'; 3 * 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_big(&http, &url).await;
     assert_eq!(resp.status(), 502, "{}", resp.text().await.unwrap());
     assert_eq!(posts(&heads), 1, "the POST was not sent again");
     // A POST that the instance takes is answered.
@@ -1050,12 +1050,7 @@ async fn an_instance_that_stops_reading_a_request_gets_its_504_in_time() {
     .await;
     let http = reqwest::Client::new();
     let started = Instant::now();
-    let resp = http
-        .post(format!("{}/v1/scripted/x", router.base))
-        .body(vec![b'x'; 3 * 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_big(&http, &format!("{}/v1/scripted/x", router.base)).await;
     assert_eq!(resp.status(), 504);
     let took = started.elapsed();
     assert!(took < Duration::from_secs(4), "{took:?}");
